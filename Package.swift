@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+// Backdrop: AI video background removal as a GStreamer plugin (see README.md).
+//
+// Products:
+//   libgstbackdrop.so     the GStreamer plugin "backdrop" (Swift + a thin C shim); light, no libtorch
+//   libbackdrop-torch.so  the inference engine (C++ over libtorch, C ABI in backdrop_engine.h),
+//                         dlopened by birefnetmatte when it starts
+import PackageDescription
+
+// Both shared libraries carry the Swift runtime inside them so that they load in any process
+// (gst-launch-1.0, gst-plugin-scanner, a browser's media stack) without the toolchain installed.
+let staticSwiftRuntime: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"])]
+
+let package = Package(
+  name: "Backdrop",
+  products: [
+    .library(name: "gstbackdrop", type: .dynamic, targets: ["GstBackdrop"]),
+    .library(name: "backdrop-torch", type: .dynamic, targets: ["BackdropEngine"]),
+  ],
+  targets: [
+    // GStreamer core, base and video (the video pkg-config pulls in base and core).
+    .systemLibrary(name: "CGStreamer", path: "Sources/CGStreamer", pkgConfig: "gstreamer-video-1.0"),
+    // gstreamer-check (GstHarness), for tests only.
+    .systemLibrary(name: "CGStreamerCheck", path: "Sources/CGStreamerCheck", pkgConfig: "gstreamer-check-1.0"),
+    // What Swift cannot import by itself: variadic calls, macros, the plugin descriptor, GEnums.
+    .target(name: "CBackdropShim", dependencies: ["CGStreamer", "CBackdropEngineABI"]),
+    // Header-only: the engine's C ABI, shared by the plugin (dlopen side) and the engine.
+    .target(name: "CBackdropEngineABI"),
+    .target(
+      name: "BackdropEngine",
+      dependencies: ["CBackdropEngineABI"],
+      cxxSettings: [
+        .unsafeFlags(["-I/usr/include/torch/csrc/api/include", "-O2", "-fvisibility=hidden"]),
+      ],
+      linkerSettings: [
+        .linkedLibrary("torch"), .linkedLibrary("torch_cpu"), .linkedLibrary("c10"),
+        .linkedLibrary("m"),
+      ] + staticSwiftRuntime
+    ),
+    .target(
+      name: "GstBackdrop",
+      dependencies: ["CGStreamer", "CBackdropShim", "CBackdropEngineABI"],
+      swiftSettings: [.swiftLanguageMode(.v6)],
+      linkerSettings: [.linkedLibrary("dl")] + staticSwiftRuntime
+    ),
+    .testTarget(
+      name: "BackdropTests",
+      dependencies: ["GstBackdrop", "CGStreamer", "CGStreamerCheck", "CBackdropShim", "CBackdropEngineABI"],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+  ],
+  cxxLanguageStandard: .cxx17
+)

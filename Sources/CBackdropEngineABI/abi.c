@@ -1,0 +1,1 @@
+/* Header-only target: the engine ABI shared by the plugin (dlopen side) and the engine. */

@@ -1,0 +1,189 @@
+/*
+ * backdrop_engine.h — the plain C ABI of libbackdrop-torch.so.
+ *
+ * The GStreamer plugin dlopens the engine at READY→PAUSED and resolves these symbols by name, so
+ * no C++ type, exception or libtorch ABI ever crosses this boundary. Every call that can fail
+ * returns a bd_status and writes a human-readable, NUL-terminated message into the caller's
+ * error buffer (err, err_len); err may be NULL when the caller does not want the text.
+ *
+ * Bump BD_ABI_VERSION whenever a struct layout or a signature below changes: the element refuses
+ * an engine whose bd_abi_version() differs and names both numbers.
+ */
+#ifndef BACKDROP_ENGINE_H
+#define BACKDROP_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BD_ABI_VERSION 1u
+
+#if defined(__GNUC__)
+#define BD_EXPORT __attribute__((visibility("default")))
+#else
+#define BD_EXPORT
+#endif
+
+typedef enum {
+  BD_OK = 0,
+  BD_ERR_INVALID_ARGUMENT = 1, /* a caller mistake: bad size, format, pointer */
+  BD_ERR_MODEL = 2,            /* model file missing, unreadable, corrupt or wrong contract */
+  BD_ERR_DEVICE = 3,           /* device unavailable (e.g. CUDA requested without CUDA) */
+  BD_ERR_RUNTIME = 4,          /* anything libtorch threw while processing */
+} bd_status;
+
+/* Pixel formats, named as GStreamer names them. Plane layout follows GstVideoInfo. */
+typedef enum {
+  BD_FORMAT_I420 = 0,
+  BD_FORMAT_NV12 = 1,
+  BD_FORMAT_RGBA = 2,
+  BD_FORMAT_BGRA = 3,
+  BD_FORMAT_RGBX = 4,
+  BD_FORMAT_BGRX = 5,
+  BD_FORMAT_RGB = 6,
+  BD_FORMAT_BGR = 7,
+  BD_FORMAT_A420 = 8,  /* output only: I420 plus a full-resolution alpha plane (plane 3) */
+  BD_FORMAT_GRAY8 = 9, /* output only: the matte itself */
+} bd_pixel_format;
+
+typedef enum {
+  BD_DEVICE_AUTO = 0, /* CUDA when the engine has it and a GPU is present, else CPU */
+  BD_DEVICE_CPU = 1,
+  BD_DEVICE_CUDA = 2,
+} bd_device_kind;
+
+typedef enum {
+  BD_PRECISION_AUTO = 0, /* FP32 on CPU, FP16 on CUDA */
+  BD_PRECISION_FP32 = 1,
+  BD_PRECISION_FP16 = 2,
+  BD_PRECISION_BF16 = 3,
+} bd_precision;
+
+/* Order of the image-patch channels fed to BiRefNet's decoder (changed upstream in Nov 2024). */
+typedef enum {
+  BD_PATCH_ORDER_AUTO = 0,    /* from the file's metadata, else current */
+  BD_PATCH_ORDER_CURRENT = 1, /* (c hg wg) */
+  BD_PATCH_ORDER_LEGACY = 2,  /* (wg hg c), weights trained before 2024-11 */
+} bd_patch_order;
+
+typedef enum {
+  BD_MODEL_TORCHSCRIPT = 0,
+  BD_MODEL_BIREFNET = 1,
+} bd_model_kind;
+
+typedef enum {
+  BD_MATRIX_BT601 = 0,
+  BD_MATRIX_BT709 = 1,
+  BD_MATRIX_BT2020 = 2,
+} bd_matrix;
+
+typedef enum {
+  BD_BACKGROUND_NONE = 0,  /* keep the subject, write the matte as alpha */
+  BD_BACKGROUND_COLOR = 1, /* a solid colour (green screen is a colour) */
+  BD_BACKGROUND_IMAGE = 2, /* the image given with bd_session_set_background_image */
+  BD_BACKGROUND_BLUR = 3,  /* the frame itself, blurred */
+} bd_background;
+
+typedef struct bd_model bd_model;
+typedef struct bd_session bd_session;
+
+typedef struct {
+  const char *path;        /* TorchScript (.pt/.ts) or BiRefNet .safetensors, told apart by content */
+  bd_device_kind device;
+  int device_index;        /* for BD_DEVICE_CUDA: which GPU; ignored otherwise */
+  bd_precision precision;
+  bd_patch_order patch_order;
+  int threads;             /* CPU threads for libtorch; <= 0 means the number of cores */
+} bd_model_options;
+
+typedef struct {
+  bd_model_kind kind;
+  bd_device_kind device; /* resolved: never AUTO */
+  int device_index;
+  bd_precision precision; /* resolved: never AUTO */
+  int native_width;       /* the size the model was trained at, 0 when unknown */
+  int native_height;
+  char description[256];  /* e.g. "BiRefNet swin_v1_t (legacy patch order)" */
+} bd_model_info;
+
+typedef struct {
+  int width, height;            /* stream size */
+  bd_pixel_format input_format;
+  bd_pixel_format output_format;
+  bd_matrix input_matrix;       /* used when the input is YUV */
+  int input_full_range;         /* 1: 0..255 YUV, 0: 16..235/240 */
+  bd_matrix output_matrix;      /* used when the output is YUV */
+  int output_full_range;
+  int inference_width;          /* model input size; BiRefNet wants multiples of 32 */
+  int inference_height;
+  int max_batch;                /* largest n bd_session_process will be given */
+} bd_session_config;
+
+/* Parameters that may change between batches. */
+typedef struct {
+  float threshold;        /* binary matte: alpha = 255 where probability >= threshold, else 0 */
+  int soft;               /* 1: alpha = round(255 * probability), threshold ignored */
+  bd_background background;
+  uint8_t color[3];       /* RGB for BD_BACKGROUND_COLOR */
+  float blur_sigma;       /* BD_BACKGROUND_BLUR: Gaussian sigma in output pixels */
+} bd_composite_params;
+
+/* One video frame: plane pointers and strides in bytes, as GstVideoFrame maps them. */
+typedef struct {
+  uint8_t *planes[4];
+  int32_t strides[4];
+} bd_frame;
+
+/* Library identity. */
+BD_EXPORT uint32_t bd_abi_version(void);
+BD_EXPORT const char *bd_engine_version(void); /* e.g. "backdrop-torch 0.1 (libtorch 1.13.1, CUDA: no)" */
+BD_EXPORT int bd_cuda_device_count(void);       /* 0 when built without CUDA or no GPU */
+
+/* Models are cached per process by (path, device, precision, patch order) and reference
+ * counted: opening the same file twice returns the same weights. */
+BD_EXPORT bd_status bd_model_open(const bd_model_options *options, bd_model **out_model,
+                                  char *err, size_t err_len);
+BD_EXPORT void bd_model_get_info(const bd_model *model, bd_model_info *out_info);
+BD_EXPORT void bd_model_release(bd_model *model);
+
+/* A session holds everything one stream needs: buffers, geometry, formats. It validates the
+ * model's contract with a probe forward pass at the inference size. */
+BD_EXPORT bd_status bd_session_create(bd_model *model, const bd_session_config *config,
+                                      bd_session **out_session, char *err, size_t err_len);
+BD_EXPORT void bd_session_destroy(bd_session *session);
+
+/* Background picture for BD_BACKGROUND_IMAGE: packed RGB (3 bytes a pixel) at the stream size. */
+BD_EXPORT bd_status bd_session_set_background_image(bd_session *session, const uint8_t *rgb,
+                                                    int32_t stride, int width, int height,
+                                                    char *err, size_t err_len);
+
+/* Process n frames (1 <= n <= max_batch) in one call and write the results straight into the
+ * output frames. Inputs and outputs may not alias. */
+BD_EXPORT bd_status bd_session_process(bd_session *session, const bd_frame *inputs,
+                                       const bd_frame *outputs, int n,
+                                       const bd_composite_params *params, char *err,
+                                       size_t err_len);
+
+/* Function-pointer types of the entry points, for callers that resolve them with dlsym. */
+typedef uint32_t (*bd_abi_version_fn)(void);
+typedef const char *(*bd_engine_version_fn)(void);
+typedef int (*bd_cuda_device_count_fn)(void);
+typedef bd_status (*bd_model_open_fn)(const bd_model_options *, bd_model **, char *, size_t);
+typedef void (*bd_model_get_info_fn)(const bd_model *, bd_model_info *);
+typedef void (*bd_model_release_fn)(bd_model *);
+typedef bd_status (*bd_session_create_fn)(bd_model *, const bd_session_config *, bd_session **,
+                                          char *, size_t);
+typedef void (*bd_session_destroy_fn)(bd_session *);
+typedef bd_status (*bd_session_set_background_image_fn)(bd_session *, const uint8_t *, int32_t,
+                                                        int, int, char *, size_t);
+typedef bd_status (*bd_session_process_fn)(bd_session *, const bd_frame *, const bd_frame *, int,
+                                           const bd_composite_params *, char *, size_t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BACKDROP_ENGINE_H */
