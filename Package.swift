@@ -43,6 +43,20 @@ let package = Package(
       swiftSettings: [.swiftLanguageMode(.v6)],
       linkerSettings: [.linkedLibrary("dl")] + staticSwiftRuntime
     ),
+    // Test-only C helpers, optimised even in debug builds (bdrand weight generation is hot).
+    .target(name: "CTestSupport", cSettings: [.unsafeFlags(["-O2"])]),
+    // Native BiRefNet CPU benchmark over the engine (issue 4); also builds with CMake elsewhere.
+    .executableTarget(
+      name: "birefnet-bench",
+      dependencies: ["CBackdropEngineABI"],
+      cxxSettings: [.unsafeFlags(["-O2"])],
+      linkerSettings: [.linkedLibrary("dl")] + staticSwiftRuntime
+    ),
+    .testTarget(
+      name: "BiRefNetTests",
+      dependencies: ["CTestSupport", "CBackdropEngineABI"],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
     .testTarget(
       name: "BackdropTests",
       dependencies: ["GstBackdrop", "CGStreamer", "CGStreamerCheck", "CBackdropShim", "CBackdropEngineABI"],
