@@ -1,0 +1,259 @@
+// BiRefNet's decoder side: convolutions with folded BatchNorm, the modulated deformable
+// convolution (gathered with one grid_sampler call per chunk, then one GEMM), ASPPDeformable,
+// BasicDecBlk, the image-patch branches, gradient-attention gating and the output head.
+#include <cmath>
+
+#include "net.h"
+
+namespace bd {
+namespace birefnet {
+
+namespace {
+
+at::Tensor to_compute(const at::Tensor& t, c10::ScalarType dtype, c10::Device dev) {
+  return t.to(dev, dtype).contiguous();
+}
+
+// Fold an eval-mode BatchNorm (eps 1e-5) into a preceding convolution, in float64.
+void fold_bn(WeightSource& src, const std::string& bn, int64_t ch, at::Tensor& w, at::Tensor& b) {
+  auto g = src.take(bn + ".weight", {ch}).to(at::kDouble);
+  auto beta = src.take(bn + ".bias", {ch}).to(at::kDouble);
+  auto mean = src.take(bn + ".running_mean", {ch}).to(at::kDouble);
+  auto var = src.take(bn + ".running_var", {ch}).to(at::kDouble);
+  if (src.has(bn + ".num_batches_tracked")) src.mark_used(bn + ".num_batches_tracked");
+  auto s = g / at::sqrt(var + 1e-5);
+  std::vector<int64_t> view(size_t(w.dim()), 1);
+  view[0] = ch;
+  auto wd = w.to(at::kDouble) * s.view(view);
+  auto bd = b.defined() ? b.to(at::kDouble) : at::zeros({ch}, at::kDouble);
+  w = (wd).to(at::kFloat);
+  b = ((bd - mean) * s + beta).to(at::kFloat);
+}
+
+Conv make_conv(WeightSource& src, const std::string& key, int64_t out, int64_t in, int64_t k, bool bias,
+               const std::string& bn, c10::ScalarType dtype, c10::Device dev) {
+  at::Tensor w = src.take(key + ".weight", {out, in, k, k});
+  at::Tensor b;
+  if (bias) b = src.take(key + ".bias", {out});
+  if (!bn.empty()) fold_bn(src, bn, out, w, b);
+  Conv c;
+  c.w = to_compute(w, dtype, dev);
+  if (b.defined()) c.b = to_compute(b, dtype, dev);
+  c.pad = k / 2;
+  return c;
+}
+
+DeformConv make_deform(WeightSource& src, const std::string& prefix, int64_t in, int64_t out, int64_t k,
+                       c10::ScalarType dtype, c10::Device dev) {
+  const int64_t kk = k * k;
+  const std::string p = prefix + ".atrous_conv.";
+  auto ow = src.take(p + "offset_conv.weight", {2 * kk, in, k, k});
+  auto ob = src.take(p + "offset_conv.bias", {2 * kk});
+  auto mw = src.take(p + "modulator_conv.weight", {kk, in, k, k});
+  auto mb = src.take(p + "modulator_conv.bias", {kk});
+  DeformConv d;
+  d.k = k;
+  d.offset_mask.w = to_compute(at::cat({ow, mw}, 0), dtype, dev);
+  d.offset_mask.b = to_compute(at::cat({ob, mb}, 0), dtype, dev);
+  d.offset_mask.pad = k / 2;
+  at::Tensor w = src.take(p + "regular_conv.weight", {out, in, k, k});
+  at::Tensor b;
+  fold_bn(src, prefix + ".bn", out, w, b);
+  d.w = to_compute(w.reshape({out, in * kk}), dtype, dev);
+  d.b = to_compute(b, dtype, dev);
+  return d;
+}
+
+// Largest number of gathered elements (C*K*pixels) per chunk of the deformable convolution.
+constexpr int64_t kDeformChunk = int64_t(1) << 22;
+
+}  // namespace
+
+at::Tensor resize_ac(const at::Tensor& x, int64_t h, int64_t w) {
+  if (x.size(2) == h && x.size(3) == w) return x;
+  if (x.size(2) == 1 && x.size(3) == 1) return x.expand({x.size(0), x.size(1), h, w}).contiguous();
+  return at::upsample_bilinear2d(x, {h, w}, true);
+}
+
+at::Tensor Conv::operator()(const at::Tensor& x) const {
+  return at::conv2d(x, w, b, {stride, stride}, {pad, pad});
+}
+
+// DCNv2 as torchvision.ops.deform_conv2d computes it: tap t = (i, j) of output pixel (y, x)
+// samples the input bilinearly at (y - p + i + dy, x - p + j + dx), corners outside the map count
+// as zero, and the sample is scaled by the modulator 2*sigmoid(m). grid_sampler (bilinear, zero
+// padding, align_corners=False) has exactly these semantics when given pixel coordinates mapped
+// to [-1, 1]; its output [B, C, K, P] is already the im2col matrix for one GEMM with the weight.
+at::Tensor DeformConv::operator()(const at::Tensor& x) const {
+  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w_ = x.size(3), kk = k * k, pad = k / 2;
+  auto om = offset_mask(x);  // [B, 3K, H, W]
+  auto off = om.narrow(1, 0, 2 * kk).view({b, kk, 2, h, w_});
+  auto mod = at::sigmoid(om.narrow(1, 2 * kk, kk)).mul_(2.0);  // [B, K, H, W]
+  auto opts = x.options();
+  // Base positions: tap offsets plus the pixel grid, in normalised coordinates.
+  auto tap = at::arange(kk, opts.dtype(at::kFloat));
+  auto ti = at::floor(tap / double(k)) - double(pad);  // row offset of each tap
+  auto tj = tap - at::floor(tap / double(k)) * double(k) - double(pad);
+  auto ys = at::arange(h, opts.dtype(at::kFloat)).view({1, 1, h, 1});
+  auto xs = at::arange(w_, opts.dtype(at::kFloat)).view({1, 1, 1, w_});
+  auto py = off.select(2, 0).to(at::kFloat) + ti.view({1, kk, 1, 1}) + ys;  // [B, K, H, W]
+  auto px = off.select(2, 1).to(at::kFloat) + tj.view({1, kk, 1, 1}) + xs;
+  // align_corners=False: pixel p maps to (2p + 1)/size - 1.
+  auto gy = py.mul_(2.0 / double(h)).add_(1.0 / double(h) - 1.0);
+  auto gx = px.mul_(2.0 / double(w_)).add_(1.0 / double(w_) - 1.0);
+  auto grid = at::stack({gx, gy}, -1).to(x.scalar_type());  // [B, K, H, W, 2]
+  const int64_t out_ch = w.size(0);
+  const int64_t rows_per_chunk = std::max<int64_t>(1, kDeformChunk / std::max<int64_t>(1, c * kk * w_ * b));
+  std::vector<at::Tensor> parts;
+  for (int64_t r0 = 0; r0 < h; r0 += rows_per_chunk) {
+    const int64_t rows = std::min(rows_per_chunk, h - r0), p = rows * w_;
+    auto g = grid.narrow(2, r0, rows).reshape({b, kk, p, 2});
+    auto cols = at::grid_sampler(x, g, /*bilinear*/ 0, /*zeros*/ 0, /*align_corners*/ false);  // [B, C, K, P]
+    cols.mul_(mod.narrow(2, r0, rows).reshape({b, 1, kk, p}));
+    auto y = at::matmul(w, cols.view({b, c * kk, p}));  // [B, O, P]
+    parts.push_back(y);
+  }
+  auto y = parts.size() == 1 ? parts[0] : at::cat(parts, 2);
+  y = y.view({b, out_ch, h, w_});
+  return y.add_(this->b.view({1, out_ch, 1, 1}));
+}
+
+at::Tensor ASPPDeformable::operator()(const at::Tensor& x) const {
+  const int64_t h = x.size(2), w = x.size(3);
+  auto x1 = aspp1(x).relu_();
+  auto d0 = deforms[0](x).relu_();
+  auto d1 = deforms[1](x).relu_();
+  auto d2 = deforms[2](x).relu_();
+  auto g = pool_conv(x.mean({2, 3}, true)).relu_();
+  g = g.expand({g.size(0), g.size(1), h, w});
+  auto cat = at::cat({x1, d0, d1, d2, g}, 1);
+  return conv1(cat).relu_();
+}
+
+at::Tensor BasicDecBlk::operator()(const at::Tensor& x, const Capture* cap, const char* att_name) const {
+  auto y = conv_in(x).relu_();
+  y = att(y);
+  if (cap && att_name) (*cap)(att_name, y);
+  return conv_out(y);
+}
+
+BasicDecBlk build_dec_blk(WeightSource& src, const std::string& p, int64_t in_ch, int64_t out_ch,
+                          c10::ScalarType dtype, c10::Device dev) {
+  const int64_t inter = 64, planes = 256;
+  BasicDecBlk blk;
+  blk.conv_in = make_conv(src, p + ".conv_in", inter, in_ch, 3, true, p + ".bn_in", dtype, dev);
+  blk.conv_out = make_conv(src, p + ".conv_out", out_ch, inter, 3, true, p + ".bn_out", dtype, dev);
+  const std::string a = p + ".dec_att";
+  blk.att.aspp1 = make_deform(src, a + ".aspp1", inter, planes, 1, dtype, dev);
+  const int64_t ks[3] = {1, 3, 7};
+  for (int i = 0; i < 3; i++)
+    blk.att.deforms[i] = make_deform(src, a + ".aspp_deforms." + std::to_string(i), inter, planes, ks[i], dtype, dev);
+  blk.att.pool_conv = make_conv(src, a + ".global_avg_pool.1", planes, inter, 1, false, a + ".global_avg_pool.2", dtype, dev);
+  blk.att.conv1 = make_conv(src, a + ".conv1", inter, planes * 5, 1, false, a + ".bn1", dtype, dev);
+  return blk;
+}
+
+Decoder build_decoder(WeightSource& src, const std::array<int64_t, 4>& ch, c10::ScalarType dtype, c10::Device dev) {
+  Decoder d;
+  const std::array<int64_t, 4> ipt_out{{ch[0] / 8, ch[1] / 8, ch[2] / 8, ch[3] / 8}};
+  auto simple = [&](const std::string& p, int64_t in, int64_t out) {
+    SimpleConvs s;
+    s.conv1 = make_conv(src, p + ".conv1", 64, in, 3, true, "", dtype, dev);
+    s.conv_out = make_conv(src, p + ".conv_out", out, 64, 3, true, "", dtype, dev);
+    return s;
+  };
+  d.ipt5 = simple("decoder.ipt_blk5", 3 << 10, ipt_out[0]);
+  d.ipt4 = simple("decoder.ipt_blk4", 3 << 8, ipt_out[0]);
+  d.ipt3 = simple("decoder.ipt_blk3", 3 << 6, ipt_out[1]);
+  d.ipt2 = simple("decoder.ipt_blk2", 3 << 4, ipt_out[2]);
+  d.ipt1 = simple("decoder.ipt_blk1", 3, ipt_out[3]);
+  const std::array<int64_t, 4> dec_out{{ch[1], ch[2], ch[3], ch[3] / 2}};
+  std::array<int64_t, 4> dec_in;
+  for (int i = 0; i < 4; i++) dec_in[i] = ch[i] + ipt_out[std::max(0, i - 1)];
+  d.block4 = build_dec_blk(src, "decoder.decoder_block4", dec_in[0], dec_out[0], dtype, dev);
+  d.block3 = build_dec_blk(src, "decoder.decoder_block3", dec_in[1], dec_out[1], dtype, dev);
+  d.block2 = build_dec_blk(src, "decoder.decoder_block2", dec_in[2], dec_out[2], dtype, dev);
+  d.block1 = build_dec_blk(src, "decoder.decoder_block1", dec_in[3], dec_out[3], dtype, dev);
+  d.conv_out1 = make_conv(src, "decoder.conv_out1.0", 1, dec_out[3] + ipt_out[3], 1, true, "", dtype, dev);
+  d.lateral4 = make_conv(src, "decoder.lateral_block4.conv", dec_out[0], ch[1], 1, true, "", dtype, dev);
+  d.lateral3 = make_conv(src, "decoder.lateral_block3.conv", dec_out[1], ch[2], 1, true, "", dtype, dev);
+  d.lateral2 = make_conv(src, "decoder.lateral_block2.conv", dec_out[2], ch[3], 1, true, "", dtype, dev);
+  d.gdt4 = make_conv(src, "decoder.gdt_convs_4.0", 16, dec_out[0], 3, true, "decoder.gdt_convs_4.1", dtype, dev);
+  d.gdt3 = make_conv(src, "decoder.gdt_convs_3.0", 16, dec_out[1], 3, true, "decoder.gdt_convs_3.1", dtype, dev);
+  d.gdt2 = make_conv(src, "decoder.gdt_convs_2.0", 16, dec_out[2], 3, true, "decoder.gdt_convs_2.1", dtype, dev);
+  d.gdt_attn4 = make_conv(src, "decoder.gdt_convs_attn_4.0", 1, 16, 1, true, "", dtype, dev);
+  d.gdt_attn3 = make_conv(src, "decoder.gdt_convs_attn_3.0", 1, 16, 1, true, "", dtype, dev);
+  d.gdt_attn2 = make_conv(src, "decoder.gdt_convs_attn_2.0", 1, 16, 1, true, "", dtype, dev);
+  return d;
+}
+
+namespace {
+
+// image2patches: [B, 3, gh*h, gw*w] -> [B, 3*gh*gw, h, w] in the current '(c hg wg)' or the
+// legacy '(wg hg c)' channel order, for a reference map of size h x w.
+at::Tensor patches(const at::Tensor& x, int64_t h, int64_t w, PatchOrder order) {
+  const int64_t b = x.size(0), c = x.size(1), gh = x.size(2) / h, gw = x.size(3) / w;
+  if (gh == 1 && gw == 1) return x;
+  auto v = x.view({b, c, gh, h, gw, w});
+  if (order == PatchOrder::Current) return v.permute({0, 1, 2, 4, 3, 5}).reshape({b, c * gh * gw, h, w});
+  return v.permute({0, 4, 2, 1, 3, 5}).reshape({b, c * gh * gw, h, w});
+}
+
+at::Tensor gate(const Conv& gdt, const Conv& attn, const at::Tensor& p, const Capture* cap, const char* name) {
+  auto logit = attn(gdt(p).relu_());
+  if (cap) (*cap)(name, logit);
+  return p * at::sigmoid(logit);
+}
+
+}  // namespace
+
+at::Tensor Network::forward(const at::Tensor& x, const Capture* cap) const {
+  const int64_t H = x.size(2), W = x.size(3);
+  auto full = bb.forward(x);
+  auto half = bb.forward(resize_ac(x, H / 2, W / 2));
+  std::array<at::Tensor, 4> f;
+  for (int i = 0; i < 4; i++) {
+    if (cap) {
+      (*cap)(("features." + std::to_string(i)).c_str(), full[i]);
+      (*cap)(("debug.features_half." + std::to_string(i)).c_str(), half[i]);
+    }
+    f[i] = at::cat({full[i], resize_ac(half[i], full[i].size(2), full[i].size(3))}, 1);
+  }
+  const int64_t h4 = f[3].size(2), w4 = f[3].size(3);
+  auto x4 = at::cat({resize_ac(f[0], h4, w4), resize_ac(f[1], h4, w4), resize_ac(f[2], h4, w4), f[3]}, 1);
+  x4 = squeeze(x4, cap, "debug.squeeze_aspp");
+  if (cap) (*cap)("debug.squeeze", x4);
+
+  const auto order = patch_order;
+  auto ipt5 = dec.ipt5(patches(x, h4, w4, order));
+  if (cap) (*cap)("debug.ipt_blk5", ipt5);
+  auto p4 = dec.block4(at::cat({x4, ipt5}, 1), cap, "debug.decoder_block4_aspp");
+  if (cap) (*cap)("debug.decoder_block4", p4);
+  p4 = gate(dec.gdt4, dec.gdt_attn4, p4, cap, "debug.gdt_attn_4_logit");
+
+  const int64_t h3 = f[2].size(2), w3 = f[2].size(3);
+  auto p3in = resize_ac(p4, h3, w3) + dec.lateral4(f[2]);
+  auto ipt4 = dec.ipt4(patches(x, h3, w3, order));
+  if (cap) (*cap)("debug.ipt_blk4", ipt4);
+  auto p3 = dec.block3(at::cat({p3in, ipt4}, 1), cap, nullptr);
+  if (cap) (*cap)("debug.decoder_block3", p3);
+  p3 = gate(dec.gdt3, dec.gdt_attn3, p3, cap, "debug.gdt_attn_3_logit");
+
+  const int64_t h2 = f[1].size(2), w2 = f[1].size(3);
+  auto p2in = resize_ac(p3, h2, w2) + dec.lateral3(f[1]);
+  auto p2 = dec.block2(at::cat({p2in, dec.ipt3(patches(x, h2, w2, order))}, 1), cap, nullptr);
+  if (cap) (*cap)("debug.decoder_block2", p2);
+  p2 = gate(dec.gdt2, dec.gdt_attn2, p2, cap, "debug.gdt_attn_2_logit");
+
+  const int64_t h1 = f[0].size(2), w1 = f[0].size(3);
+  auto p1in = resize_ac(p2, h1, w1) + dec.lateral2(f[0]);
+  auto p1 = dec.block1(at::cat({p1in, dec.ipt2(patches(x, h1, w1, order))}, 1), cap, nullptr);
+  if (cap) (*cap)("debug.decoder_block1", p1);
+  p1 = resize_ac(p1, H, W);
+  auto logits = dec.conv_out1(at::cat({p1, dec.ipt1(x)}, 1));
+  if (cap) (*cap)("logits", logits);
+  return logits;
+}
+
+}  // namespace birefnet
+}  // namespace bd

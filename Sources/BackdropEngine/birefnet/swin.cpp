@@ -1,0 +1,179 @@
+// Swin Transformer v1 backbone as BiRefNet uses it: zero-padded windows, shifted windows with the
+// 9-region mask (also when the map is smaller than a window), PatchMerging, per-stage norms.
+#include <torch/version.h>
+
+#include <cmath>
+
+#include "net.h"
+
+namespace bd {
+namespace birefnet {
+
+namespace {
+
+at::Tensor to_compute(const at::Tensor& t, c10::ScalarType dtype, c10::Device dev) {
+  return t.to(dev, dtype).contiguous();
+}
+
+// Region ids of the shifted-window mask along one axis of the padded map.
+at::Tensor region_ids(int64_t n, int64_t window, int64_t shift) {
+  auto ids = at::empty({n}, at::kLong);
+  auto* p = ids.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; i++) p[i] = i < n - window ? 0 : (i < n - shift ? 1 : 2);
+  return ids;
+}
+
+// Additive mask [nW, N, N]: 0 inside a region, a large negative value across regions. -inf in
+// float32 (as the official code), a finite value in reduced precision so no inf arithmetic occurs.
+at::Tensor shift_mask(int64_t hp, int64_t wp, int64_t window, int64_t shift, c10::ScalarType dtype,
+                      c10::Device dev) {
+  auto img = region_ids(hp, window, shift).view({hp, 1}) * 3 + region_ids(wp, window, shift).view({1, wp});
+  auto mw = img.view({hp / window, window, wp / window, window}).permute({0, 2, 1, 3}).reshape({-1, window * window});
+  auto differ = mw.unsqueeze(1).ne(mw.unsqueeze(2));
+  double neg = dtype == at::kFloat || dtype == at::kDouble ? -INFINITY : -30000.0;
+  auto mask = at::zeros(differ.sizes(), at::TensorOptions().dtype(at::kFloat)).masked_fill(differ, neg);
+  return mask.to(dev, dtype);
+}
+
+at::Tensor attention(const SwinBlock& blk, const at::Tensor& xw, const at::Tensor& mask, int64_t batch) {
+  const int64_t bw = xw.size(0), n = xw.size(1), c = xw.size(2), h = blk.heads, d = c / h;
+  auto qkv = at::linear(xw, blk.qkv_w, blk.qkv_b).view({bw, n, 3, h, d}).permute({2, 0, 3, 1, 4});
+  auto q = qkv[0], k = qkv[1], v = qkv[2];
+  at::Tensor out;
+#if TORCH_VERSION_MAJOR >= 2
+  at::Tensor bias = blk.rel_bias.unsqueeze(0);  // [1, h, N, N]
+  if (mask.defined()) {
+    const int64_t nw = mask.size(0);
+    bias = (bias + mask.unsqueeze(1)).unsqueeze(0).expand({batch, nw, h, n, n}).reshape({bw, h, n, n});
+  } else {
+    bias = bias.expand({bw, h, n, n});
+  }
+  out = at::scaled_dot_product_attention(q, k, v, bias);
+#else
+  const double scale = 1.0 / std::sqrt(double(d));
+  auto attn = at::matmul(q * scale, k.transpose(-2, -1));  // [bw, h, N, N]
+  attn.add_(blk.rel_bias);
+  if (mask.defined()) {
+    const int64_t nw = mask.size(0);
+    attn.view({batch, nw, h, n, n}).add_(mask.view({1, nw, 1, n, n}));
+  }
+  attn = attn.scalar_type() == at::kFloat ? attn.softmax(-1) : attn.softmax(-1, at::kFloat).to(attn.scalar_type());
+  out = at::matmul(attn, v);
+#endif
+  out = out.transpose(1, 2).reshape({bw, n, c});
+  return at::linear(out, blk.proj_w, blk.proj_b);
+}
+
+// x: [B, H, W, C] tokens.
+at::Tensor block_forward(const SwinBlock& blk, const at::Tensor& x, int64_t window, const at::Tensor& mask) {
+  const int64_t b = x.size(0), hh = x.size(1), ww = x.size(2), c = x.size(3);
+  auto h = at::layer_norm(x, {c}, blk.norm1_w, blk.norm1_b, 1e-5);
+  const int64_t pad_b = (window - hh % window) % window, pad_r = (window - ww % window) % window;
+  if (pad_b || pad_r) h = at::constant_pad_nd(h, {0, 0, 0, pad_r, 0, pad_b}, 0);
+  const int64_t hp = hh + pad_b, wp = ww + pad_r, shift = window / 2;
+  if (blk.shifted) h = at::roll(h, {-shift, -shift}, {1, 2});
+  auto windows = h.view({b, hp / window, window, wp / window, window, c})
+                     .permute({0, 1, 3, 2, 4, 5})
+                     .reshape({-1, window * window, c});
+  auto a = attention(blk, windows, blk.shifted ? mask : at::Tensor(), b);
+  a = a.view({b, hp / window, wp / window, window, window, c}).permute({0, 1, 3, 2, 4, 5}).reshape({b, hp, wp, c});
+  if (blk.shifted) a = at::roll(a, {shift, shift}, {1, 2});
+  if (pad_b || pad_r) a = a.slice(1, 0, hh).slice(2, 0, ww);
+  auto y = x + a;
+  auto m = at::linear(at::layer_norm(y, {c}, blk.norm2_w, blk.norm2_b, 1e-5), blk.fc1_w, blk.fc1_b);
+  m = at::linear(at::gelu(m), blk.fc2_w, blk.fc2_b);
+  return y.add_(m);
+}
+
+at::Tensor patch_merging(const SwinLayer& layer, at::Tensor x) {
+  int64_t b = x.size(0), h = x.size(1), w = x.size(2), c = x.size(3);
+  if (h % 2 || w % 2) {
+    x = at::constant_pad_nd(x, {0, 0, 0, w % 2, 0, h % 2}, 0);
+    h += h % 2;
+    w += w % 2;
+  }
+  // [x(0::2,0::2), x(1::2,0::2), x(0::2,1::2), x(1::2,1::2)]: column parity outer, row parity inner.
+  auto m = x.view({b, h / 2, 2, w / 2, 2, c}).permute({0, 1, 3, 4, 2, 5}).reshape({b, h / 2, w / 2, 4 * c});
+  m = at::layer_norm(m, {4 * c}, layer.down_norm_w, layer.down_norm_b, 1e-5);
+  return at::linear(m, layer.down_w);
+}
+
+}  // namespace
+
+std::array<at::Tensor, 4> Swin::forward(const at::Tensor& input) const {
+  at::Tensor x = input;
+  const int64_t ph = (4 - x.size(2) % 4) % 4, pw = (4 - x.size(3) % 4) % 4;
+  if (ph || pw) x = at::constant_pad_nd(x, {0, pw, 0, ph}, 0);
+  x = patch_embed(x);  // [B, E, Wh, Ww]
+  auto t = at::layer_norm(x.permute({0, 2, 3, 1}), {cfg.embed}, pe_norm_w, pe_norm_b, 1e-5).contiguous();
+  std::array<at::Tensor, 4> outs;
+  const int64_t window = cfg.window;
+  for (int i = 0; i < 4; i++) {
+    const SwinLayer& layer = layers[i];
+    const int64_t hh = t.size(1), ww = t.size(2);
+    const int64_t hp = (hh + window - 1) / window * window, wp = (ww + window - 1) / window * window;
+    at::Tensor mask;
+    if (layer.blocks.size() > 1) mask = shift_mask(hp, wp, window, window / 2, t.scalar_type(), t.device());
+    for (const auto& blk : layer.blocks) t = block_forward(blk, t, window, mask);
+    const int64_t c = t.size(3);
+    outs[i] = at::layer_norm(t, {c}, layer.out_norm_w, layer.out_norm_b, 1e-5).permute({0, 3, 1, 2}).contiguous();
+    if (layer.has_downsample) t = patch_merging(layer, t);
+  }
+  return outs;
+}
+
+Swin build_swin(WeightSource& src, const SwinConfig& cfg, c10::ScalarType dtype, c10::Device dev) {
+  Swin s;
+  s.cfg = cfg;
+  const int64_t e = cfg.embed, win = cfg.window, n = win * win;
+  auto tc = [&](const std::string& key, std::vector<int64_t> shape) { return to_compute(src.take(key, shape), dtype, dev); };
+  s.patch_embed.w = tc("bb.patch_embed.proj.weight", {e, 3, 4, 4});
+  s.patch_embed.b = tc("bb.patch_embed.proj.bias", {e});
+  s.patch_embed.stride = 4;
+  s.pe_norm_w = tc("bb.patch_embed.norm.weight", {e});
+  s.pe_norm_b = tc("bb.patch_embed.norm.bias", {e});
+  // Canonical relative position index of a win x win window.
+  auto coords = at::arange(win, at::kLong);
+  auto hp = coords.view({win, 1}).expand({win, win}).reshape({n});
+  auto wp = coords.view({1, win}).expand({win, win}).reshape({n});
+  auto index = (hp.view({n, 1}) - hp.view({1, n}) + win - 1) * (2 * win - 1) + (wp.view({n, 1}) - wp.view({1, n}) + win - 1);
+  for (int i = 0; i < 4; i++) {
+    const int64_t dim = e << i, heads = cfg.heads[i];
+    SwinLayer& layer = s.layers[i];
+    const std::string lp = "bb.layers." + std::to_string(i) + ".";
+    for (int64_t j = 0; j < cfg.depths[i]; j++) {
+      const std::string bp = lp + "blocks." + std::to_string(j) + ".";
+      SwinBlock blk;
+      blk.heads = heads;
+      blk.shifted = j % 2 == 1;
+      blk.norm1_w = tc(bp + "norm1.weight", {dim});
+      blk.norm1_b = tc(bp + "norm1.bias", {dim});
+      auto table = src.take(bp + "attn.relative_position_bias_table", {(2 * win - 1) * (2 * win - 1), heads});
+      blk.rel_bias = to_compute(table.index_select(0, index.view({-1})).view({n, n, heads}).permute({2, 0, 1}), dtype, dev);
+      if (src.has(bp + "attn.relative_position_index")) src.take(bp + "attn.relative_position_index", {n, n});
+      blk.qkv_w = tc(bp + "attn.qkv.weight", {3 * dim, dim});
+      blk.qkv_b = tc(bp + "attn.qkv.bias", {3 * dim});
+      blk.proj_w = tc(bp + "attn.proj.weight", {dim, dim});
+      blk.proj_b = tc(bp + "attn.proj.bias", {dim});
+      blk.norm2_w = tc(bp + "norm2.weight", {dim});
+      blk.norm2_b = tc(bp + "norm2.bias", {dim});
+      blk.fc1_w = tc(bp + "mlp.fc1.weight", {4 * dim, dim});
+      blk.fc1_b = tc(bp + "mlp.fc1.bias", {4 * dim});
+      blk.fc2_w = tc(bp + "mlp.fc2.weight", {dim, 4 * dim});
+      blk.fc2_b = tc(bp + "mlp.fc2.bias", {dim});
+      layer.blocks.push_back(std::move(blk));
+    }
+    if (i < 3) {
+      layer.has_downsample = true;
+      layer.down_w = tc(lp + "downsample.reduction.weight", {2 * dim, 4 * dim});
+      layer.down_norm_w = tc(lp + "downsample.norm.weight", {4 * dim});
+      layer.down_norm_b = tc(lp + "downsample.norm.bias", {4 * dim});
+    }
+    layer.out_norm_w = tc("bb.norm" + std::to_string(i) + ".weight", {dim});
+    layer.out_norm_b = tc("bb.norm" + std::to_string(i) + ".bias", {dim});
+  }
+  return s;
+}
+
+}  // namespace birefnet
+}  // namespace bd

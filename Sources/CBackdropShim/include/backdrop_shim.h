@@ -1,0 +1,87 @@
+/*
+ * The C half of the plugin: everything Swift cannot call or declare by itself — variadic GLib and
+ * GStreamer calls, composed macro values, static GEnum tables and the plugin descriptor. Keep this
+ * small; element logic belongs in Swift.
+ */
+#ifndef BACKDROP_SHIM_H
+#define BACKDROP_SHIM_H
+
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+G_BEGIN_DECLS
+
+/* Registers the plugin statically (for tests that link the plugin code into their binary). */
+void gst_plugin_backdrop_register(void);
+
+/* ---- GObject subclassing -------------------------------------------------------------------
+ * A subclass has the parent's instance and class sizes; Swift keeps its per-instance state in
+ * qdata (set in instance_init, released when the object is finalized). */
+GType bd_register_subclass(GType parent, const char *name, GClassInitFunc class_init,
+                           GInstanceInitFunc instance_init);
+void bd_instance_set_state(gpointer instance, gpointer state, GDestroyNotify release);
+gpointer bd_instance_get_state(gpointer instance);
+
+/* Parameter flags, composed in C because the GStreamer macros are shifts Swift does not import. */
+GParamFlags bd_param_flags_mutable_ready(void);   /* read-write, change only in NULL/READY */
+GParamFlags bd_param_flags_mutable_playing(void); /* read-write, change at any time */
+GParamFlags bd_param_flags_read_only(void);
+
+/* ---- Logging and bus messages (variadic in GStreamer) ------------------------------------- */
+GstDebugCategory *bd_debug_category_new(const char *name, const char *description);
+void bd_log(GstDebugCategory *category, GstDebugLevel level, GObject *object, const char *file,
+            const char *function, int line, const char *message);
+/* Posts an ERROR/WARNING/INFO message like GST_ELEMENT_ERROR does. */
+void bd_element_message(GstElement *element, GstMessageType type, GQuark domain, gint code,
+                        const char *text, const char *debug, const char *file,
+                        const char *function, int line);
+
+/* g_object_set / g_object_get for single values (variadic in GObject). */
+void bd_object_set_string(gpointer object, const char *property, const char *value);
+void bd_object_set_int(gpointer object, const char *property, gint value);
+void bd_object_set_boolean(gpointer object, const char *property, gboolean value);
+/* The "last-sample" of a GstBaseSink (new reference or NULL). */
+GstSample *bd_sink_last_sample(GstElement *sink);
+
+/* ---- Pad stream lock (a macro in GStreamer) ----------------------------------------------- */
+void bd_pad_stream_lock(GstPad *pad);
+void bd_pad_stream_unlock(GstPad *pad);
+
+/* ---- Where this plugin's shared library lives (dladdr + realpath), for finding the engine
+ * beside it. Returns a newly allocated path (g_free it) or NULL. */
+char *bd_plugin_file_path(void);
+
+/* ---- GEnums of birefnetmatte ---------------------------------------------------------------- */
+typedef enum {
+  BD_MATTE_BACKGROUND_NONE = 0,
+  BD_MATTE_BACKGROUND_GREEN = 1,
+  BD_MATTE_BACKGROUND_COLOR = 2,
+  BD_MATTE_BACKGROUND_IMAGE = 3,
+  BD_MATTE_BACKGROUND_BLUR = 4,
+} BdMatteBackground;
+GType bd_matte_background_get_type(void);
+
+typedef enum {
+  BD_MATTE_PRECISION_AUTO = 0,
+  BD_MATTE_PRECISION_FP32 = 1,
+  BD_MATTE_PRECISION_FP16 = 2,
+  BD_MATTE_PRECISION_BF16 = 3,
+} BdMattePrecision;
+GType bd_matte_precision_get_type(void);
+
+typedef enum {
+  BD_MATTE_MODE_BINARY = 0,
+  BD_MATTE_MODE_SOFT = 1,
+} BdMatteMode;
+GType bd_matte_mode_get_type(void);
+
+typedef enum {
+  BD_MATTE_PATCH_ORDER_AUTO = 0,
+  BD_MATTE_PATCH_ORDER_CURRENT = 1,
+  BD_MATTE_PATCH_ORDER_LEGACY = 2,
+} BdMattePatchOrder;
+GType bd_matte_patch_order_get_type(void);
+
+G_END_DECLS
+
+#endif

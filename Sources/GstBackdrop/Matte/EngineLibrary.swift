@@ -1,0 +1,114 @@
+// Finding and loading libbackdrop-torch.so. The plugin never links libtorch: the engine is
+// dlopened when an element starts, so gst-inspect-1.0 and the registry scanner stay fast and work
+// where libtorch is not installed.
+import CBackdropEngineABI
+import CBackdropShim
+import CGStreamer
+import Glibc
+import Synchronization
+
+struct EngineLoadError: Error {
+  let message: String
+}
+
+/// The engine's entry points, resolved once per library path and kept for the process lifetime
+/// (libtorch cannot be unloaded safely, so the library is never dlclosed).
+final class EngineLibrary: Sendable {
+  static let fileName = "libbackdrop-torch.so"
+
+  let path: String
+  let version: String
+  let modelOpen: bd_model_open_fn
+  let modelGetInfo: bd_model_get_info_fn
+  let modelRelease: bd_model_release_fn
+  let sessionCreate: bd_session_create_fn
+  let sessionDestroy: bd_session_destroy_fn
+  let sessionSetBackgroundImage: bd_session_set_background_image_fn
+  let sessionProcess: bd_session_process_fn
+
+  private static let loaded = Mutex<[String: EngineLibrary]>([:])
+
+  /// Loads the engine from the first place that has one: the `engine-library` property, the
+  /// BACKDROP_ENGINE environment variable, the plugin's own directory, the system library path.
+  static func load(explicitPath: String?) throws(EngineLoadError) -> EngineLibrary {
+    var attempts: [String] = []
+    for (candidate, origin) in candidates(explicitPath: explicitPath) {
+      if let library = loaded.withLock({ $0[candidate] }) { return library }
+      if candidate.hasPrefix("/") && access(candidate, F_OK) != 0 {
+        attempts.append("\(candidate) (\(origin)): no such file")
+        // An explicit path that does not exist is an error, not a reason to look elsewhere.
+        if origin != "plugin directory" { break } else { continue }
+      }
+      guard let handle = dlopen(candidate, RTLD_NOW | RTLD_LOCAL) else {
+        let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
+        attempts.append("\(candidate) (\(origin)): \(reason)")
+        if origin == "engine-library property" || origin == "BACKDROP_ENGINE" { break }
+        continue
+      }
+      let library = try EngineLibrary(handle: handle, path: candidate)
+      loaded.withLock { $0[candidate] = library }
+      return library
+    }
+    throw EngineLoadError(
+      message: "Could not load the inference engine \(fileName). Tried: "
+        + attempts.joined(separator: "; ")
+        + ". Build it with `swift build -c release` or set the engine-library property "
+        + "(or BACKDROP_ENGINE) to its path.")
+  }
+
+  private static func candidates(explicitPath: String?) -> [(String, String)] {
+    if let explicitPath, !explicitPath.isEmpty { return [(explicitPath, "engine-library property")] }
+    if let env = getenv("BACKDROP_ENGINE"), env.pointee != 0 {
+      return [(String(cString: env), "BACKDROP_ENGINE")]
+    }
+    var list: [(String, String)] = []
+    if let pluginPath = bd_plugin_file_path() {
+      let path = String(cString: pluginPath)
+      g_free(pluginPath)
+      if let slash = path.lastIndex(of: "/") {
+        list.append((String(path[..<slash]) + "/" + fileName, "plugin directory"))
+      }
+    }
+    list.append((fileName, "system library path"))
+    return list
+  }
+
+  private init(handle: UnsafeMutableRawPointer, path: String) throws(EngineLoadError) {
+    func symbol<T>(_ name: String, _ type: T.Type) throws(EngineLoadError) -> T {
+      guard let pointer = dlsym(handle, name) else {
+        throw EngineLoadError(message: "\(path) is not a Backdrop engine: it has no symbol \(name).")
+      }
+      return unsafeBitCast(pointer, to: T.self)
+    }
+    let abiVersion = try symbol("bd_abi_version", bd_abi_version_fn.self)()
+    guard abiVersion == BD_ABI_VERSION else {
+      throw EngineLoadError(
+        message: "The engine \(path) has ABI version \(abiVersion) but this plugin needs "
+          + "version \(BD_ABI_VERSION): rebuild the engine and the plugin from the same sources.")
+    }
+    self.path = path
+    self.version = (try symbol("bd_engine_version", bd_engine_version_fn.self)()).map { String(cString: $0) } ?? "?"
+    modelOpen = try symbol("bd_model_open", bd_model_open_fn.self)
+    modelGetInfo = try symbol("bd_model_get_info", bd_model_get_info_fn.self)
+    modelRelease = try symbol("bd_model_release", bd_model_release_fn.self)
+    sessionCreate = try symbol("bd_session_create", bd_session_create_fn.self)
+    sessionDestroy = try symbol("bd_session_destroy", bd_session_destroy_fn.self)
+    sessionSetBackgroundImage = try symbol(
+      "bd_session_set_background_image", bd_session_set_background_image_fn.self)
+    sessionProcess = try symbol("bd_session_process", bd_session_process_fn.self)
+  }
+}
+
+/// Calls an engine entry point with an error buffer and turns a failure into a Swift error.
+func withEngineError(_ body: (UnsafeMutablePointer<CChar>, Int) -> bd_status) throws(EngineCallError) {
+  var buffer = [CChar](repeating: 0, count: 4096)
+  let status = buffer.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
+  if status != BD_OK {
+    throw EngineCallError(status: status, message: String(cString: buffer))
+  }
+}
+
+struct EngineCallError: Error {
+  let status: bd_status
+  let message: String
+}

@@ -1,0 +1,72 @@
+// Swift owners of the engine's model and session handles (freed exactly once, on deinit).
+import CBackdropEngineABI
+import CGStreamer
+
+/// A model opened through the engine (the engine shares the weights between instances).
+final class EngineModel: @unchecked Sendable {
+  // The handle is immutable after open and the engine's model object is thread-safe.
+  let library: EngineLibrary
+  let handle: OpaquePointer
+  let info: bd_model_info
+
+  init(library: EngineLibrary, options: bd_model_options) throws(EngineCallError) {
+    var options = options
+    var handle: OpaquePointer?
+    try withEngineError { library.modelOpen(&options, &handle, $0, $1) }
+    self.library = library
+    self.handle = handle!
+    var info = bd_model_info()
+    library.modelGetInfo(handle, &info)
+    self.info = info
+  }
+
+  var description: String {
+    withUnsafeBytes(of: info.description) { raw in
+      String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+    }
+  }
+
+  deinit { library.modelRelease(handle) }
+}
+
+/// One stream's processing state in the engine: geometry, formats and buffers.
+final class EngineSession: @unchecked Sendable {
+  // Used only from the element's streaming thread (under the sink pad's stream lock).
+  let model: EngineModel
+  let handle: OpaquePointer
+  let config: bd_session_config
+
+  init(model: EngineModel, config: bd_session_config) throws(EngineCallError) {
+    var config = config
+    var handle: OpaquePointer?
+    try withEngineError { model.library.sessionCreate(model.handle, &config, &handle, $0, $1) }
+    self.model = model
+    self.handle = handle!
+    self.config = config
+  }
+
+  func setBackgroundImage(rgb: UnsafePointer<UInt8>, stride: Int32, width: Int32, height: Int32)
+    throws(EngineCallError)
+  {
+    try withEngineError {
+      model.library.sessionSetBackgroundImage(handle, rgb, stride, width, height, $0, $1)
+    }
+  }
+
+  func process(inputs: [bd_frame], outputs: [bd_frame], params: bd_composite_params)
+    throws(EngineCallError)
+  {
+    var params = params
+    try withEngineError { errorBuffer, errorLength in
+      inputs.withUnsafeBufferPointer { inputFrames in
+        outputs.withUnsafeBufferPointer { outputFrames in
+          model.library.sessionProcess(
+            handle, inputFrames.baseAddress, outputFrames.baseAddress, Int32(inputs.count),
+            &params, errorBuffer, errorLength)
+        }
+      }
+    }
+  }
+
+  deinit { model.library.sessionDestroy(handle) }
+}

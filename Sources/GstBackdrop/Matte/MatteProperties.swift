@@ -1,0 +1,215 @@
+// birefnetmatte's properties: their definitions (names, blurbs, ranges, when they may change)
+// and the settings value they read and write. Properties that shape the engine session take
+// effect when the element starts; the compositing ones at the next batch.
+import CBackdropEngineABI
+import CBackdropShim
+import CGStreamer
+
+struct MatteSettings: Sendable {
+  var modelFile: String? = nil
+  var device = "auto"
+  var precision = BD_MATTE_PRECISION_AUTO
+  var patchOrder = BD_MATTE_PATCH_ORDER_AUTO
+  var batchSize = MatteSettings.defaultBatchSize
+  var batchSizeWasSet = false
+  var inferenceWidth = 512
+  var inferenceHeight = 512
+  var threads = 0
+  var engineLibrary: String? = nil
+  var threshold = 0.5
+  var matteMode = BD_MATTE_MODE_BINARY
+  var background = BD_MATTE_BACKGROUND_NONE
+  var backgroundColor: UInt32 = 0xFF00_FF00  // ARGB, pure green
+  var backgroundImage: String? = nil
+  var blurRadius = 12.0
+  var batchTimeoutMs = 100
+  var qos = true
+
+  static let defaultBatchSize = 4
+
+  /// Batch size to use: live sources get batch 1 unless batch-size was set explicitly.
+  func effectiveBatchSize(live: Bool) -> Int {
+    live && !batchSizeWasSet ? 1 : batchSize
+  }
+
+  var compositeParams: bd_composite_params {
+    var params = bd_composite_params()
+    params.threshold = Float(threshold)
+    params.soft = matteMode == BD_MATTE_MODE_SOFT ? 1 : 0
+    switch background {
+    case BD_MATTE_BACKGROUND_GREEN, BD_MATTE_BACKGROUND_COLOR: params.background = BD_BACKGROUND_COLOR
+    case BD_MATTE_BACKGROUND_IMAGE: params.background = BD_BACKGROUND_IMAGE
+    case BD_MATTE_BACKGROUND_BLUR: params.background = BD_BACKGROUND_BLUR
+    default: params.background = BD_BACKGROUND_NONE
+    }
+    let color = backgroundColor
+    params.color = (UInt8((color >> 16) & 0xFF), UInt8((color >> 8) & 0xFF), UInt8(color & 0xFF))
+    params.blur_sigma = Float(blurRadius)
+    return params
+  }
+}
+
+/// Parses the `device` property: auto, cpu, cuda or cuda:N.
+func parseDevice(_ text: String) -> (bd_device_kind, Int32)? {
+  switch text {
+  case "auto": return (BD_DEVICE_AUTO, 0)
+  case "cpu": return (BD_DEVICE_CPU, 0)
+  case "cuda": return (BD_DEVICE_CUDA, 0)
+  default:
+    guard text.hasPrefix("cuda:"), let index = Int32(text.dropFirst(5)), index >= 0 else { return nil }
+    return (BD_DEVICE_CUDA, index)
+  }
+}
+
+enum MatteProperty: UInt32, CaseIterable {
+  case modelFile = 1, device, precision, patchOrder, batchSize, inferenceWidth, inferenceHeight
+  case threads, engineLibrary, threshold, matteMode, background, backgroundColor
+  case backgroundImage, blurRadius, batchTimeout, qos, modelDescription
+
+  func paramSpec() -> UnsafeMutablePointer<GParamSpec>? {
+    let atStart = bd_param_flags_mutable_ready()
+    let anytime = bd_param_flags_mutable_playing()
+    let defaults = MatteSettings()
+    switch self {
+    case .modelFile:
+      return g_param_spec_string(
+        "model-file", "Model file",
+        "Matting model: BiRefNet weights (.safetensors) or a TorchScript file taking "
+          + "ImageNet-normalised RGB [B,3,H,W] and returning logits [B,1,H,W]. Required.",
+        nil, atStart)
+    case .device:
+      return g_param_spec_string(
+        "device", "Device",
+        "Inference device: auto (CUDA when available, else CPU with a warning), cpu, cuda or cuda:N",
+        defaults.device, atStart)
+    case .precision:
+      return g_param_spec_enum(
+        "precision", "Precision", "Compute precision of the model (fp16/bf16 need CUDA)",
+        bd_matte_precision_get_type(), Int32(defaults.precision.rawValue), atStart)
+    case .patchOrder:
+      return g_param_spec_enum(
+        "patch-order", "Patch order",
+        "Channel order of BiRefNet's image-patch inputs; weights trained before 2024-11 need legacy",
+        bd_matte_patch_order_get_type(), Int32(defaults.patchOrder.rawValue), atStart)
+    case .batchSize:
+      return g_param_spec_uint(
+        "batch-size", "Batch size",
+        "Frames per inference call. Live sources use 1 unless this is set explicitly",
+        1, 64, UInt32(defaults.batchSize), atStart)
+    case .inferenceWidth:
+      return g_param_spec_uint(
+        "inference-width", "Inference width",
+        "Width the model sees, in pixels (BiRefNet: a multiple of 32)", 32, 4096,
+        UInt32(defaults.inferenceWidth), atStart)
+    case .inferenceHeight:
+      return g_param_spec_uint(
+        "inference-height", "Inference height",
+        "Height the model sees, in pixels (BiRefNet: a multiple of 32)", 32, 4096,
+        UInt32(defaults.inferenceHeight), atStart)
+    case .threads:
+      return g_param_spec_uint(
+        "threads", "Threads", "CPU threads for inference (0 = one per core)", 0, 1024,
+        UInt32(defaults.threads), atStart)
+    case .engineLibrary:
+      return g_param_spec_string(
+        "engine-library", "Engine library",
+        "Path of libbackdrop-torch.so (default: $BACKDROP_ENGINE, then beside the plugin, "
+          + "then the system library path)", nil, atStart)
+    case .threshold:
+      return g_param_spec_double(
+        "threshold", "Threshold",
+        "Binary matte: a pixel is foreground where the model's probability is at least this",
+        0, 1, defaults.threshold, anytime)
+    case .matteMode:
+      return g_param_spec_enum(
+        "matte-mode", "Matte mode", "Hard (thresholded) or soft (probability) matte",
+        bd_matte_mode_get_type(), Int32(defaults.matteMode.rawValue), anytime)
+    case .background:
+      return g_param_spec_enum(
+        "background", "Background",
+        "What replaces the background. none writes the matte as alpha (RGBA, BGRA, A420) or "
+          + "composites over black for formats without alpha",
+        bd_matte_background_get_type(), Int32(defaults.background.rawValue), anytime)
+    case .backgroundColor:
+      return g_param_spec_uint(
+        "background-color", "Background colour",
+        "Colour for background=color and background=green, as 0xAARRGGBB (alpha ignored)",
+        0, UInt32.max, defaults.backgroundColor, anytime)
+    case .backgroundImage:
+      return g_param_spec_string(
+        "background-image", "Background image",
+        "Image file for background=image (any format GStreamer decodes), scaled to the frame",
+        nil, anytime)
+    case .blurRadius:
+      return g_param_spec_double(
+        "blur-radius", "Blur radius",
+        "Strength of background=blur: Gaussian sigma in output pixels", 1, 500,
+        defaults.blurRadius, anytime)
+    case .batchTimeout:
+      return g_param_spec_uint(
+        "batch-timeout", "Batch timeout",
+        "Live sources: process a partial batch once its oldest frame waited this many "
+          + "milliseconds (0 = wait for a full batch)", 0, 60_000, UInt32(defaults.batchTimeoutMs),
+        anytime)
+    case .qos:
+      return g_param_spec_boolean(
+        "qos", "QoS", "Drop frames that would arrive too late downstream, before inference",
+        defaults.qos ? 1 : 0, anytime)
+    case .modelDescription:
+      return g_param_spec_string(
+        "model-description", "Model description",
+        "What the engine loaded (kind, backbone, device, precision); empty until started", nil,
+        bd_param_flags_read_only())
+    }
+  }
+}
+
+extension MatteSettings {
+  mutating func set(_ property: MatteProperty, from value: UnsafePointer<GValue>) {
+    switch property {
+    case .modelFile: modelFile = value.stringValue
+    case .device: device = value.stringValue ?? "auto"
+    case .precision: precision = BdMattePrecision(UInt32(g_value_get_enum(value)))
+    case .patchOrder: patchOrder = BdMattePatchOrder(UInt32(g_value_get_enum(value)))
+    case .batchSize:
+      batchSize = Int(g_value_get_uint(value))
+      batchSizeWasSet = true
+    case .inferenceWidth: inferenceWidth = Int(g_value_get_uint(value))
+    case .inferenceHeight: inferenceHeight = Int(g_value_get_uint(value))
+    case .threads: threads = Int(g_value_get_uint(value))
+    case .engineLibrary: engineLibrary = value.stringValue
+    case .threshold: threshold = g_value_get_double(value)
+    case .matteMode: matteMode = BdMatteMode(UInt32(g_value_get_enum(value)))
+    case .background: background = BdMatteBackground(UInt32(g_value_get_enum(value)))
+    case .backgroundColor: backgroundColor = g_value_get_uint(value)
+    case .backgroundImage: backgroundImage = value.stringValue
+    case .blurRadius: blurRadius = g_value_get_double(value)
+    case .batchTimeout: batchTimeoutMs = Int(g_value_get_uint(value))
+    case .qos: qos = g_value_get_boolean(value) != 0
+    case .modelDescription: break
+    }
+  }
+
+  func get(_ property: MatteProperty, into value: UnsafeMutablePointer<GValue>, modelDescription: String?) {
+    switch property {
+    case .modelFile: value.setString(modelFile)
+    case .device: value.setString(device)
+    case .precision: g_value_set_enum(value, Int32(precision.rawValue))
+    case .patchOrder: g_value_set_enum(value, Int32(patchOrder.rawValue))
+    case .batchSize: g_value_set_uint(value, UInt32(batchSize))
+    case .inferenceWidth: g_value_set_uint(value, UInt32(inferenceWidth))
+    case .inferenceHeight: g_value_set_uint(value, UInt32(inferenceHeight))
+    case .threads: g_value_set_uint(value, UInt32(threads))
+    case .engineLibrary: value.setString(engineLibrary)
+    case .threshold: g_value_set_double(value, threshold)
+    case .matteMode: g_value_set_enum(value, Int32(matteMode.rawValue))
+    case .background: g_value_set_enum(value, Int32(background.rawValue))
+    case .backgroundColor: g_value_set_uint(value, backgroundColor)
+    case .backgroundImage: value.setString(backgroundImage)
+    case .blurRadius: g_value_set_double(value, blurRadius)
+    case .batchTimeout: g_value_set_uint(value, UInt32(batchTimeoutMs))
+    case .qos: g_value_set_boolean(value, qos ? 1 : 0)
+    case .modelDescription: value.setString(modelDescription)
+    }
+  }
+}

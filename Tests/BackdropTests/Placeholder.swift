@@ -1,0 +1,1 @@
+// Element tests (issue 2).
