@@ -32,7 +32,7 @@ class WeightSource {
   bool has(const std::string& key) const;
   void mark_used(const std::string& key) { used_.insert(key); }
   const std::set<std::string>& used() const { return used_; }
-  std::vector<std::string> missing, wrong_shape;
+  std::vector<std::string> missing, wrong_shape, wrong_dtype;
 
  private:
   std::map<std::string, at::Tensor>* tensors_;
