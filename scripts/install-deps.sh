@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Backdrop needs to build, test and run (needs root).
+# The Swift toolchain (6.x) is expected on PATH already.
+set -euo pipefail
+packages=(
+  # build
+  pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  libtorch-dev libvpx-dev
+  # run and test
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-libav libopenblas0-pthread ffmpeg mkvtoolnix
+  # designed test models and BiRefNet fixtures
+  python3-torch
+)
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "installed: ${packages[*]}"
