@@ -18,6 +18,17 @@ struct ModelError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A device that cannot be used (CUDA without CUDA, a GPU index that does not exist, fp16 on the
+// CPU): BD_ERR_DEVICE.
+struct DeviceError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A caller mistake in sizes, formats or pointers: BD_ERR_INVALID_ARGUMENT.
+struct ArgumentError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 struct ModelLoadOptions {
   c10::Device device = c10::Device(c10::kCPU);
   c10::ScalarType dtype = at::kFloat;  // compute dtype: float on CPU, half/bfloat16 on CUDA

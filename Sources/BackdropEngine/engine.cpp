@@ -1,0 +1,250 @@
+// The C ABI of libbackdrop-torch.so (backdrop_engine.h): argument checks, error translation, the
+// process-wide model cache, device and precision resolution. Processing lives in session.cpp.
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/version.h>
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "backdrop_engine.h"
+#include "model.h"
+#include "session.h"
+
+#if defined(BD_WITH_CUDA)
+#include <c10/cuda/CUDAFunctions.h>
+#endif
+
+struct bd_model {
+  std::shared_ptr<bd::MatteModel> model;
+  bd_model_info info;
+  int threads;
+};
+
+struct bd_session {
+  std::unique_ptr<bd::Session> session;
+};
+
+namespace {
+
+void write_error(char* err, size_t len, const std::string& message) {
+  if (err == nullptr || len == 0) return;
+  std::snprintf(err, len, "%s", message.c_str());
+}
+
+// Runs body and turns every exception into a status and a message: nothing may cross the C ABI.
+template <typename Body>
+bd_status guarded(char* err, size_t len, Body&& body) {
+  write_error(err, len, "");
+  try {
+    body();
+    return BD_OK;
+  } catch (const bd::ModelError& e) {
+    write_error(err, len, e.what());
+    return BD_ERR_MODEL;
+  } catch (const bd::DeviceError& e) {
+    write_error(err, len, e.what());
+    return BD_ERR_DEVICE;
+  } catch (const bd::ArgumentError& e) {
+    write_error(err, len, e.what());
+    return BD_ERR_INVALID_ARGUMENT;
+  } catch (const c10::Error& e) {
+    write_error(err, len, e.what_without_backtrace());
+    return BD_ERR_RUNTIME;
+  } catch (const std::exception& e) {
+    write_error(err, len, e.what());
+    return BD_ERR_RUNTIME;
+  } catch (...) {
+    write_error(err, len, "unknown error in the engine");
+    return BD_ERR_RUNTIME;
+  }
+}
+
+int cuda_device_count() {
+#if defined(BD_WITH_CUDA)
+  return static_cast<int>(c10::cuda::device_count());
+#else
+  return 0;
+#endif
+}
+
+int default_threads() {
+  unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : static_cast<int>(cores);
+}
+
+enum class FileKind { TorchScript, SafeTensors };
+
+// Checks that the model file exists and is readable, and tells its kind from its first bytes.
+FileKind inspect_model_file(const std::string& path) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) {
+    throw bd::ModelError("model-file " + path + " does not exist (" + std::strerror(errno) + ")");
+  }
+  if (S_ISDIR(info.st_mode)) throw bd::ModelError("model-file " + path + " is a directory, not a model file");
+  FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    throw bd::ModelError("model-file " + path + " cannot be read (" + std::strerror(errno) + ")");
+  }
+  unsigned char head[4] = {0, 0, 0, 0};
+  size_t got = std::fread(head, 1, sizeof head, file);
+  std::fclose(file);
+  if (got == 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return FileKind::TorchScript;
+  if (bd::looks_like_safetensors(path)) return FileKind::SafeTensors;
+  throw bd::ModelError("model-file " + path +
+                       " is neither a TorchScript archive nor a .safetensors file (" + std::to_string(info.st_size) +
+                       " bytes); give BiRefNet weights (model.safetensors) or a TorchScript model");
+}
+
+std::mutex cache_mutex;
+std::map<std::string, std::weak_ptr<bd::MatteModel>> model_cache;
+
+const char* precision_name(bd_precision precision) {
+  switch (precision) {
+    case BD_PRECISION_FP16: return "fp16";
+    case BD_PRECISION_BF16: return "bf16";
+    default: return "fp32";
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+BD_EXPORT uint32_t bd_abi_version(void) { return BD_ABI_VERSION; }
+
+BD_EXPORT const char* bd_engine_version(void) {
+  static const std::string version = std::string("backdrop-torch 0.1 (libtorch ") + TORCH_VERSION +
+#if defined(BD_WITH_CUDA)
+                                     ", CUDA: built in)";
+#else
+                                     ", CUDA: not built in)";
+#endif
+  return version.c_str();
+}
+
+BD_EXPORT int bd_cuda_device_count(void) {
+  try {
+    return cuda_device_count();
+  } catch (...) {
+    return 0;
+  }
+}
+
+BD_EXPORT bd_status bd_model_open(const bd_model_options* options, bd_model** out_model, char* err, size_t err_len) {
+  return guarded(err, err_len, [&] {
+    if (options == nullptr || out_model == nullptr || options->path == nullptr || options->path[0] == 0) {
+      throw bd::ArgumentError("bd_model_open needs options with a model path and an output pointer");
+    }
+    *out_model = nullptr;
+    const std::string path = options->path;
+    const int gpus = cuda_device_count();
+
+    bd_model_info info{};
+    switch (options->device) {
+      case BD_DEVICE_AUTO: info.device = gpus > 0 ? BD_DEVICE_CUDA : BD_DEVICE_CPU; break;
+      case BD_DEVICE_CPU: info.device = BD_DEVICE_CPU; break;
+      case BD_DEVICE_CUDA:
+        if (gpus == 0) {
+          throw bd::DeviceError(std::string("device=cuda was requested but no CUDA device is available to ") +
+                                bd_engine_version() + "; use device=cpu, or device=auto to fall back to the CPU");
+        }
+        if (options->device_index < 0 || options->device_index >= gpus) {
+          throw bd::DeviceError("device=cuda:" + std::to_string(options->device_index) + " does not exist: " +
+                                std::to_string(gpus) + " CUDA device(s) are available (cuda:0 to cuda:" +
+                                std::to_string(gpus - 1) + ")");
+        }
+        info.device = BD_DEVICE_CUDA;
+        info.device_index = options->device_index;
+        break;
+      default: throw bd::ArgumentError("unknown device kind " + std::to_string(options->device));
+    }
+    const bool cuda = info.device == BD_DEVICE_CUDA;
+    info.precision = options->precision == BD_PRECISION_AUTO ? (cuda ? BD_PRECISION_FP16 : BD_PRECISION_FP32)
+                                                              : options->precision;
+    if (!cuda && info.precision != BD_PRECISION_FP32) {
+      throw bd::DeviceError(std::string("precision=") + precision_name(info.precision) +
+                            " needs a CUDA device; on the CPU use precision=fp32 (or auto)");
+    }
+
+    const int threads = options->threads > 0 ? options->threads : default_threads();
+    if (at::get_num_threads() != threads) at::set_num_threads(threads);
+
+    const auto kind = inspect_model_file(path);
+    bd::ModelLoadOptions load;
+    load.device = cuda ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(info.device_index)) : c10::Device(c10::kCPU);
+    load.dtype = info.precision == BD_PRECISION_FP16 ? at::kHalf
+                 : info.precision == BD_PRECISION_BF16 ? at::kBFloat16 : at::kFloat;
+    load.patch_order = options->patch_order;
+
+    const std::string key = path + "|" + load.device.str() + "|" + precision_name(info.precision) + "|" +
+                            std::to_string(options->patch_order);
+    std::shared_ptr<bd::MatteModel> model;
+    {
+      std::lock_guard<std::mutex> lock(cache_mutex);
+      model = model_cache[key].lock();
+      if (!model) {
+        c10::InferenceMode guard;
+        model = kind == FileKind::TorchScript ? bd::load_torchscript(path, load) : bd::load_birefnet(path, load);
+        model_cache[key] = model;
+      }
+    }
+    info.kind = model->kind();
+    info.native_width = model->native_width();
+    info.native_height = model->native_height();
+    std::string description = model->description() + " on " + load.device.str() + ", " + precision_name(info.precision);
+    std::snprintf(info.description, sizeof info.description, "%s", description.c_str());
+    *out_model = new bd_model{std::move(model), info, threads};
+  });
+}
+
+BD_EXPORT void bd_model_get_info(const bd_model* model, bd_model_info* out_info) {
+  if (model != nullptr && out_info != nullptr) *out_info = model->info;
+}
+
+BD_EXPORT void bd_model_release(bd_model* model) { delete model; }
+
+BD_EXPORT bd_status bd_session_create(bd_model* model, const bd_session_config* config, bd_session** out_session,
+                                      char* err, size_t err_len) {
+  return guarded(err, err_len, [&] {
+    if (model == nullptr || config == nullptr || out_session == nullptr) {
+      throw bd::ArgumentError("bd_session_create needs a model, a config and an output pointer");
+    }
+    *out_session = nullptr;
+    const auto& info = model->info;
+    c10::Device device = info.device == BD_DEVICE_CUDA
+                             ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(info.device_index))
+                             : c10::Device(c10::kCPU);
+    at::ScalarType dtype = info.precision == BD_PRECISION_FP16 ? at::kHalf
+                           : info.precision == BD_PRECISION_BF16 ? at::kBFloat16 : at::kFloat;
+    auto session = std::make_unique<bd::Session>(model->model, *config, device, dtype, model->threads);
+    *out_session = new bd_session{std::move(session)};
+  });
+}
+
+BD_EXPORT void bd_session_destroy(bd_session* session) { delete session; }
+
+BD_EXPORT bd_status bd_session_set_background_image(bd_session* session, const uint8_t* rgb, int32_t stride, int width,
+                                                    int height, char* err, size_t err_len) {
+  return guarded(err, err_len, [&] {
+    if (session == nullptr || rgb == nullptr) throw bd::ArgumentError("bd_session_set_background_image: NULL argument");
+    session->session->set_background_image(rgb, stride, width, height);
+  });
+}
+
+BD_EXPORT bd_status bd_session_process(bd_session* session, const bd_frame* inputs, const bd_frame* outputs, int n,
+                                       const bd_composite_params* params, char* err, size_t err_len) {
+  return guarded(err, err_len, [&] {
+    if (session == nullptr || params == nullptr) throw bd::ArgumentError("bd_session_process: NULL session or params");
+    session->session->process(inputs, outputs, n, *params);
+  });
+}
+
+}  // extern "C"

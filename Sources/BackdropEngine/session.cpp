@@ -1,0 +1,314 @@
+#include "session.h"
+
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace bd {
+namespace {
+
+// Layout of a packed RGB format: bytes per pixel and where R, G, B sit.
+struct Packing {
+  int64_t bytes;
+  int64_t r, g, b, a;  // a < 0: no alpha/padding byte
+};
+
+Packing packing(bd_pixel_format format) {
+  switch (format) {
+    case BD_FORMAT_RGBA: case BD_FORMAT_RGBX: return {4, 0, 1, 2, 3};
+    case BD_FORMAT_BGRA: case BD_FORMAT_BGRX: return {4, 2, 1, 0, 3};
+    case BD_FORMAT_RGB: return {3, 0, 1, 2, -1};
+    case BD_FORMAT_BGR: return {3, 2, 1, 0, -1};
+    default: throw ArgumentError("not a packed RGB format: " + std::to_string(format));
+  }
+}
+
+const char* format_name(bd_pixel_format format) {
+  static const char* names[] = {"I420", "NV12", "RGBA", "BGRA", "RGBx", "BGRx", "RGB", "BGR", "A420", "GRAY8"};
+  return format >= 0 && format <= BD_FORMAT_GRAY8 ? names[format] : "unknown";
+}
+
+// A plane of a caller's frame as a [rows, cols, channels] uint8 tensor (no copy).
+at::Tensor plane(uint8_t* data, int32_t stride, int64_t rows, int64_t cols, int64_t channels, const char* what) {
+  if (data == nullptr) throw ArgumentError(std::string("missing plane pointer for ") + what);
+  if (stride < cols * channels) {
+    throw ArgumentError(std::string("stride ") + std::to_string(stride) + " of " + what +
+                        " is smaller than a row (" + std::to_string(cols * channels) + " bytes)");
+  }
+  return at::from_blob(data, {rows, cols, channels}, {stride, channels, 1}, at::kByte);
+}
+
+at::Tensor to_u8(const at::Tensor& values) { return values.round().clamp_(0, 255).to(at::kByte); }
+
+// [n,c,h,w] → per-frame [h,w,c] copies into the caller's planes.
+void store(const at::Tensor& nchw, const bd_frame* outputs, int plane_index, const char* what) {
+  auto host = nchw.permute({0, 2, 3, 1}).to(at::kCPU);
+  for (int64_t i = 0; i < host.size(0); ++i) {
+    plane(outputs[i].planes[plane_index], outputs[i].strides[plane_index], host.size(1), host.size(2),
+          host.size(3), what).copy_(host[i]);
+  }
+}
+
+at::Tensor gaussian_kernel(double sigma, const at::TensorOptions& options) {
+  const int64_t radius = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(3.0 * sigma)));
+  auto x = at::arange(-radius, radius + 1, options.dtype(at::kFloat));
+  auto kernel = at::exp(x * x * (-0.5 / (sigma * sigma)));
+  return kernel / kernel.sum();
+}
+
+// Gaussian blur at reduced resolution: average down so the kernel stays short, separable
+// depthwise convolution with edge replication, bilinear back up.
+at::Tensor blur(const at::Tensor& planes, double sigma) {
+  const int64_t height = planes.size(2), width = planes.size(3), channels = planes.size(1);
+  const int64_t factor = std::max<int64_t>(1, static_cast<int64_t>(sigma / 3.0));
+  auto small = factor > 1 ? at::avg_pool2d(planes, {factor, factor}, {factor, factor}, {0, 0}, true, false) : planes;
+  const double small_sigma = sigma / static_cast<double>(factor);
+  auto kernel = gaussian_kernel(small_sigma, planes.options());
+  const int64_t radius = (kernel.size(0) - 1) / 2;
+  auto horizontal = kernel.view({1, 1, 1, -1}).expand({channels, 1, 1, kernel.size(0)}).contiguous();
+  auto vertical = kernel.view({1, 1, -1, 1}).expand({channels, 1, kernel.size(0), 1}).contiguous();
+  auto out = at::replication_pad2d(small, {radius, radius, 0, 0});
+  out = at::conv2d(out, horizontal, at::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, channels);
+  out = at::replication_pad2d(out, {0, 0, radius, radius});
+  out = at::conv2d(out, vertical, at::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, channels);
+  if (factor > 1) out = at::upsample_bilinear2d(out, {height, width}, false);
+  return out;
+}
+
+}  // namespace
+
+bool is_rgb_family(bd_pixel_format format) { return format >= BD_FORMAT_RGBA && format <= BD_FORMAT_BGR; }
+
+bool has_alpha(bd_pixel_format format) {
+  return format == BD_FORMAT_RGBA || format == BD_FORMAT_BGRA || format == BD_FORMAT_A420;
+}
+
+Session::Session(std::shared_ptr<MatteModel> model, const bd_session_config& config, c10::Device device,
+                 at::ScalarType dtype, int threads)
+    : model_(std::move(model)), config_(config), device_(device), dtype_(dtype), threads_(threads) {
+  if (config.width <= 0 || config.height <= 0) {
+    throw ArgumentError("stream size " + std::to_string(config.width) + "x" + std::to_string(config.height) + " is empty");
+  }
+  if (config.input_format == BD_FORMAT_A420 || config.input_format == BD_FORMAT_GRAY8 ||
+      config.input_format < 0 || config.input_format > BD_FORMAT_GRAY8) {
+    throw ArgumentError(std::string("input format ") + format_name(config.input_format) + " is not supported");
+  }
+  if (config.output_format < 0 || config.output_format > BD_FORMAT_GRAY8) {
+    throw ArgumentError("unknown output format " + std::to_string(config.output_format));
+  }
+  if (config.inference_width <= 0 || config.inference_height <= 0 || config.max_batch <= 0) {
+    throw ArgumentError("inference size and max_batch must be positive");
+  }
+  if (model_->kind() == BD_MODEL_BIREFNET &&
+      (config.inference_width % 32 != 0 || config.inference_height % 32 != 0)) {
+    throw ArgumentError("inference size " + std::to_string(config.inference_width) + "x" +
+                        std::to_string(config.inference_height) +
+                        " does not suit BiRefNet: inference-width and inference-height must be multiples of 32");
+  }
+  input_coding_ = {config.input_matrix, config.input_full_range != 0};
+  output_coding_ = {config.output_matrix, config.output_full_range != 0};
+  auto options = at::TensorOptions().dtype(at::kFloat).device(device_);
+  mean_ = at::tensor({0.485f, 0.456f, 0.406f}, options).view({1, 3, 1, 1});
+  std_ = at::tensor({0.229f, 0.224f, 0.225f}, options).view({1, 3, 1, 1});
+
+  // A TorchScript file promises the contract only by convention: run it once so that a model that
+  // breaks it fails here, with its name, rather than on the first frame.
+  if (model_->kind() == BD_MODEL_TORCHSCRIPT) {
+    c10::InferenceMode guard;
+    if (threads_ > 0 && at::get_num_threads() != threads_) at::set_num_threads(threads_);
+    auto probe = at::zeros({1, 3, config.inference_height, config.inference_width}, options.dtype(dtype_));
+    model_->forward(probe);
+  }
+}
+
+at::Tensor Session::to_device(const at::Tensor& host) const {
+  if (device_.is_cpu()) return host;
+  return host.pin_memory().to(device_, /*non_blocking=*/true);
+}
+
+void Session::set_background_image(const uint8_t* rgb, int32_t stride, int width, int height) {
+  if (width != config_.width || height != config_.height) {
+    throw ArgumentError("background image is " + std::to_string(width) + "x" + std::to_string(height) +
+                        " but the stream is " + std::to_string(config_.width) + "x" + std::to_string(config_.height));
+  }
+  auto view = plane(const_cast<uint8_t*>(rgb), stride, height, width, 3, "background image");
+  background_image_ = to_device(view.permute({2, 0, 1}).unsqueeze(0).contiguous()).to(at::kFloat).div_(255.0);
+  background_image_yuv_ = rgb_to_yuv(background_image_, output_coding_);
+}
+
+Session::Input Session::load_input(const bd_frame* inputs, int n) const {
+  const int64_t height = config_.height, width = config_.width;
+  const int64_t chroma_h = (height + 1) / 2, chroma_w = (width + 1) / 2;
+  Input input;
+  std::vector<at::Tensor> first, second, third;
+  switch (config_.input_format) {
+    case BD_FORMAT_I420:
+      for (int i = 0; i < n; ++i) {
+        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, 1, "Y plane"));
+        second.push_back(plane(inputs[i].planes[1], inputs[i].strides[1], chroma_h, chroma_w, 1, "U plane"));
+        third.push_back(plane(inputs[i].planes[2], inputs[i].strides[2], chroma_h, chroma_w, 1, "V plane"));
+      }
+      input.is_yuv = true;
+      input.yuv.y = to_device(at::stack(first)).permute({0, 3, 1, 2}).to(at::kFloat);
+      input.yuv.uv = to_device(at::cat({at::stack(second), at::stack(third)}, 3)).permute({0, 3, 1, 2}).to(at::kFloat);
+      return input;
+    case BD_FORMAT_NV12:
+      for (int i = 0; i < n; ++i) {
+        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, 1, "Y plane"));
+        second.push_back(plane(inputs[i].planes[1], inputs[i].strides[1], chroma_h, chroma_w, 2, "UV plane"));
+      }
+      input.is_yuv = true;
+      input.yuv.y = to_device(at::stack(first)).permute({0, 3, 1, 2}).to(at::kFloat);
+      input.yuv.uv = to_device(at::stack(second)).permute({0, 3, 1, 2}).to(at::kFloat);
+      return input;
+    default: {
+      const auto layout = packing(config_.input_format);
+      for (int i = 0; i < n; ++i) {
+        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, layout.bytes, "RGB plane"));
+      }
+      auto packed = to_device(at::stack(first));  // [n,H,W,bytes] uint8
+      auto order = at::tensor({layout.r, layout.g, layout.b}, at::TensorOptions().dtype(at::kLong).device(device_));
+      input.rgb255 = packed.index_select(3, order).permute({0, 3, 1, 2}).to(at::kFloat);
+      return input;
+    }
+  }
+}
+
+at::Tensor Session::rgb01(const Input& input) const {
+  return input.is_yuv ? yuv_to_rgb(input.yuv, input_coding_) : input.rgb255 / 255.0;
+}
+
+at::Tensor Session::probability(const at::Tensor& rgb01) {
+  const int64_t height = config_.height, width = config_.width;
+  at::Tensor x = rgb01;
+  if (height != config_.inference_height || width != config_.inference_width) {
+    // Antialiased when shrinking, as the reference pipeline (F.interpolate(..., antialias=True)).
+    x = at::_upsample_bilinear2d_aa(x, {config_.inference_height, config_.inference_width}, false);
+  }
+  x = ((x - mean_) / std_).to(dtype_);
+  auto logits = model_->forward(x).to(at::kFloat);
+  auto prob = at::sigmoid(logits);
+  if (prob.size(2) != height || prob.size(3) != width) {
+    prob = at::upsample_bilinear2d(prob, {height, width}, false);
+  }
+  return prob;
+}
+
+at::Tensor Session::alpha8(const at::Tensor& probability, const bd_composite_params& params) const {
+  if (params.soft) return to_u8(probability * 255.0);
+  return probability.ge(params.threshold).to(at::kByte).mul_(255);
+}
+
+at::Tensor Session::background_rgb255(const bd_composite_params& params, const at::Tensor& foreground) const {
+  auto options = foreground.options();
+  switch (params.background) {
+    case BD_BACKGROUND_COLOR:
+      return at::tensor({float(params.color[0]), float(params.color[1]), float(params.color[2])}, options).view({1, 3, 1, 1});
+    case BD_BACKGROUND_IMAGE:
+      if (!background_image_.defined()) throw ArgumentError("background=image but no background image was given");
+      return background_image_ * 255.0;
+    case BD_BACKGROUND_BLUR:
+      return blur(foreground, params.blur_sigma);
+    default:
+      return at::zeros({1, 3, 1, 1}, options);  // no backdrop on a format without alpha: black
+  }
+}
+
+YuvPlanes Session::background_yuv(const bd_composite_params& params, const YuvPlanes& foreground) const {
+  auto options = foreground.y.options();
+  switch (params.background) {
+    case BD_BACKGROUND_COLOR: {
+      auto rgb = at::tensor({params.color[0] / 255.0f, params.color[1] / 255.0f, params.color[2] / 255.0f}, options);
+      return rgb_to_yuv(rgb.view({1, 3, 1, 1}), output_coding_);
+    }
+    case BD_BACKGROUND_IMAGE:
+      if (!background_image_.defined()) throw ArgumentError("background=image but no background image was given");
+      return background_image_yuv_;
+    case BD_BACKGROUND_BLUR:
+      return {blur(foreground.y, params.blur_sigma), blur(foreground.uv, std::max(0.5, params.blur_sigma / 2.0))};
+    default: {
+      auto black = at::zeros({1, 3, 1, 1}, options);
+      return rgb_to_yuv(black, output_coding_);
+    }
+  }
+}
+
+void Session::write_rgb(const Input& input, const at::Tensor& alpha8, const bd_composite_params& params,
+                        const bd_frame* outputs, int n) {
+  const auto format = config_.output_format;
+  const bool composite = params.background != BD_BACKGROUND_NONE || !has_alpha(format);
+  at::Tensor foreground = input.is_yuv ? yuv_to_rgb(input.yuv, input_coding_) * 255.0 : input.rgb255;
+  at::Tensor rgb;
+  if (composite) {
+    auto a = alpha8.to(at::kFloat) / 255.0;
+    auto background = background_rgb255(params, foreground);
+    rgb = to_u8(background + a * (foreground - background));
+  } else {
+    rgb = to_u8(foreground);
+  }
+  const auto layout = packing(format);
+  std::vector<at::Tensor> channels(layout.bytes);
+  channels[layout.r] = rgb.narrow(1, 0, 1);
+  channels[layout.g] = rgb.narrow(1, 1, 1);
+  channels[layout.b] = rgb.narrow(1, 2, 1);
+  if (layout.a >= 0) {
+    channels[layout.a] = has_alpha(format) && !composite ? alpha8 : at::full_like(alpha8, 255);
+  }
+  store(at::cat(channels, 1), outputs, 0, "output plane");
+}
+
+void Session::write_yuv(const Input& input, const at::Tensor& alpha8, const bd_composite_params& params,
+                        const bd_frame* outputs, int n) {
+  const auto format = config_.output_format;
+  const bool composite = params.background != BD_BACKGROUND_NONE || !has_alpha(format);
+  const bool same_coding = input_coding_.matrix == output_coding_.matrix &&
+                           input_coding_.full_range == output_coding_.full_range;
+  YuvPlanes foreground = input.is_yuv && same_coding ? input.yuv : rgb_to_yuv(rgb01(input), output_coding_);
+  YuvPlanes result = foreground;
+  if (composite) {
+    auto a = alpha8.to(at::kFloat) / 255.0;
+    auto background = background_yuv(params, foreground);
+    result.y = background.y + a * (foreground.y - background.y);
+    result.uv = background.uv + downsample_chroma(a) * (foreground.uv - background.uv);
+  }
+  auto y = to_u8(result.y);
+  auto uv = to_u8(result.uv);
+  store(y, outputs, 0, "Y plane");
+  if (format == BD_FORMAT_NV12) {
+    store(uv, outputs, 1, "UV plane");
+  } else {
+    store(uv.narrow(1, 0, 1), outputs, 1, "U plane");
+    store(uv.narrow(1, 1, 1), outputs, 2, "V plane");
+  }
+  if (format == BD_FORMAT_A420) {
+    store(composite ? at::full_like(alpha8, 255) : alpha8, outputs, 3, "alpha plane");
+  }
+}
+
+void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, const bd_composite_params& params) {
+  if (n < 1 || n > config_.max_batch) {
+    throw ArgumentError("batch of " + std::to_string(n) + " frames; this session takes 1 to " +
+                        std::to_string(config_.max_batch));
+  }
+  if (inputs == nullptr || outputs == nullptr) throw ArgumentError("inputs and outputs must not be NULL");
+  c10::InferenceMode guard;
+  // OpenMP thread counts are per calling thread, and GStreamer calls from its streaming threads.
+  if (threads_ > 0 && at::get_num_threads() != threads_) at::set_num_threads(threads_);
+
+  auto input = load_input(inputs, n);
+  auto prob = probability(rgb01(input));
+  auto alpha = alpha8(prob, params);
+  const auto format = config_.output_format;
+  if (format == BD_FORMAT_GRAY8) {
+    store(alpha, outputs, 0, "matte plane");
+  } else if (is_rgb_family(format)) {
+    write_rgb(input, alpha, params, outputs, n);
+  } else {
+    write_yuv(input, alpha, params, outputs, n);
+  }
+}
+
+}  // namespace bd

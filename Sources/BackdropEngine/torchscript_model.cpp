@@ -1,0 +1,84 @@
+// TorchScript models: a scripted or traced module with the contract
+// "ImageNet-normalised RGB [B,3,H,W] → logits [B,1,H,W]". A tuple or list output counts by its
+// last element (BiRefNet exports return one prediction per decoder stage, finest last).
+#include <torch/script.h>
+
+#include "model.h"
+
+namespace bd {
+namespace {
+
+std::string first_line(const std::string& text) {
+  auto end = text.find('\n');
+  return end == std::string::npos ? text : text.substr(0, end);
+}
+
+class TorchScriptModel final : public MatteModel {
+ public:
+  TorchScriptModel(torch::jit::Module module, std::string path)
+      : module_(std::move(module)), path_(std::move(path)) {}
+
+  at::Tensor forward(const at::Tensor& normalized_rgb) override {
+    std::lock_guard<std::mutex> lock(mutex_);  // a Module's forward is not re-entrant
+    torch::jit::IValue output;
+    try {
+      output = module_.forward({normalized_rgb});
+    } catch (const c10::Error& error) {
+      throw ModelError("model-file " + path_ + " failed on an input of shape " +
+                       shape_text(normalized_rgb) + ": " + first_line(error.what_without_backtrace()));
+    }
+    if (output.isTuple()) {
+      auto elements = output.toTuple()->elements();
+      if (elements.empty()) throw ModelError("model-file " + path_ + " returned an empty tuple");
+      output = elements.back();
+    } else if (output.isList()) {
+      auto list = output.toList();
+      if (list.size() == 0) throw ModelError("model-file " + path_ + " returned an empty list");
+      output = list.get(list.size() - 1);
+    }
+    if (!output.isTensor()) {
+      throw ModelError("model-file " + path_ + " returned " + output.tagKind() +
+                       ", expected a logits tensor [B,1,H,W]");
+    }
+    auto logits = output.toTensor();
+    if (logits.dim() != 4 || logits.size(0) != normalized_rgb.size(0) || logits.size(1) != 1) {
+      throw ModelError("model-file " + path_ + " returned a tensor of shape " + shape_text(logits) +
+                       " for an input of shape " + shape_text(normalized_rgb) +
+                       "; the contract is logits [B,1,H,W]");
+    }
+    return logits.to(normalized_rgb.scalar_type());
+  }
+
+  bd_model_kind kind() const override { return BD_MODEL_TORCHSCRIPT; }
+  std::string description() const override { return "TorchScript " + path_; }
+
+  static std::string shape_text(const at::Tensor& t) {
+    std::string text = "[";
+    for (int64_t i = 0; i < t.dim(); ++i) text += (i ? "," : "") + std::to_string(t.size(i));
+    return text + "]";
+  }
+
+ private:
+  torch::jit::Module module_;
+  std::string path_;
+  std::mutex mutex_;
+};
+
+}  // namespace
+
+std::shared_ptr<MatteModel> load_torchscript(const std::string& path, const ModelLoadOptions& options) {
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, options.device);
+  } catch (const c10::Error& error) {
+    throw ModelError("model-file " + path + " is not a valid TorchScript model: " +
+                     first_line(error.what_without_backtrace()));
+  } catch (const std::exception& error) {
+    throw ModelError("model-file " + path + " is not a valid TorchScript model: " + first_line(error.what()));
+  }
+  module.eval();
+  module.to(options.dtype);
+  return std::make_shared<TorchScriptModel>(std::move(module), path);
+}
+
+}  // namespace bd

@@ -1,0 +1,74 @@
+// The built plugin used exactly as a user would: gst-inspect-1.0 and gst-launch-1.0 with
+// GST_PLUGIN_PATH pointing at a folder that holds only the plugin.
+import Foundation
+import XCTest
+
+final class CommandLineTests: XCTestCase {
+  struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+  /// A folder with a link to libgstbackdrop.so only (so the scanner never loads libtorch).
+  static let pluginDirectory: URL = {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("backdrop-plugin-\(getpid())")
+    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let link = directory.appendingPathComponent("libgstbackdrop.so")
+    try? FileManager.default.removeItem(at: link)
+    try? FileManager.default.createSymbolicLink(at: link, withDestinationURL: TestEnvironment.buildDirectory.appendingPathComponent("libgstbackdrop.so"))
+    return directory
+  }()
+
+  func run(_ tool: String, _ arguments: [String]) throws -> Result {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/\(tool)")
+    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["GST_PLUGIN_PATH"] = Self.pluginDirectory.path
+    environment["GST_REGISTRY"] = Self.pluginDirectory.appendingPathComponent("registry.bin").path
+    environment.removeValue(forKey: "BACKDROP_ENGINE")  // the plugin must find the engine beside itself
+    process.environment = environment
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+  }
+
+  func testInspectDocumentsTheElement() throws {
+    let result = try run("gst-inspect-1.0", ["birefnetmatte"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    for text in ["BiRefNet background matting", "model-file", "device", "precision", "batch-size", "Default: 4",
+                 "inference-width", "inference-height", "threshold", "matte-mode", "background", "background-color",
+                 "background-image", "blur-radius", "batch-timeout", "threads", "engine-library", "qos",
+                 "A420", "GRAY8", "NV12", "changeable only in NULL or READY state"] {
+      XCTAssertTrue(result.stdout.contains(text), "gst-inspect-1.0 output lacks \(text)")
+    }
+    // The plugin scan must not load libtorch.
+    let maps = try run("gst-inspect-1.0", ["backdrop"])
+    XCTAssertTrue(maps.stdout.contains("birefnetmatte"))
+  }
+
+  func testLaunchWritesAMatteAndPrintsNothingOfItsOwn() throws {
+    let directory = try TestEnvironment.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let output = directory.appendingPathComponent("matte.gray").path
+    let result = try run("gst-launch-1.0", [
+      "-q", "videotestsrc", "num-buffers=3", "pattern=white", "!", "video/x-raw,width=48,height=32", "!",
+      "birefnetmatte", "model-file=\(TestEnvironment.designedModel("lumakey"))", "device=cpu",
+      "inference-width=64", "inference-height=32", "!", "video/x-raw,format=GRAY8", "!", "filesink", "location=\(output)",
+    ])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    XCTAssertEqual(result.stdout, "", "nothing on stdout with -q")
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: output))
+    XCTAssertEqual(bytes.count, 3 * 48 * 32)
+    XCTAssertEqual(Set(bytes), [255])
+  }
+
+  func testLaunchReportsAMissingModel() throws {
+    let result = try run("gst-launch-1.0", ["videotestsrc", "num-buffers=1", "!", "birefnetmatte", "model-file=/nope/m.pt", "!", "fakesink"])
+    XCTAssertNotEqual(result.status, 0)
+    XCTAssertTrue(result.stderr.contains("/nope/m.pt does not exist") || result.stdout.contains("/nope/m.pt does not exist"),
+                  "stdout: \(result.stdout) stderr: \(result.stderr)")
+  }
+}

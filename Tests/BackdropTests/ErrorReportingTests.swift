@@ -1,0 +1,102 @@
+// Every error a user can cause reaches the bus as an ERROR that names the file, property or value.
+import CGStreamer
+import XCTest
+
+final class ErrorReportingTests: XCTestCase {
+  func matte(_ properties: String, caps: String = "video/x-raw,width=64,height=48", after: String = "fakesink") -> PipelineRun {
+    runPipeline("videotestsrc num-buffers=2 ! \(caps) ! birefnetmatte device=cpu inference-width=64 inference-height=64 \(properties) ! \(after)")
+  }
+
+  func assertError(_ run: PipelineRun, contains parts: [String], file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertFalse(run.reachedEOS, "expected an error, the pipeline finished", file: file, line: line)
+    let text = run.errors.first ?? "(no error)"
+    for part in parts {
+      XCTAssertTrue(text.contains(part), "error \"\(text)\" should mention \"\(part)\"", file: file, line: line)
+    }
+  }
+
+  func testMissingModelProperty() {
+    assertError(matte(""), contains: ["No model", "model-file"])
+  }
+
+  func testMissingModelFile() {
+    assertError(matte("model-file=/nonexistent/model.pt"), contains: ["/nonexistent/model.pt", "does not exist"])
+  }
+
+  func testDirectoryAsModel() {
+    assertError(matte("model-file=/tmp"), contains: ["/tmp", "is a directory"])
+  }
+
+  func testGarbageModelFile() throws {
+    let directory = try TestEnvironment.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let path = directory.appendingPathComponent("garbage.pt").path
+    try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: URL(fileURLWithPath: path))
+    assertError(matte("model-file=\(path)"), contains: [path, "neither a TorchScript archive nor a .safetensors file"])
+  }
+
+  func testTruncatedTorchScript() throws {
+    let directory = try TestEnvironment.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let path = directory.appendingPathComponent("truncated.pt").path
+    let whole = try Data(contentsOf: URL(fileURLWithPath: TestEnvironment.designedModel("lumakey")))
+    try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: path))
+    assertError(matte("model-file=\(path)"), contains: [path, "is not a valid TorchScript model"])
+  }
+
+  func testModelWithWrongOutputShape() {
+    let path = TestEnvironment.designedModel("wrong_output")
+    assertError(matte("model-file=\(path)"), contains: [path, "[1,3,64,64]", "logits [B,1,H,W]"])
+  }
+
+  func testModelWithWrongInputChannels() {
+    let path = TestEnvironment.designedModel("wrong_input")
+    assertError(matte("model-file=\(path)"), contains: [path, "failed on an input of shape [1,3,64,64]"])
+  }
+
+  func testEngineLibraryNotFound() {
+    let run = matte("model-file=\(TestEnvironment.designedModel("lumakey")) engine-library=/opt/none/libbackdrop-torch.so")
+    assertError(run, contains: ["libbackdrop-torch.so", "/opt/none/libbackdrop-torch.so", "no such file", "engine-library"])
+  }
+
+  func testNotAnEngineLibrary() {
+    let run = matte("model-file=\(TestEnvironment.designedModel("lumakey")) engine-library=libz.so.1")
+    assertError(run, contains: ["libz.so.1 is not a Backdrop engine", "bd_abi_version"])
+  }
+
+  func testCudaWithoutCuda() throws {
+    let run = runPipeline("videotestsrc num-buffers=2 ! birefnetmatte device=cuda:0 model-file=\(TestEnvironment.designedModel("lumakey")) ! fakesink")
+    if run.reachedEOS { throw XCTSkip("this machine has CUDA") }
+    assertError(run, contains: ["device=cuda", "no CUDA device"])
+  }
+
+  func testAutoDeviceFallsBackToCPUWithAWarning() throws {
+    let run = runPipeline("videotestsrc num-buffers=2 ! video/x-raw,width=64,height=48 ! birefnetmatte device=auto inference-width=64 inference-height=64 model-file=\(TestEnvironment.designedModel("lumakey")) ! fakesink")
+    XCTAssertTrue(run.reachedEOS, "\(run.errors)")
+    if run.warnings.isEmpty { throw XCTSkip("this machine has CUDA, no fallback happened") }
+    XCTAssertTrue(run.warnings.contains { $0.contains("device=auto") && $0.contains("CPU") }, "\(run.warnings)")
+  }
+
+  func testInvalidDeviceString() {
+    assertError(matte("model-file=\(TestEnvironment.designedModel("lumakey")) device=gpu"), contains: ["\"gpu\"", "auto, cpu, cuda or cuda:N"])
+  }
+
+  func testHalfPrecisionOnCPU() {
+    assertError(matte("model-file=\(TestEnvironment.designedModel("lumakey")) precision=fp16"), contains: ["precision=fp16", "CUDA"])
+  }
+
+  func testImpossibleOutputCaps() {
+    let run = matte("model-file=\(TestEnvironment.designedModel("lumakey"))", after: "video/x-raw,format=YUY2 ! fakesink")
+    assertError(run, contains: ["YUY2"])
+  }
+
+  func testMissingBackgroundImage() {
+    let run = matte("model-file=\(TestEnvironment.designedModel("lumakey")) background=image background-image=/nonexistent/b.png")
+    assertError(run, contains: ["/nonexistent/b.png", "background-image"])
+  }
+
+  func testBackgroundImageUnset() {
+    let run = matte("model-file=\(TestEnvironment.designedModel("lumakey")) background=image")
+    assertError(run, contains: ["background-image"])
+  }
+}

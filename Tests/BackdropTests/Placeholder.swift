@@ -1,1 +1,0 @@
-// Element tests (issue 2).

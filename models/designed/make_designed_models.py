@@ -1,0 +1,63 @@
+#!/usr/bin/python3
+"""Makes the small designed TorchScript models the tests use (run with Debian's python3-torch).
+
+Each follows, or deliberately breaks, the engine contract
+"ImageNet-normalised RGB [B,3,H,W] -> logits [B,1,H,W]":
+
+  lumakey.pt          logits = 20 * (luma - 0.5), luma = BT.601 luma of the un-normalised RGB.
+                      Bright pixels are foreground (probability > 0.5), dark ones background, so a
+                      test can predict the matte of any frame exactly.
+  wrong_output.pt     returns 3 channels: breaks the output contract.
+  wrong_input.pt      a convolution that takes 1 channel: fails on a 3-channel input.
+
+Usage: /usr/bin/python3 models/designed/make_designed_models.py [OUTPUT_DIR]
+"""
+import os
+import sys
+
+import torch
+
+MEAN = [0.485, 0.456, 0.406]
+STD = [0.229, 0.224, 0.225]
+
+
+class LumaKey(torch.nn.Module):
+    def __init__(self, gain: float = 20.0):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
+        self.register_buffer("weights", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1))
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rgb = x * self.std + self.mean
+        luma = (rgb * self.weights).sum(dim=1, keepdim=True)
+        return self.gain * (luma - 0.5)
+
+
+class WrongOutput(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2.0
+
+
+class WrongInput(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def main() -> None:
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+    torch.manual_seed(0)
+    for name, module in [("lumakey", LumaKey()), ("wrong_output", WrongOutput()), ("wrong_input", WrongInput())]:
+        scripted = torch.jit.script(module.eval())
+        path = os.path.join(out_dir, name + ".pt")
+        scripted.save(path)
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
