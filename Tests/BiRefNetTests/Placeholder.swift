@@ -1,0 +1,1 @@
+// Native BiRefNet parity tests live in this target (see issue 4).
