@@ -9,7 +9,7 @@ import PackageDescription
 
 // Both shared libraries carry the Swift runtime inside them so that they load in any process
 // (gst-launch-1.0, gst-plugin-scanner, a browser's media stack) without the toolchain installed.
-let staticSwiftRuntime: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"])]
+let staticSwiftRuntime: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
 
 let package = Package(
   name: "Backdrop",

@@ -13,6 +13,14 @@ std::string first_line(const std::string& text) {
   return end == std::string::npos ? text : text.substr(0, end);
 }
 
+// TorchScript errors carry the interpreter's whole traceback; the cause is its last line.
+std::string last_line(const std::string& text) {
+  auto end = text.find_last_not_of(" \n");
+  if (end == std::string::npos) return text;
+  auto start = text.rfind('\n', end);
+  return text.substr(start == std::string::npos ? 0 : start + 1, end + 1 - (start == std::string::npos ? 0 : start + 1));
+}
+
 class TorchScriptModel final : public MatteModel {
  public:
   TorchScriptModel(torch::jit::Module module, std::string path)
@@ -25,7 +33,10 @@ class TorchScriptModel final : public MatteModel {
       output = module_.forward({normalized_rgb});
     } catch (const c10::Error& error) {
       throw ModelError("model-file " + path_ + " failed on an input of shape " +
-                       shape_text(normalized_rgb) + ": " + first_line(error.what_without_backtrace()));
+                       shape_text(normalized_rgb) + ": " + last_line(error.what_without_backtrace()));
+    } catch (const std::exception& error) {  // torch::jit::JITException and friends
+      throw ModelError("model-file " + path_ + " failed on an input of shape " +
+                       shape_text(normalized_rgb) + ": " + last_line(error.what()));
     }
     if (output.isTuple()) {
       auto elements = output.toTuple()->elements();

@@ -93,8 +93,8 @@ struct TestPicture {
 
   func buffer(pts: UInt, duration: UInt = 40_000_000) -> UnsafeMutablePointer<GstBuffer> {
     let bytes = rgba()
-    let buffer = gst_buffer_new_allocate(nil, bytes.count, nil)!
-    _ = bytes.withUnsafeBytes { gst_buffer_fill(buffer, 0, $0.baseAddress, bytes.count) }
+    let buffer = gst_buffer_new_allocate(nil, UInt(bytes.count), nil)!
+    _ = bytes.withUnsafeBytes { gst_buffer_fill(buffer, 0, $0.baseAddress, UInt(bytes.count)) }
     buffer.pointee.pts = pts
     buffer.pointee.dts = pts
     buffer.pointee.duration = duration
@@ -222,11 +222,15 @@ struct PipelineRun {
 func runPipeline(_ description: String, timeout: TimeInterval = 120) -> PipelineRun {
   _ = TestEnvironment.initialised
   var parseError: UnsafeMutablePointer<GError>?
-  guard let pipeline = gst_parse_launch(description, &parseError) else {
-    let text = parseError.map { String(cString: $0.pointee.message) } ?? "?"
-    g_clear_error(&parseError)
+  let parsed = gst_parse_launch(description, &parseError)
+  if let parseError {
+    // Also a linking failure (e.g. caps no element can meet), which gst-launch-1.0 reports too.
+    let text = String(cString: parseError.pointee.message)
+    g_error_free(parseError)
+    if let parsed { gst_object_unref(parsed) }
     return PipelineRun(errors: ["parse: \(text)"])
   }
+  guard let pipeline = parsed else { return PipelineRun(errors: ["parse: no pipeline"]) }
   defer {
     gst_element_set_state(pipeline, GST_STATE_NULL)
     gst_object_unref(pipeline)

@@ -134,8 +134,8 @@ final class OutputFormatTests: XCTestCase {
     let size = 64 * 48 + 2 * 32 * 24
     var bytes = [UInt8](repeating: 128, count: size)
     for y in 0..<48 { for x in 0..<64 { bytes[y * 64 + x] = picture.isSubject(x, y) ? 200 : 30 } }
-    let buffer = gst_buffer_new_allocate(nil, size, nil)!
-    _ = bytes.withUnsafeBytes { gst_buffer_fill(buffer, 0, $0.baseAddress, size) }
+    let buffer = gst_buffer_new_allocate(nil, UInt(size), nil)!
+    _ = bytes.withUnsafeBytes { gst_buffer_fill(buffer, 0, $0.baseAddress, UInt(size)) }
     buffer.pointee.pts = 0
     XCTAssertEqual(harness.push(buffer), GST_FLOW_OK)
     let output = try XCTUnwrap(harness.pullAvailable().first)

@@ -19,6 +19,8 @@ struct MatteStreamState {
   var segment = GstSegment()
   var batchSize = 1
   var backgroundImageKey: String? = nil
+  /// What the last push downstream returned; a failure is handed upstream on the next buffer.
+  var lastFlow = GST_FLOW_OK
 }
 
 /// What queries and the timeout read from other threads.
@@ -168,6 +170,11 @@ final class MatteElement: @unchecked Sendable {
         return GST_FLOW_NOT_NEGOTIATED
       }
     }
+    if stream.lastFlow != GST_FLOW_OK {
+      // A push from a drain or the batch timeout failed: tell upstream now.
+      gst_buffer_unref(buffer)
+      return stream.lastFlow
+    }
     if isTooLate(buffer) {
       gst_buffer_unref(buffer)
       return GST_FLOW_OK
@@ -215,6 +222,7 @@ final class MatteElement: @unchecked Sendable {
       }
       flow = gst_pad_push(srcPad, output)
     }
+    stream.lastFlow = flow
     return flow
   }
 
@@ -331,8 +339,16 @@ final class MatteElement: @unchecked Sendable {
       if let segment { gst_segment_copy_into(segment, &stream.segment) }
     case GST_EVENT_FLUSH_START:
       cancelBatchTimeout()
+    case GST_EVENT_EOS:
+      let flow = processPending()
+      if flow == GST_FLOW_NOT_LINKED || flow.rawValue < GST_FLOW_FLUSHING.rawValue {
+        // Frames were lost at the end of the stream: say so, as a source would for a failed push.
+        postError(element, .stream, code: StreamError.failed,
+                  "Internal data stream error: the last frames could not be pushed (\(String(cString: gst_flow_get_name(flow)))).")
+      }
     case GST_EVENT_FLUSH_STOP:
       dropPending()
+      stream.lastFlow = GST_FLOW_OK
       shared.withLock { $0.earliestTime = GST_CLOCK_TIME_NONE_VALUE }
     case GST_EVENT_STREAM_START, GST_EVENT_TAG:
       break  // stream-level: no need to hold them behind queued frames
@@ -444,6 +460,7 @@ final class MatteElement: @unchecked Sendable {
     stream.outputInfo = outputInfoVar
     stream.batchSize = batchSize
     stream.backgroundImageKey = nil
+    if stream.lastFlow == GST_FLOW_NOT_NEGOTIATED { stream.lastFlow = GST_FLOW_OK }
     let frameDuration: UInt =
       inputInfo.fps_n > 0 ? gst_util_uint64_scale_int(1_000_000_000, inputInfo.fps_d, inputInfo.fps_n) : 0
     shared.withLock {
