@@ -57,6 +57,12 @@ let package = Package(
       dependencies: ["CTestSupport", "CBackdropEngineABI"],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
+    // Element overhead and 1080p pre/post-processing benchmark (release build).
+    .executableTarget(
+      name: "matte-bench",
+      dependencies: ["GstBackdrop", "CGStreamer", "CBackdropShim", "CBackdropEngineABI"],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
     .testTarget(
       name: "BackdropTests",
       dependencies: ["GstBackdrop", "CGStreamer", "CGStreamerCheck", "CBackdropShim", "CBackdropEngineABI"],

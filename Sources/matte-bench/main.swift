@@ -1,0 +1,233 @@
+// matte-bench: how much the GStreamer element costs on top of the engine, and what 1080p pre- and
+// post-processing costs next to inference. Release build:
+//
+//   swift build -c release && .build/release/matte-bench [--model FILE] [--frames N] [--batch N]
+//        [--width W --height H] [--size S] [--birefnet FILE]
+//
+// In one run, on the same frames:
+//   1. engine alone: bd_session_process on batches of in-memory RGBA frames;
+//   2. element: filesrc ! rawvideoparse ! birefnetmatte ! fakesink over the same frames;
+//   3. pre+post: the luma-key model (whose forward is almost free) at W×H vs at S×S input, so the
+//      difference is the cost of converting, resizing and compositing full frames;
+//   4. with --birefnet (weights such as birefnet-bench writes): its inference time at S×S, and the
+//      ratio pre+post ÷ inference (target ≤ 0.03 for BiRefNet-lite at 512², DESIGN §8).
+import CBackdropEngineABI
+import CBackdropShim
+import CGStreamer
+import Glibc
+
+// No Foundation: release builds link the Swift runtime statically, and a static Foundation does
+// not link here.
+func now() -> Double {
+  var t = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &t)
+  return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+func fixed(_ value: Double, _ digits: Int) -> String {
+  var scale = 1.0
+  for _ in 0..<digits { scale *= 10 }
+  let scaled = (value * scale).rounded()
+  let whole = Int(scaled / scale)
+  if digits == 0 { return String(whole) }
+  let fraction = Int(abs(scaled) - Double(abs(whole)) * scale)
+  let text = String(fraction)
+  return (scaled < 0 && whole == 0 ? "-" : "") + String(whole) + "." + String(repeating: "0", count: max(0, digits - text.count)) + text
+}
+
+func padded(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+
+/// The designed luma-key model of this repository (models/designed).
+let lumakeyPath: String = {
+  var path = #filePath
+  for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
+  return path + "/models/designed/lumakey.pt"
+}()
+
+struct Options {
+  var model = ""
+  var frames = 16
+  var batch = 4
+  var width = 1920
+  var height = 1080
+  var size = 512
+  var birefnet: String? = nil
+}
+
+func parseOptions() -> Options {
+  var options = Options()
+  var arguments = CommandLine.arguments.dropFirst().makeIterator()
+  while let argument = arguments.next() {
+    let value = arguments.next() ?? ""
+    switch argument {
+    case "--model": options.model = value
+    case "--frames": options.frames = Int(value) ?? options.frames
+    case "--batch": options.batch = Int(value) ?? options.batch
+    case "--width": options.width = Int(value) ?? options.width
+    case "--height": options.height = Int(value) ?? options.height
+    case "--size": options.size = Int(value) ?? options.size
+    case "--birefnet": options.birefnet = value
+    default:
+      print("unknown option \(argument)")
+      exit(2)
+    }
+  }
+  if options.model.isEmpty {
+    options.model = lumakeyPath
+  }
+  return options
+}
+
+/// The engine's entry points (resolved the way the element resolves them).
+struct Engine {
+  let path: String
+  let modelOpen: bd_model_open_fn
+  let sessionCreate: bd_session_create_fn
+  let sessionProcess: bd_session_process_fn
+  let sessionDestroy: bd_session_destroy_fn
+  let modelRelease: bd_model_release_fn
+
+  init() {
+    let executable = CommandLine.arguments[0]
+    let folder = executable.contains("/") ? String(executable[..<executable.lastIndex(of: "/")!]) : "."
+    let path = getenv("BACKDROP_ENGINE").map { String(cString: $0) } ?? folder + "/libbackdrop-torch.so"
+    guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else { fatalError("cannot load \(path): \(String(cString: dlerror()))") }
+    func symbol<T>(_ name: String, _: T.Type) -> T { unsafeBitCast(dlsym(handle, name)!, to: T.self) }
+    self.path = path
+    modelOpen = symbol("bd_model_open", bd_model_open_fn.self)
+    sessionCreate = symbol("bd_session_create", bd_session_create_fn.self)
+    sessionProcess = symbol("bd_session_process", bd_session_process_fn.self)
+    sessionDestroy = symbol("bd_session_destroy", bd_session_destroy_fn.self)
+    modelRelease = symbol("bd_model_release", bd_model_release_fn.self)
+  }
+
+  /// Seconds per frame for `frames` RGBA frames of width×height processed in batches.
+  func secondsPerFrame(model path: String, frames: [[UInt8]], width: Int, height: Int, size: Int, batch: Int) -> Double {
+    var error = [CChar](repeating: 0, count: 4096)
+    var options = bd_model_options()
+    var model: OpaquePointer?
+    let status = path.withCString { cPath -> bd_status in
+      options.path = cPath
+      options.device = BD_DEVICE_CPU
+      return modelOpen(&options, &model, &error, error.count)
+    }
+    guard status == BD_OK else { fatalError("model \(path): \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))") }
+    defer { modelRelease(model) }
+    var config = bd_session_config()
+    config.width = Int32(width); config.height = Int32(height)
+    config.input_format = BD_FORMAT_RGBA; config.output_format = BD_FORMAT_RGBA
+    config.inference_width = Int32(size); config.inference_height = Int32(size)
+    config.max_batch = Int32(batch)
+    var session: OpaquePointer?
+    guard sessionCreate(model, &config, &session, &error, error.count) == BD_OK else { fatalError(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
+    defer { sessionDestroy(session) }
+    var params = bd_composite_params()
+    params.threshold = 0.5
+    var inputs = frames
+    var outputs = frames.map { [UInt8](repeating: 0, count: $0.count) }
+    func run(_ first: Int, _ count: Int) {
+      var inFrames: [bd_frame] = [], outFrames: [bd_frame] = []
+      for i in first..<(first + count) {
+        var a = bd_frame(), b = bd_frame()
+        a.planes.0 = inputs[i].withUnsafeMutableBufferPointer { $0.baseAddress }
+        a.strides.0 = Int32(width * 4)
+        b.planes.0 = outputs[i].withUnsafeMutableBufferPointer { $0.baseAddress }
+        b.strides.0 = Int32(width * 4)
+        inFrames.append(a); outFrames.append(b)
+      }
+      guard sessionProcess(session, inFrames, outFrames, Int32(count), &params, &error, error.count) == BD_OK else {
+        fatalError(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+      }
+    }
+    run(0, min(batch, frames.count))  // warm-up: first-call allocations
+    let start = now()
+    var index = 0
+    while index < frames.count {
+      let count = min(batch, frames.count - index)
+      run(index, count)
+      index += count
+    }
+    return (now() - start) / Double(frames.count)
+  }
+}
+
+/// A bright disc moving over a dark gradient: half foreground, half background for the luma key.
+func makeFrames(_ count: Int, width: Int, height: Int) -> [[UInt8]] {
+  (0..<count).map { n in
+    var bytes = [UInt8](repeating: 255, count: width * height * 4)
+    let cx = width / 4 + n * width / (2 * max(count, 1)), cy = height / 2, r = height / 3
+    for y in 0..<height {
+      for x in 0..<width {
+        let i = (y * width + x) * 4
+        let inside = (x - cx) * (x - cx) + (y - cy) * (y - cy) < r * r
+        let v = UInt8(inside ? 230 : 20 + (x * 60) / width)
+        bytes[i] = v; bytes[i + 1] = v; bytes[i + 2] = inside ? 200 : v
+      }
+    }
+    return bytes
+  }
+}
+
+/// Frames per second of birefnetmatte inside a pipeline over the same frames, read from a file.
+func elementFramesPerSecond(model: String, frames: [[UInt8]], width: Int, height: Int, size: Int, batch: Int) -> Double {
+  let file = "/tmp/matte-bench-\(getpid()).rgba"
+  defer { unlink(file) }
+  let handle = fopen(file, "wb")!
+  for frame in frames { _ = frame.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, handle) } }
+  fclose(handle)
+  let description = "filesrc location=\(file) blocksize=\(width * height * 4) ! "
+    + "rawvideoparse format=rgba width=\(width) height=\(height) framerate=30/1 ! "
+    + "birefnetmatte model-file=\(model) device=cpu batch-size=\(batch) inference-width=\(size) inference-height=\(size) ! "
+    + "video/x-raw,format=RGBA ! fakesink sync=false"
+  func runOnce() -> Double {
+    var parseError: UnsafeMutablePointer<GError>?
+    guard let pipeline = gst_parse_launch(description, &parseError), parseError == nil else { fatalError("pipeline: \(description)") }
+    defer { gst_element_set_state(pipeline, GST_STATE_NULL); gst_object_unref(pipeline) }
+    let bus = gst_element_get_bus(pipeline)!
+    defer { gst_object_unref(bus) }
+    let start = now()
+    gst_element_set_state(pipeline, GST_STATE_PLAYING)
+    let message = gst_bus_timed_pop_filtered(bus, UInt.max, GstMessageType(rawValue: GST_MESSAGE_EOS.rawValue | GST_MESSAGE_ERROR.rawValue))!
+    defer { gst_message_unref(message) }
+    if message.pointee.type == GST_MESSAGE_ERROR { fatalError("pipeline failed: \(description)") }
+    return now() - start
+  }
+  _ = runOnce()  // warm-up: engine load, model cache, page cache
+  return Double(frames.count) / runOnce()
+}
+
+let options = parseOptions()
+gst_init(nil, nil)
+gst_plugin_backdrop_register()
+let engine = Engine()
+setenv("BACKDROP_ENGINE", engine.path, 1)
+let threads = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+print("matte-bench: \(options.frames) frames \(options.width)x\(options.height) RGBA → RGBA, batch \(options.batch), inference \(options.size)², CPU, \(threads) threads")
+print("model: \(options.model)")
+let frames = makeFrames(options.frames, width: options.width, height: options.height)
+
+// Interleaved rounds, best of each: the machine is shared and noisy.
+var engineSeconds = Double.infinity
+var elementFPS = 0.0
+for _ in 0..<2 {
+  engineSeconds = min(engineSeconds, engine.secondsPerFrame(model: options.model, frames: frames, width: options.width, height: options.height, size: options.size, batch: options.batch))
+  elementFPS = max(elementFPS, elementFramesPerSecond(model: options.model, frames: frames, width: options.width, height: options.height, size: options.size, batch: options.batch))
+}
+let engineFPS = 1 / engineSeconds
+print("engine alone           : \(padded(fixed(engineFPS, 2), 8)) fps  (\(fixed(engineSeconds * 1000, 1)) ms/frame)")
+print("element in a pipeline  : \(padded(fixed(elementFPS, 2), 8)) fps  (\(fixed(1000 / elementFPS, 1)) ms/frame)")
+print("ratio element / engine : \(padded(fixed(elementFPS / engineFPS, 3), 8))  (target >= 0.97)")
+
+let lumakey = lumakeyPath
+let small = makeFrames(options.frames, width: options.size, height: options.size)
+let full = engine.secondsPerFrame(model: lumakey, frames: frames, width: options.width, height: options.height, size: options.size, batch: options.batch)
+let native = engine.secondsPerFrame(model: lumakey, frames: small, width: options.size, height: options.size, size: options.size, batch: options.batch)
+let prepost = max(0, full - native)
+print("pre+post \(options.width)x\(options.height)     : \(padded(fixed(prepost * 1000, 1), 8)) ms/frame (luma key at \(options.width)x\(options.height) \(fixed(full * 1000, 1)) ms minus at \(options.size)² \(fixed(native * 1000, 1)) ms)")
+if let birefnet = options.birefnet {
+  let inference = engine.secondsPerFrame(model: birefnet, frames: Array(small.prefix(options.batch)), width: options.size, height: options.size, size: options.size, batch: options.batch)
+  print("BiRefNet inference \(options.size)²: \(padded(fixed(inference * 1000, 1), 8)) ms/frame")
+  print("ratio pre+post / inference: \(fixed(prepost / inference, 4))  (target <= 0.03)")
+} else {
+  print("BiRefNet inference: skipped (give --birefnet FILE, e.g. weights written by birefnet-bench)")
+}
