@@ -16,7 +16,7 @@ final class CommandLineTests: XCTestCase {
     return directory
   }()
 
-  func run(_ tool: String, _ arguments: [String]) throws -> Result {
+  func run(_ tool: String, _ arguments: [String], extraEnvironment: [String: String] = [:]) throws -> Result {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/\(tool)")
     process.arguments = arguments
@@ -24,6 +24,7 @@ final class CommandLineTests: XCTestCase {
     environment["GST_PLUGIN_PATH"] = Self.pluginDirectory.path
     environment["GST_REGISTRY"] = Self.pluginDirectory.appendingPathComponent("registry.bin").path
     environment.removeValue(forKey: "BACKDROP_ENGINE")  // the plugin must find the engine beside itself
+    environment.merge(extraEnvironment) { $1 }
     process.environment = environment
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
@@ -44,9 +45,16 @@ final class CommandLineTests: XCTestCase {
                  "A420", "GRAY8", "NV12", "changeable only in NULL or READY state"] {
       XCTAssertTrue(result.stdout.contains(text), "gst-inspect-1.0 output lacks \(text)")
     }
-    // The plugin scan must not load libtorch.
-    let maps = try run("gst-inspect-1.0", ["backdrop"])
-    XCTAssertTrue(maps.stdout.contains("birefnetmatte"))
+  }
+
+  func testInspectDoesNotLoadLibtorch() throws {
+    // The dynamic loader lists every library it opens; the engine and libtorch must not be among
+    // them when the plugin is only inspected (they load when an element starts).
+    let result = try run("gst-inspect-1.0", ["birefnetmatte"], extraEnvironment: ["LD_DEBUG": "files", "GST_REGISTRY_FORK": "no"])
+    XCTAssertEqual(result.status, 0)
+    XCTAssertTrue(result.stderr.contains("libgstbackdrop.so"), "LD_DEBUG should show the plugin being loaded")
+    XCTAssertFalse(result.stderr.contains("libtorch"), "gst-inspect-1.0 loaded libtorch")
+    XCTAssertFalse(result.stderr.contains("libbackdrop-torch"), "gst-inspect-1.0 loaded the engine")
   }
 
   func testLaunchWritesAMatteAndPrintsNothingOfItsOwn() throws {
