@@ -4,36 +4,8 @@ import Foundation
 import XCTest
 
 final class CommandLineTests: XCTestCase {
-  struct Result { var status: Int32; var stdout: String; var stderr: String }
-
-  /// A folder with a link to libgstbackdrop.so only (so the scanner never loads libtorch).
-  static let pluginDirectory: URL = {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("backdrop-plugin-\(getpid())")
-    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let link = directory.appendingPathComponent("libgstbackdrop.so")
-    try? FileManager.default.removeItem(at: link)
-    try? FileManager.default.createSymbolicLink(at: link, withDestinationURL: TestEnvironment.buildDirectory.appendingPathComponent("libgstbackdrop.so"))
-    return directory
-  }()
-
-  func run(_ tool: String, _ arguments: [String], extraEnvironment: [String: String] = [:]) throws -> Result {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/\(tool)")
-    process.arguments = arguments
-    var environment = ProcessInfo.processInfo.environment
-    environment["GST_PLUGIN_PATH"] = Self.pluginDirectory.path
-    environment["GST_REGISTRY"] = Self.pluginDirectory.appendingPathComponent("registry.bin").path
-    environment.removeValue(forKey: "BACKDROP_ENGINE")  // the plugin must find the engine beside itself
-    environment.merge(extraEnvironment) { $1 }
-    process.environment = environment
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+  func run(_ tool: String, _ arguments: [String], extraEnvironment: [String: String] = [:]) throws -> ToolResult {
+    try runTool("/usr/bin/\(tool)", arguments, extraEnvironment: extraEnvironment)
   }
 
   func testInspectDocumentsTheElement() throws {

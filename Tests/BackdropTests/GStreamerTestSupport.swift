@@ -259,3 +259,42 @@ func runPipeline(_ description: String, timeout: TimeInterval = 120) -> Pipeline
   run.errors.append("timed out after \(timeout) s")
   return run
 }
+
+struct ToolResult { var status: Int32; var stdout: String; var stderr: String }
+
+/// A folder with a link to the built libgstbackdrop.so only (so the scanner never loads libtorch).
+let pluginOnlyDirectory: URL = {
+  let directory = FileManager.default.temporaryDirectory.appendingPathComponent("backdrop-plugin-\(getpid())")
+  try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+  let link = directory.appendingPathComponent("libgstbackdrop.so")
+  try? FileManager.default.removeItem(at: link)
+  try? FileManager.default.createSymbolicLink(at: link, withDestinationURL: TestEnvironment.buildDirectory.appendingPathComponent("libgstbackdrop.so"))
+  return directory
+}()
+
+/// Runs a program as a user would, with GStreamer finding the built plugin in its own folder and
+/// the plugin finding the engine beside itself.
+func runTool(_ executable: String, _ arguments: [String], extraEnvironment: [String: String] = [:]) throws -> ToolResult {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: executable)
+  process.arguments = arguments
+  var environment = ProcessInfo.processInfo.environment
+  environment["GST_PLUGIN_PATH"] = pluginOnlyDirectory.path
+  environment["GST_REGISTRY"] = pluginOnlyDirectory.appendingPathComponent("registry.bin").path
+  environment.removeValue(forKey: "BACKDROP_ENGINE")
+  environment.merge(extraEnvironment) { $1 }
+  process.environment = environment
+  let out = Pipe(), err = Pipe()
+  process.standardOutput = out
+  process.standardError = err
+  try process.run()
+  // Read stderr on another thread so neither pipe fills up and blocks the child.
+  nonisolated(unsafe) var stderrData = Data()
+  let reader = Thread { stderrData = err.fileHandleForReading.readDataToEndOfFile() }
+  reader.start()
+  let stdout = out.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  while !reader.isFinished { usleep(1000) }
+  return ToolResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                    stderr: String(decoding: stderrData, as: UTF8.self))
+}
