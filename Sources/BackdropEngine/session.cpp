@@ -3,6 +3,10 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
+#if defined(BD_WITH_CUDA)
+#include <c10/cuda/CUDAGuard.h>
+#endif
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -110,6 +114,9 @@ Session::Session(std::shared_ptr<MatteModel> model, const bd_session_config& con
   }
   input_coding_ = {config.input_matrix, config.input_full_range != 0};
   output_coding_ = {config.output_matrix, config.output_full_range != 0};
+#if defined(BD_WITH_CUDA)
+  if (device_.is_cuda()) stream_ = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index());
+#endif
   auto options = at::TensorOptions().dtype(at::kFloat).device(device_);
   mean_ = at::tensor({0.485f, 0.456f, 0.406f}, options).view({1, 3, 1, 1});
   std_ = at::tensor({0.229f, 0.224f, 0.225f}, options).view({1, 3, 1, 1});
@@ -295,6 +302,10 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
   }
   if (inputs == nullptr || outputs == nullptr) throw ArgumentError("inputs and outputs must not be NULL");
   c10::InferenceMode guard;
+#if defined(BD_WITH_CUDA)
+  c10::optional<c10::cuda::CUDAStreamGuard> stream_guard;
+  if (stream_) stream_guard.emplace(*stream_);
+#endif
   // OpenMP thread counts are per calling thread, and GStreamer calls from its streaming threads.
   if (threads_ > 0 && at::get_num_threads() != threads_) at::set_num_threads(threads_);
 

@@ -6,6 +6,11 @@
 
 #include <memory>
 
+#if defined(BD_WITH_CUDA)
+#include <c10/cuda/CUDAStream.h>
+#include <c10/util/Optional.h>
+#endif
+
 #include "backdrop_engine.h"
 #include "color.h"
 #include "model.h"
@@ -49,6 +54,10 @@ class Session {
   at::Tensor mean_, std_;           // ImageNet normalisation, [1,3,1,1] on the device
   at::Tensor background_image_;     // [1,3,H,W] RGB 0..1 on the device, or undefined
   YuvPlanes background_image_yuv_;  // the same in the output coding, made once
+#if defined(BD_WITH_CUDA)
+  // One stream per session, so that two elements on one GPU do not serialise on the default stream.
+  c10::optional<c10::cuda::CUDAStream> stream_;
+#endif
 };
 
 bool is_rgb_family(bd_pixel_format format);
