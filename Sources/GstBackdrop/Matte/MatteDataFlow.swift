@@ -1,0 +1,176 @@
+// birefnetmatte: frames in, batches through the engine, frames out in order.
+import CBackdropEngineABI
+import CBackdropShim
+import CGStreamer
+
+extension MatteElement {
+  // MARK: data flow
+
+  func chain(_ buffer: UnsafeMutablePointer<GstBuffer>) -> GstFlowReturn {
+    guard stream.session != nil else {
+      gst_buffer_unref(buffer)
+      postError(element, .core, code: Int32(GST_CORE_ERROR_NEGOTIATION.rawValue),
+                "birefnetmatte received a buffer before caps were negotiated.")
+      return GST_FLOW_NOT_NEGOTIATED
+    }
+    if gst_pad_check_reconfigure(srcPad) != 0, let caps = stream.inputCaps {
+      let flow = processPending()
+      if flow != GST_FLOW_OK && flow != GST_FLOW_NOT_LINKED { gst_buffer_unref(buffer); return flow }
+      gst_caps_ref(caps)
+      defer { gst_caps_unref(caps) }
+      if !configure(caps) {
+        gst_pad_mark_reconfigure(srcPad)
+        gst_buffer_unref(buffer)
+        return GST_FLOW_NOT_NEGOTIATED
+      }
+    }
+    if stream.lastFlow != GST_FLOW_OK {
+      // A push from a drain or the batch timeout failed: tell upstream now.
+      gst_buffer_unref(buffer)
+      return stream.lastFlow
+    }
+    if isTooLate(buffer) {
+      gst_buffer_unref(buffer)
+      return GST_FLOW_OK
+    }
+    stream.pending.append(buffer)
+    if stream.pending.count >= stream.batchSize {
+      return processPending()
+    }
+    if stream.pending.count == 1 { armBatchTimeout() }
+    return GST_FLOW_OK
+  }
+
+  /// Runs the held frames through the engine as one batch and pushes them in order.
+  func processPending() -> GstFlowReturn {
+    cancelBatchTimeout()
+    let inputs = stream.pending
+    stream.pending.removeAll()
+    guard !inputs.isEmpty else { return GST_FLOW_OK }
+    guard let session = stream.session else {
+      inputs.forEach { gst_buffer_unref($0) }
+      return GST_FLOW_NOT_NEGOTIATED
+    }
+    let current = settings.withLock { $0 }
+    if current.background == BD_MATTE_BACKGROUND_IMAGE && !prepareBackgroundImage(current.backgroundImage, session) {
+      inputs.forEach { gst_buffer_unref($0) }
+      return GST_FLOW_ERROR
+    }
+    let started = g_get_monotonic_time()
+    let outputs: [UnsafeMutablePointer<GstBuffer>]
+    do {
+      outputs = try runEngine(session, inputs, current.compositeParams)
+    } catch {
+      inputs.forEach { gst_buffer_unref($0) }
+      postError(element, .stream, code: StreamError.failed, "Inference failed: \(error.message)")
+      return GST_FLOW_ERROR
+    }
+    inputs.forEach { gst_buffer_unref($0) }
+    recordProcessingTime(UInt(g_get_monotonic_time() - started) * 1000, frames: outputs.count)
+
+    var flow = GST_FLOW_OK
+    for output in outputs {
+      if flow != GST_FLOW_OK {
+        gst_buffer_unref(output)
+        continue
+      }
+      flow = gst_pad_push(srcPad, output)
+    }
+    stream.lastFlow = flow
+    return flow
+  }
+
+  struct ProcessError: Error { let message: String }
+
+  /// Maps the frames, lets the engine write straight into newly allocated output buffers and
+  /// copies timestamps and flags across.
+  func runEngine(
+    _ session: EngineSession, _ inputs: [UnsafeMutablePointer<GstBuffer>], _ params: bd_composite_params
+  ) throws(ProcessError) -> [UnsafeMutablePointer<GstBuffer>] {
+    let count = inputs.count
+    let inFrames = UnsafeMutablePointer<GstVideoFrame>.allocate(capacity: count)
+    let outFrames = UnsafeMutablePointer<GstVideoFrame>.allocate(capacity: count)
+    defer {
+      inFrames.deallocate()
+      outFrames.deallocate()
+    }
+    var outputs: [UnsafeMutablePointer<GstBuffer>] = []
+    var mappedIn = 0
+    var mappedOut = 0
+    defer {
+      for i in 0..<mappedIn { gst_video_frame_unmap(inFrames + i) }
+      for i in 0..<mappedOut { gst_video_frame_unmap(outFrames + i) }
+    }
+    var engineInputs: [bd_frame] = []
+    var engineOutputs: [bd_frame] = []
+    for input in inputs {
+      inFrames[mappedIn] = GstVideoFrame()
+      guard gst_video_frame_map(inFrames + mappedIn, &stream.inputInfo, input, GST_MAP_READ) != 0 else {
+        outputs.forEach { gst_buffer_unref($0) }
+        throw ProcessError(message: "cannot map an input buffer as \(formatName(stream.inputInfo))")
+      }
+      mappedIn += 1
+      let output = gst_buffer_new_allocate(nil, stream.outputInfo.size, nil)!
+      gst_buffer_copy_into(output, input, GstBufferCopyFlags(rawValue: GST_BUFFER_COPY_FLAGS.rawValue | GST_BUFFER_COPY_TIMESTAMPS.rawValue), 0, UInt.max)
+      outputs.append(output)
+      outFrames[mappedOut] = GstVideoFrame()
+      guard gst_video_frame_map(outFrames + mappedOut, &stream.outputInfo, output, GST_MAP_WRITE) != 0 else {
+        outputs.forEach { gst_buffer_unref($0) }
+        throw ProcessError(message: "cannot map an output buffer")
+      }
+      mappedOut += 1
+      engineInputs.append(engineFrame(inFrames[mappedIn - 1]))
+      engineOutputs.append(engineFrame(outFrames[mappedOut - 1]))
+    }
+    do {
+      try session.process(inputs: engineInputs, outputs: engineOutputs, params: params)
+    } catch {
+      outputs.forEach { gst_buffer_unref($0) }
+      throw ProcessError(message: error.message)
+    }
+    return outputs
+  }
+
+  func engineFrame(_ frame: GstVideoFrame) -> bd_frame {
+    var result = bd_frame()
+    result.planes = (
+      frame.data.0?.assumingMemoryBound(to: UInt8.self), frame.data.1?.assumingMemoryBound(to: UInt8.self),
+      frame.data.2?.assumingMemoryBound(to: UInt8.self), frame.data.3?.assumingMemoryBound(to: UInt8.self)
+    )
+    result.strides = (frame.info.stride.0, frame.info.stride.1, frame.info.stride.2, frame.info.stride.3)
+    return result
+  }
+
+  func prepareBackgroundImage(_ path: String?, _ session: EngineSession) -> Bool {
+    guard let path, !path.isEmpty else {
+      postError(element, .resource, code: ResourceError.settings,
+                "background=image needs the background-image property: set it to an image file.")
+      return false
+    }
+    let width = Int(stream.inputInfo.width)
+    let height = Int(stream.inputInfo.height)
+    let key = "\(path)@\(width)x\(height)"
+    if stream.backgroundImageKey == key { return true }
+    do {
+      let image = try decodeBackgroundImage(path: path, width: width, height: height)
+      try image.pixels.withUnsafeBufferPointer {
+        try session.setBackgroundImage(rgb: $0.baseAddress!, stride: Int32(image.stride),
+                                       width: Int32(width), height: Int32(height))
+      }
+      stream.backgroundImageKey = key
+      return true
+    } catch let error as BackgroundImageError {
+      postError(element, .resource, code: ResourceError.openRead, error.message)
+    } catch let error as EngineCallError {
+      postError(element, .resource, code: ResourceError.failed, "background-image \"\(path)\": \(error.message)")
+    } catch {
+      postError(element, .resource, code: ResourceError.failed, "background-image \"\(path)\": \(error)")
+    }
+    return false
+  }
+
+  func dropPending() {
+    stream.pending.forEach { gst_buffer_unref($0) }
+    stream.pending.removeAll()
+  }
+}

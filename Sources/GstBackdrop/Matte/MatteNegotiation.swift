@@ -1,0 +1,111 @@
+// birefnetmatte: choosing the output format, caps queries, (re)creating the engine session.
+import CBackdropEngineABI
+import CBackdropShim
+import CGStreamer
+
+extension MatteElement {
+  // MARK: caps
+
+  /// Chooses the output format, tells downstream, and (re)creates the engine session.
+  func configure(_ caps: UnsafeMutablePointer<GstCaps>) -> Bool {
+    var inputInfo = GstVideoInfo()
+    guard gst_video_info_from_caps(&inputInfo, caps) != 0,
+      let inputFormat = MatteFormats.engineFormat(inputInfo.finfo.pointee.format)
+    else {
+      postError(element, .core, code: Int32(GST_CORE_ERROR_NEGOTIATION.rawValue),
+                "birefnetmatte cannot take caps \(capsDescription(caps)).")
+      return false
+    }
+    let current = settings.withLock { $0 }
+    guard let (outputCaps, outputInfo) = chooseOutput(inputInfo, background: current.background) else {
+      let downstream = gst_pad_peer_query_caps(srcPad, nil)
+      defer { if let downstream { gst_caps_unref(downstream) } }
+      postError(element, .core, code: Int32(GST_CORE_ERROR_NEGOTIATION.rawValue),
+                "birefnetmatte can write none of the formats downstream accepts "
+                  + "(it writes \(MatteFormats.sourceFormats.joined(separator: ", "))); downstream accepts \(capsDescription(downstream)).")
+      return false
+    }
+    defer { gst_caps_unref(outputCaps) }
+    if gst_pad_push_event(srcPad, gst_event_new_caps(outputCaps)) == 0 {
+      matteDebug.warning(object, "downstream refused \(capsDescription(outputCaps))")
+      return false
+    }
+    var outputInfoVar = outputInfo
+    let live = upstreamIsLive()
+    var config = bd_session_config()
+    config.width = inputInfo.width
+    config.height = inputInfo.height
+    config.input_format = inputFormat
+    config.output_format = MatteFormats.engineFormat(outputInfoVar.finfo.pointee.format)!
+    config.input_matrix = MatteFormats.matrix(inputInfo)
+    config.input_full_range = MatteFormats.isFullRange(inputInfo) ? 1 : 0
+    config.output_matrix = MatteFormats.matrix(outputInfoVar)
+    config.output_full_range = MatteFormats.isFullRange(outputInfoVar) ? 1 : 0
+    config.inference_width = Int32(current.inferenceWidth)
+    config.inference_height = Int32(current.inferenceHeight)
+    let batchSize = current.effectiveBatchSize(live: live)
+    config.max_batch = Int32(batchSize)
+    guard let model else { return false }
+    do {
+      stream.session = nil  // free the old session's buffers first
+      stream.session = try EngineSession(model: model, config: config)
+    } catch {
+      postError(element, .resource, code: ResourceError.settings, error.message)
+      return false
+    }
+    if let old = stream.inputCaps { gst_caps_unref(old) }
+    stream.inputCaps = gst_caps_ref(caps)
+    stream.inputInfo = inputInfo
+    stream.outputInfo = outputInfoVar
+    stream.batchSize = batchSize
+    stream.backgroundImageKey = nil
+    if stream.lastFlow == GST_FLOW_NOT_NEGOTIATED { stream.lastFlow = GST_FLOW_OK }
+    let frameDuration: UInt =
+      inputInfo.fps_n > 0 ? gst_util_uint64_scale_int(1_000_000_000, inputInfo.fps_d, inputInfo.fps_n) : 0
+    shared.withLock {
+      $0.live = live
+      $0.frameDuration = frameDuration
+      $0.batchSize = batchSize
+    }
+    matteDebug.info(object, "\(capsDescription(caps)) -> \(capsDescription(outputCaps)), batch \(batchSize)\(live ? " (live)" : "")")
+    return true
+  }
+
+  /// The first output format in order of preference that downstream accepts.
+  func chooseOutput(_ input: GstVideoInfo, background: BdMatteBackground)
+    -> (UnsafeMutablePointer<GstCaps>, GstVideoInfo)?
+  {
+    let downstream = gst_pad_peer_query_caps(srcPad, nil)
+    defer { if let downstream { gst_caps_unref(downstream) } }
+    let inputName = formatName(input)
+    for name in MatteFormats.preferredOutputs(input: inputName, background: background) {
+      var info = GstVideoInfo()
+      let format = gst_video_format_from_string(name)
+      guard gst_video_info_set_format(&info, format, UInt32(input.width), UInt32(input.height)) != 0 else { continue }
+      info.fps_n = input.fps_n
+      info.fps_d = input.fps_d
+      info.par_n = input.par_n
+      info.par_d = input.par_d
+      info.interlace_mode = input.interlace_mode
+      if MatteFormats.isYUV(name) && MatteFormats.isYUV(inputName) {
+        info.colorimetry = input.colorimetry
+        info.chroma_site = input.chroma_site
+      }
+      guard let caps = gst_video_info_to_caps(&info) else { continue }
+      if downstream == nil || gst_caps_can_intersect(caps, downstream) != 0 {
+        return (caps, info)
+      }
+      gst_caps_unref(caps)
+    }
+    return nil
+  }
+
+  func upstreamIsLive() -> Bool {
+    guard let query = gst_query_new_latency() else { return false }
+    defer { gst_query_unref(query) }
+    guard gst_pad_peer_query(sinkPad, query) != 0 else { return false }
+    var live: gboolean = 0
+    gst_query_parse_latency(query, &live, nil, nil)
+    return live != 0
+  }
+}
