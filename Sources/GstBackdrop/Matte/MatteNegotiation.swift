@@ -26,6 +26,13 @@ extension MatteElement {
       return false
     }
     defer { gst_caps_unref(outputCaps) }
+    if stream.session != nil, let current = stream.inputCaps, gst_caps_is_equal(current, caps) != 0,
+      let negotiated = gst_pad_get_current_caps(srcPad)
+    {
+      // A reconfigure that changes nothing keeps the session (and its buffers).
+      defer { gst_caps_unref(negotiated) }
+      if gst_caps_is_equal(negotiated, outputCaps) != 0 { return true }
+    }
     if gst_pad_push_event(srcPad, gst_event_new_caps(outputCaps)) == 0 {
       matteDebug.warning(object, "downstream refused \(capsDescription(outputCaps))")
       return false

@@ -24,16 +24,28 @@ struct DebugCategory: @unchecked Sendable {
       function.description, Int32(line), message())
   }
 
-  func error(_ object: gpointer?, _ message: @autoclosure () -> String, line: Int = #line) {
-    log(GST_LEVEL_ERROR, object, message(), line: line)
+  func error(
+    _ object: gpointer?, _ message: @autoclosure () -> String,
+    file: StaticString = #fileID, function: StaticString = #function, line: Int = #line
+  ) {
+    log(GST_LEVEL_ERROR, object, message(), file: file, function: function, line: line)
   }
-  func warning(_ object: gpointer?, _ message: @autoclosure () -> String, line: Int = #line) {
-    log(GST_LEVEL_WARNING, object, message(), line: line)
+  func warning(
+    _ object: gpointer?, _ message: @autoclosure () -> String,
+    file: StaticString = #fileID, function: StaticString = #function, line: Int = #line
+  ) {
+    log(GST_LEVEL_WARNING, object, message(), file: file, function: function, line: line)
   }
-  func info(_ object: gpointer?, _ message: @autoclosure () -> String, line: Int = #line) {
-    log(GST_LEVEL_INFO, object, message(), line: line)
+  func info(
+    _ object: gpointer?, _ message: @autoclosure () -> String,
+    file: StaticString = #fileID, function: StaticString = #function, line: Int = #line
+  ) {
+    log(GST_LEVEL_INFO, object, message(), file: file, function: function, line: line)
   }
-  func debug(_ object: gpointer?, _ message: @autoclosure () -> String, line: Int = #line) {
-    log(GST_LEVEL_DEBUG, object, message(), line: line)
+  func debug(
+    _ object: gpointer?, _ message: @autoclosure () -> String,
+    file: StaticString = #fileID, function: StaticString = #function, line: Int = #line
+  ) {
+    log(GST_LEVEL_DEBUG, object, message(), file: file, function: function, line: line)
   }
 }
