@@ -37,7 +37,7 @@ extension MatteElement {
       matteDebug.warning(object, "downstream refused \(capsDescription(outputCaps))")
       return false
     }
-    var outputInfoVar = outputInfo
+    let outputInfoVar = outputInfo
     let live = upstreamIsLive()
     var config = bd_session_config()
     config.width = inputInfo.width
