@@ -22,6 +22,8 @@ let package = Package(
     .systemLibrary(name: "CGStreamer", path: "Sources/CGStreamer", pkgConfig: "gstreamer-video-1.0"),
     // gstreamer-check (GstHarness), for tests only.
     .systemLibrary(name: "CGStreamerCheck", path: "Sources/CGStreamerCheck", pkgConfig: "gstreamer-check-1.0"),
+    // libvpx (VP9 encoder) for vp9alphaenc.
+    .systemLibrary(name: "CVPX", path: "Sources/CVPX", pkgConfig: "vpx"),
     // What Swift cannot import by itself: variadic calls, macros, the plugin descriptor, GEnums.
     .target(name: "CBackdropShim", dependencies: ["CGStreamer", "CBackdropEngineABI"]),
     // Header-only: the engine's C ABI, shared by the plugin (dlopen side) and the engine.
@@ -39,7 +41,7 @@ let package = Package(
     ),
     .target(
       name: "GstBackdrop",
-      dependencies: ["CGStreamer", "CBackdropShim", "CBackdropEngineABI"],
+      dependencies: ["CGStreamer", "CBackdropShim", "CBackdropEngineABI", "CVPX"],
       swiftSettings: [.swiftLanguageMode(.v6)],
       linkerSettings: [.linkedLibrary("dl")] + staticSwiftRuntime
     ),
@@ -66,6 +68,12 @@ let package = Package(
     .testTarget(
       name: "BackdropTests",
       dependencies: ["GstBackdrop", "CGStreamer", "CGStreamerCheck", "CBackdropShim", "CBackdropEngineABI"],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+    // vp9alphaenc / webmalphamux round trips, seeking, audio, streaming and real browsers (issue 3).
+    .testTarget(
+      name: "WebMAlphaTests",
+      dependencies: ["GstBackdrop", "CGStreamer", "CGStreamerCheck", "CBackdropShim"],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
   ],

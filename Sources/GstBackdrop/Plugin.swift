@@ -11,6 +11,8 @@ struct ElementRegistration: Sendable {
 /// Every element of the plugin. The GType getters register their type on first use.
 let elementRegistrations: [ElementRegistration] = [
   ElementRegistration(name: "birefnetmatte", rank: GST_RANK_NONE, type: { matteElementType }),
+  ElementRegistration(name: "vp9alphaenc", rank: GST_RANK_NONE, type: { vp9AlphaEncoderType }),
+  ElementRegistration(name: "webmalphamux", rank: GST_RANK_NONE, type: { webmAlphaMuxType }),
 ]
 
 @_cdecl("bd_plugin_init")

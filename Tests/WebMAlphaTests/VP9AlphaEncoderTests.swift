@@ -1,0 +1,97 @@
+// vp9alphaenc on its own, through GstHarness: output caps, one alpha meta per frame, keyframes
+// at the same frames on both streams, forced key units, drain at EOS.
+import CBackdropShim
+import CGStreamer
+import CGStreamerCheck
+import XCTest
+
+final class VP9AlphaEncoderTests: XCTestCase {
+  override class func setUp() {
+    super.setUp()
+    XCTAssertTrue(WebMTestEnvironment.ready, "the backdrop plugin did not register vp9alphaenc")
+  }
+
+  private func makeBuffer(_ pattern: AlphaPattern, _ t: Int) -> UnsafeMutablePointer<GstBuffer> {
+    let bytes = pattern.frame(t)
+    let buffer = bytes.withUnsafeBytes { gst_buffer_new_memdup($0.baseAddress, UInt($0.count)) }!
+    buffer.pointee.pts = UInt(t) * 1_000_000_000 / UInt(pattern.fps)
+    buffer.pointee.duration = 1_000_000_000 / UInt(pattern.fps)
+    return buffer
+  }
+
+  /// Keyframe flags of the colour frame and of the alpha frame (VP9 uncompressed header:
+  /// frame_marker 2 bits, profile bits, show_existing_frame, frame_type 0 = key).
+  private func isVP9Keyframe(_ data: [UInt8]) -> Bool {
+    guard let first = data.first else { return false }
+    // profile 0: bits 7-6 frame marker (10), bit 5 profile_low, bit 4 profile_high,
+    // bit 3 show_existing_frame, bit 2 frame_type.
+    return first & 0x08 == 0 && first & 0x04 == 0
+  }
+
+  private func bytes(of buffer: UnsafeMutablePointer<GstBuffer>) -> [UInt8] {
+    let size = gst_buffer_get_size(buffer)
+    var out = [UInt8](repeating: 0, count: Int(size))
+    _ = out.withUnsafeMutableBytes { gst_buffer_extract(buffer, 0, $0.baseAddress, size) }
+    return out
+  }
+
+  func testEncodesPairsWithAlignedKeyframesAndForcedKeyUnits() throws {
+    let pattern = AlphaPattern(width: 160, height: 120, frames: 30)
+    let harness = gst_harness_new("vp9alphaenc")!
+    defer { gst_harness_teardown(harness) }
+    bd_object_set_int(harness.pointee.element, "keyframe-max-dist", 10)
+    gst_harness_set_src_caps_str(
+      harness, "video/x-raw,format=A420,width=160,height=120,framerate=30/1")
+    var keyframes: [Int] = []
+    var alphaKeyframes: [Int] = []
+    for t in 0..<pattern.frames {
+      if t == 14 {
+        let event = gst_video_event_new_downstream_force_key_unit(
+          UInt(t) * 1_000_000_000 / 30, UInt.max, UInt.max, 1, 1)
+        XCTAssertEqual(gst_harness_push_event(harness, event), 1)
+      }
+      XCTAssertEqual(gst_harness_push(harness, makeBuffer(pattern, t)), GST_FLOW_OK)
+    }
+    XCTAssertEqual(gst_harness_push_event(harness, gst_event_new_eos()), 1)
+    XCTAssertEqual(gst_harness_buffers_received(harness), UInt32(pattern.frames))
+
+    let caps = gst_pad_get_current_caps(harness.pointee.sinkpad)!
+    defer { gst_caps_unref(caps) }
+    let structure = gst_caps_get_structure(caps, 0)!
+    XCTAssertEqual(String(cString: gst_structure_get_name(structure)), "video/x-vp9")
+    XCTAssertEqual(gst_structure_get_string(structure, "alignment").map { String(cString: $0) }, "super-frame")
+    var codecAlpha: gboolean = 0
+    XCTAssertEqual(gst_structure_get_boolean(structure, "codec-alpha", &codecAlpha), 1)
+    XCTAssertEqual(codecAlpha, 1)
+    var width: Int32 = 0
+    gst_structure_get_int(structure, "width", &width)
+    XCTAssertEqual(width, 160)
+
+    for t in 0..<pattern.frames {
+      let buffer = gst_harness_pull(harness)!
+      defer { gst_buffer_unref(buffer) }
+      XCTAssertEqual(buffer.pointee.pts, UInt(t) * 1_000_000_000 / 30, "frame \(t) pts")
+      let meta = gst_buffer_get_meta(buffer, gst_video_codec_alpha_meta_api_get_type())
+      XCTAssertNotNil(meta, "frame \(t) has no GstVideoCodecAlphaMeta")
+      guard let meta else { continue }
+      let alphaMeta = UnsafeMutableRawPointer(meta).assumingMemoryBound(to: GstVideoCodecAlphaMeta.self)
+      let alpha = alphaMeta.pointee.buffer!
+      let colourKey = buffer.pointee.mini_object.flags & GST_BUFFER_FLAG_DELTA_UNIT.rawValue == 0
+      XCTAssertEqual(isVP9Keyframe(bytes(of: buffer)), colourKey, "frame \(t): flag vs bitstream")
+      if colourKey { keyframes.append(t) }
+      if isVP9Keyframe(bytes(of: alpha)) { alphaKeyframes.append(t) }
+    }
+    // keyframe-max-dist 10 from frame 0, a forced key unit at 14 restarts the count.
+    XCTAssertEqual(keyframes, [0, 10, 14, 24])
+    XCTAssertEqual(alphaKeyframes, keyframes, "alpha keyframes must coincide with colour keyframes")
+  }
+
+  func testRejectsNonA420Caps() {
+    let harness = gst_harness_new("vp9alphaenc")!
+    defer { gst_harness_teardown(harness) }
+    let caps = gst_caps_from_string("video/x-raw,format=I420,width=64,height=64,framerate=30/1")!
+    let sinkCaps = gst_pad_query_caps(harness.pointee.srcpad.pointee.peer, nil)!
+    defer { gst_caps_unref(sinkCaps); gst_caps_unref(caps) }
+    XCTAssertEqual(gst_caps_can_intersect(caps, sinkCaps), 0, "I420 must not be accepted, only A420")
+  }
+}
