@@ -98,7 +98,12 @@ func runPipeline(_ description: String, timeoutSeconds: Double = 60) -> Pipeline
     let message = parseError.map { String(cString: $0.pointee.message) } ?? "unknown"
     return PipelineOutcome(error: "parse error: \(message)")
   }
-  if let parseError { g_error_free(parseError) }
+  if let parseError {
+    let message = String(cString: parseError.pointee.message)
+    g_error_free(parseError)
+    gst_object_unref(pipeline)
+    return PipelineOutcome(error: "parse error: \(message)")
+  }
   defer {
     gst_element_set_state(pipeline, GST_STATE_NULL)
     gst_object_unref(pipeline)
@@ -157,7 +162,7 @@ struct AlphaPattern {
   var frameSize: Int { width * height * 2 + 2 * ((width + 1) / 2) * ((height + 1) / 2) }
 
   /// Top-left corner of the opaque square in frame t.
-  func squareOrigin(_ t: Int) -> (x: Int, y: Int) { (16 + (t * 4) % (width / 2), 24) }
+  func squareOrigin(_ t: Int) -> (x: Int, y: Int) { (16 + (t * 3) % (width - 112 - 64 - 24), 24) }
   var squareSize: Int { 64 }
   /// The half-transparent rectangle (alpha 128).
   var halfRect: (x: Int, y: Int, w: Int, h: Int) { (width - 112, 24, 96, 64) }

@@ -109,6 +109,7 @@ final class WebMAlphaMux {
     var ts = buffer.pointee.pts
     if ts == none { ts = buffer.pointee.dts }
     if ts == none { return nil }
+    guard pad.pointee.segment.format == GST_FORMAT_TIME else { return UInt64(ts) }
     let running = gst_segment_to_running_time(&pad.pointee.segment, GST_FORMAT_TIME, ts)
     return running == none ? nil : UInt64(running)
   }
