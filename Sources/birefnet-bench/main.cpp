@@ -1,1 +1,409 @@
-int main() { return 0; }
+// birefnet-bench: native BiRefNet speed through the engine's public C ABI, loaded with dlopen as
+// the GStreamer element loads it. Weights follow the fixtures' bdrand rule (generated here, or
+// given with --weights-t/--weights-l). Prints ms/frame per backbone, size, batch and precision,
+// the thread count and the peak RSS.
+//
+//   birefnet-bench [--engine PATH] [--rows lite512,lite1024,general512] [--batches 1,4]
+//                  [--iters N] [--warmup N] [--threads N] [--weights-t FILE] [--weights-l FILE]
+//                  [--cuda-only] [--no-cuda]
+#include <dlfcn.h>
+#include <limits.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backdrop_engine.h"
+
+namespace {
+
+// ---- bdrand weights (the rule of ../shared/fixtures/birefnet/README.md) ----
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (unsigned char c : s) { h ^= c; h *= 0x100000001B3ull; }
+  return h;
+}
+
+bool ends_with(const std::string& s, const char* suf) {
+  size_t n = std::strlen(suf);
+  return s.size() >= n && s.compare(s.size() - n, n, suf) == 0;
+}
+
+struct Spec {
+  std::string key;
+  std::vector<int64_t> shape;
+  bool i64 = false;
+};
+
+void bdrand(const Spec& s, std::vector<float>& out) {
+  int64_t n = 1;
+  for (auto d : s.shape) n *= d;
+  out.resize(size_t(n));
+  double offset = 0, scale = 0.1;
+  const size_t r = s.shape.size();
+  if (ends_with(s.key, "relative_position_bias_table")) scale = 1.0;
+  else if (ends_with(s.key, "running_mean")) scale = 0.1;
+  else if (ends_with(s.key, "running_var")) { offset = 1; scale = 0.5; }
+  else if (ends_with(s.key, "weight") && r == 1) { offset = 1; scale = 0.1; }
+  else if (ends_with(s.key, "weight") && r == 4) scale = std::sqrt(2.0) * std::sqrt(3.0 / double(s.shape[1] * s.shape[2] * s.shape[3]));
+  else if (ends_with(s.key, "weight") && r == 2) scale = std::sqrt(3.0 / double(s.shape[1]));
+  const uint64_t seed = fnv1a(s.key);
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t z = seed + uint64_t(i) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    uint64_t h = z ^ (z >> 31);
+    double x = 2.0 * (double(h >> 11) * (1.0 / 9007199254740992.0)) - 1.0;
+    volatile double prod = scale * x;
+    out[size_t(i)] = float(offset + prod);
+  }
+}
+
+// The inference keys of BiRefNet with a swin_v1 backbone (embed 96: tiny, 192: large).
+std::vector<Spec> birefnet_keys(int64_t e) {
+  const bool large = e == 192;
+  const int64_t depths[4] = {2, 2, large ? 18 : 6, 2};
+  const int64_t win = large ? 12 : 7, n = win * win;
+  std::vector<Spec> v;
+  auto add = [&](const std::string& k, std::vector<int64_t> s) { v.push_back({k, s, false}); };
+  auto conv = [&](const std::string& k, int64_t o, int64_t i, int64_t ks, bool bias) {
+    add(k + ".weight", {o, i, ks, ks});
+    if (bias) add(k + ".bias", {o});
+  };
+  auto bn = [&](const std::string& k, int64_t c) {
+    for (const char* p : {".weight", ".bias", ".running_mean", ".running_var"}) add(k + p, {c});
+  };
+  add("bb.patch_embed.proj.weight", {e, 3, 4, 4});
+  add("bb.patch_embed.proj.bias", {e});
+  add("bb.patch_embed.norm.weight", {e});
+  add("bb.patch_embed.norm.bias", {e});
+  for (int i = 0; i < 4; i++) {
+    const int64_t d = e << i, heads = (e / 32) << i;
+    const std::string lp = "bb.layers." + std::to_string(i) + ".";
+    for (int64_t j = 0; j < depths[i]; j++) {
+      const std::string b = lp + "blocks." + std::to_string(j) + ".";
+      add(b + "norm1.weight", {d}); add(b + "norm1.bias", {d});
+      add(b + "attn.relative_position_bias_table", {(2 * win - 1) * (2 * win - 1), heads});
+      v.push_back({b + "attn.relative_position_index", {n, n}, true});
+      add(b + "attn.qkv.weight", {3 * d, d}); add(b + "attn.qkv.bias", {3 * d});
+      add(b + "attn.proj.weight", {d, d}); add(b + "attn.proj.bias", {d});
+      add(b + "norm2.weight", {d}); add(b + "norm2.bias", {d});
+      add(b + "mlp.fc1.weight", {4 * d, d}); add(b + "mlp.fc1.bias", {4 * d});
+      add(b + "mlp.fc2.weight", {d, 4 * d}); add(b + "mlp.fc2.bias", {d});
+    }
+    if (i < 3) {
+      add(lp + "downsample.reduction.weight", {2 * d, 4 * d});
+      add(lp + "downsample.norm.weight", {4 * d}); add(lp + "downsample.norm.bias", {4 * d});
+    }
+    add("bb.norm" + std::to_string(i) + ".weight", {d});
+    add("bb.norm" + std::to_string(i) + ".bias", {d});
+  }
+  const int64_t ch[4] = {16 * e, 8 * e, 4 * e, 2 * e};
+  auto dec_blk = [&](const std::string& p, int64_t in, int64_t out) {
+    conv(p + ".conv_in", 64, in, 3, true);
+    const std::string a = p + ".dec_att";
+    auto deform = [&](const std::string& q, int64_t k) {
+      conv(q + ".atrous_conv.offset_conv", 2 * k * k, 64, k, true);
+      conv(q + ".atrous_conv.modulator_conv", k * k, 64, k, true);
+      conv(q + ".atrous_conv.regular_conv", 256, 64, k, false);
+      bn(q + ".bn", 256);
+    };
+    deform(a + ".aspp1", 1);
+    deform(a + ".aspp_deforms.0", 1);
+    deform(a + ".aspp_deforms.1", 3);
+    deform(a + ".aspp_deforms.2", 7);
+    conv(a + ".global_avg_pool.1", 256, 64, 1, false);
+    bn(a + ".global_avg_pool.2", 256);
+    conv(a + ".conv1", 64, 1280, 1, false);
+    bn(a + ".bn1", 64);
+    conv(p + ".conv_out", out, 64, 3, true);
+    bn(p + ".bn_in", 64);
+    bn(p + ".bn_out", out);
+  };
+  dec_blk("squeeze_module.0", ch[0] + ch[1] + ch[2] + ch[3], ch[0]);
+  const int64_t ipt_in[5] = {3072, 768, 192, 48, 3};
+  const int64_t ipt_out[5] = {ch[0] / 8, ch[0] / 8, ch[1] / 8, ch[2] / 8, ch[3] / 8};
+  for (int i = 0; i < 5; i++) {
+    const std::string p = "decoder.ipt_blk" + std::to_string(5 - i);
+    conv(p + ".conv1", 64, ipt_in[i], 3, true);
+    conv(p + ".conv_out", ipt_out[i], 64, 3, true);
+  }
+  const int64_t dec_out[4] = {ch[1], ch[2], ch[3], ch[3] / 2};
+  for (int i = 0; i < 4; i++)
+    dec_blk("decoder.decoder_block" + std::to_string(4 - i), ch[i] + ipt_out[i], dec_out[i]);
+  conv("decoder.conv_out1.0", 1, dec_out[3] + ipt_out[4], 1, true);
+  for (int i = 0; i < 3; i++) {
+    conv("decoder.lateral_block" + std::to_string(4 - i) + ".conv", dec_out[i], ch[i + 1], 1, true);
+    conv("decoder.gdt_convs_" + std::to_string(4 - i) + ".0", 16, dec_out[i], 3, true);
+    bn("decoder.gdt_convs_" + std::to_string(4 - i) + ".1", 16);
+    conv("decoder.gdt_convs_attn_" + std::to_string(4 - i) + ".0", 1, 16, 1, true);
+  }
+  return v;
+}
+
+bool write_weights(const std::string& path, int64_t embed) {
+  auto specs = birefnet_keys(embed);
+  std::string header = "{";
+  uint64_t off = 0;
+  for (size_t i = 0; i < specs.size(); i++) {
+    int64_t n = 1;
+    for (auto d : specs[i].shape) n *= d;
+    uint64_t bytes = uint64_t(n) * (specs[i].i64 ? 8 : 4);
+    header += (i ? "," : "") + std::string("\"") + specs[i].key + "\":{\"dtype\":\"" + (specs[i].i64 ? "I64" : "F32") +
+              "\",\"shape\":[";
+    for (size_t d = 0; d < specs[i].shape.size(); d++) header += (d ? "," : "") + std::to_string(specs[i].shape[d]);
+    header += "],\"data_offsets\":[" + std::to_string(off) + "," + std::to_string(off + bytes) + "]}";
+    off += bytes;
+  }
+  header += "}";
+  while (header.size() % 8) header += ' ';
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return false;
+  uint64_t len = header.size();
+  std::fwrite(&len, 8, 1, f);
+  std::fwrite(header.data(), 1, header.size(), f);
+  std::vector<float> buf;
+  for (auto& s : specs) {
+    if (s.i64) {
+      const int64_t w = int64_t(std::llround(std::sqrt(double(s.shape[0]))));
+      std::vector<int64_t> idx(size_t(s.shape[0] * s.shape[1]));
+      for (int64_t p = 0; p < s.shape[0]; p++)
+        for (int64_t q = 0; q < s.shape[1]; q++)
+          idx[size_t(p * s.shape[1] + q)] = (p / w - q / w + w - 1) * (2 * w - 1) + (p % w - q % w + w - 1);
+      std::fwrite(idx.data(), 8, idx.size(), f);
+    } else {
+      bdrand(s, buf);
+      std::fwrite(buf.data(), 4, buf.size(), f);
+    }
+  }
+  return std::fclose(f) == 0;
+}
+
+// ---- the engine ----
+
+struct Api {
+  bd_abi_version_fn abi_version;
+  bd_engine_version_fn engine_version;
+  bd_cuda_device_count_fn cuda_count;
+  bd_model_open_fn model_open;
+  bd_model_get_info_fn model_info;
+  bd_model_release_fn model_release;
+  bd_session_create_fn session_create;
+  bd_session_destroy_fn session_destroy;
+  bd_session_process_fn session_process;
+};
+
+std::string self_dir() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return ".";
+  buf[n] = 0;
+  std::string s(buf);
+  return s.substr(0, s.find_last_of('/'));
+}
+
+double peak_rss_mb() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / 1024.0;
+}
+
+std::vector<int> parse_ints(const char* s) {
+  std::vector<int> v;
+  for (const char* p = s; *p;) {
+    v.push_back(std::atoi(p));
+    const char* c = std::strchr(p, ',');
+    if (!c) break;
+    p = c + 1;
+  }
+  return v;
+}
+
+struct Row {
+  const char* name;
+  const char* backbone;
+  int size;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string engine_path, weights_t, weights_l, rows_arg = "lite512,lite1024,general512";
+  std::vector<int> batches = {1, 4};
+  int iters = 2, warmup = 1, threads = 0;
+  bool cuda_only = false, no_cuda = false;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    auto next = [&]() -> const char* {
+      if (i + 1 >= argc) { std::fprintf(stderr, "%s needs a value\n", a.c_str()); std::exit(2); }
+      return argv[++i];
+    };
+    if (a == "--engine") engine_path = next();
+    else if (a == "--weights-t") weights_t = next();
+    else if (a == "--weights-l") weights_l = next();
+    else if (a == "--rows") rows_arg = next();
+    else if (a == "--batches") batches = parse_ints(next());
+    else if (a == "--iters") iters = std::max(1, std::atoi(next()));
+    else if (a == "--warmup") warmup = std::max(0, std::atoi(next()));
+    else if (a == "--threads") threads = std::atoi(next());
+    else if (a == "--cuda-only") cuda_only = true;
+    else if (a == "--no-cuda") no_cuda = true;
+    else {
+      std::printf("usage: %s [--engine PATH] [--rows lite512,lite1024,general512] [--batches 1,4] [--iters N]\n"
+                  "          [--warmup N] [--threads N] [--weights-t FILE] [--weights-l FILE] [--cuda-only] [--no-cuda]\n",
+                  argv[0]);
+      return a == "--help" || a == "-h" ? 0 : 2;
+    }
+  }
+  if (engine_path.empty()) {
+    const char* env = std::getenv("BACKDROP_ENGINE");
+    engine_path = env && *env ? env : self_dir() + "/libbackdrop-torch.so";
+  }
+  void* lib = dlopen(engine_path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib) { std::fprintf(stderr, "cannot load the engine %s: %s\n", engine_path.c_str(), dlerror()); return 1; }
+  Api api;
+#define SYM(field, name)                                                                     \
+  api.field = reinterpret_cast<decltype(api.field)>(dlsym(lib, name));                       \
+  if (!api.field) { std::fprintf(stderr, "%s lacks %s\n", engine_path.c_str(), name); return 1; }
+  SYM(abi_version, "bd_abi_version");
+  SYM(engine_version, "bd_engine_version");
+  SYM(cuda_count, "bd_cuda_device_count");
+  SYM(model_open, "bd_model_open");
+  SYM(model_info, "bd_model_get_info");
+  SYM(model_release, "bd_model_release");
+  SYM(session_create, "bd_session_create");
+  SYM(session_destroy, "bd_session_destroy");
+  SYM(session_process, "bd_session_process");
+#undef SYM
+  if (api.abi_version() != BD_ABI_VERSION) {
+    std::fprintf(stderr, "%s has ABI %u, this benchmark %u\n", engine_path.c_str(), api.abi_version(), BD_ABI_VERSION);
+    return 1;
+  }
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  const int nthreads = threads > 0 ? threads : int(cores);
+  const int gpus = api.cuda_count();
+  std::printf("engine: %s (%s)\n", engine_path.c_str(), api.engine_version());
+  std::printf("CPU threads: %d (of %ld cores); CUDA devices: %d; iterations %d after %d warm-up\n", nthreads, cores, gpus,
+              iters, warmup);
+
+  char tmpl[] = "/tmp/birefnet-bench-XXXXXX";
+  std::string tmpdir;
+  auto weights_for = [&](const char* backbone) -> std::string {
+    std::string& given = std::string(backbone) == "swin_v1_t" ? weights_t : weights_l;
+    if (!given.empty()) return given;
+    if (tmpdir.empty()) {
+      if (!mkdtemp(tmpl)) { std::perror("mkdtemp"); std::exit(1); }
+      tmpdir = tmpl;
+    }
+    given = tmpdir + "/bdrand_" + backbone + ".safetensors";
+    auto t0 = std::chrono::steady_clock::now();
+    if (!write_weights(given, std::string(backbone) == "swin_v1_t" ? 96 : 192)) {
+      std::fprintf(stderr, "cannot write %s\n", given.c_str());
+      std::exit(1);
+    }
+    std::printf("generated bdrand weights %s in %.1f s\n", given.c_str(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return given;
+  };
+
+  const Row all_rows[] = {{"lite512", "swin_v1_t", 512}, {"lite1024", "swin_v1_t", 1024}, {"general512", "swin_v1_l", 512},
+                          {"general1024", "swin_v1_l", 1024}, {"lite256", "swin_v1_t", 256}};
+  std::vector<Row> rows;
+  for (const auto& r : all_rows)
+    if (("," + rows_arg + ",").find("," + std::string(r.name) + ",") != std::string::npos) rows.push_back(r);
+
+  struct Dev { bd_device_kind kind; bd_precision prec; const char* label; };
+  std::vector<Dev> devices;
+  if (!cuda_only) devices.push_back({BD_DEVICE_CPU, BD_PRECISION_FP32, "cpu fp32"});
+  if (!no_cuda && gpus > 0) {
+    devices.push_back({BD_DEVICE_CUDA, BD_PRECISION_FP16, "cuda fp16"});
+    devices.push_back({BD_DEVICE_CUDA, BD_PRECISION_BF16, "cuda bf16"});
+  }
+  if (!no_cuda && gpus == 0) std::printf("CUDA rows skipped: the engine reports no CUDA device\n");
+
+  std::printf("\n%-12s %-10s %-10s %6s %5s %12s %10s %12s\n", "row", "backbone", "device", "size", "batch", "ms/frame",
+              "frames/s", "peak RSS MB");
+  int failures = 0;
+  for (const auto& dev : devices) {
+    for (const auto& row : rows) {
+      const std::string weights = weights_for(row.backbone);
+      bd_model_options mo{};
+      mo.path = weights.c_str();
+      mo.device = dev.kind;
+      mo.precision = dev.prec;
+      mo.patch_order = BD_PATCH_ORDER_CURRENT;
+      mo.threads = nthreads;
+      bd_model* model = nullptr;
+      char err[2048];
+      if (api.model_open(&mo, &model, err, sizeof err) != BD_OK) {
+        std::printf("%-12s %-10s %-10s  model: %s\n", row.name, row.backbone, dev.label, err);
+        failures++;
+        continue;
+      }
+      for (int batch : batches) {
+        bd_session_config cfg{};
+        cfg.width = row.size;
+        cfg.height = row.size;
+        cfg.input_format = BD_FORMAT_RGB;
+        cfg.output_format = BD_FORMAT_GRAY8;
+        cfg.input_full_range = 1;
+        cfg.output_full_range = 1;
+        cfg.inference_width = row.size;
+        cfg.inference_height = row.size;
+        cfg.max_batch = batch;
+        bd_session* session = nullptr;
+        if (api.session_create(model, &cfg, &session, err, sizeof err) != BD_OK) {
+          std::printf("%-12s %-10s %-10s %6d %5d  session: %s\n", row.name, row.backbone, dev.label, row.size, batch, err);
+          failures++;
+          continue;
+        }
+        const size_t px = size_t(row.size) * size_t(row.size);
+        std::vector<uint8_t> in(px * 3 * size_t(batch)), out(px * size_t(batch));
+        for (size_t i = 0; i < in.size(); i++) in[i] = uint8_t((i * 2654435761u) >> 24);
+        std::vector<bd_frame> fin(static_cast<size_t>(batch)), fout(static_cast<size_t>(batch));
+        for (int b = 0; b < batch; b++) {
+          fin[size_t(b)] = bd_frame{};
+          fin[size_t(b)].planes[0] = in.data() + px * 3 * size_t(b);
+          fin[size_t(b)].strides[0] = row.size * 3;
+          fout[size_t(b)] = bd_frame{};
+          fout[size_t(b)].planes[0] = out.data() + px * size_t(b);
+          fout[size_t(b)].strides[0] = row.size;
+        }
+        bd_composite_params params{};
+        params.threshold = 0.5f;
+        params.soft = 1;
+        bool ok = true;
+        for (int w = 0; w < warmup && ok; w++)
+          ok = api.session_process(session, fin.data(), fout.data(), batch, &params, err, sizeof err) == BD_OK;
+        auto t0 = std::chrono::steady_clock::now();
+        for (int it = 0; it < iters && ok; it++)
+          ok = api.session_process(session, fin.data(), fout.data(), batch, &params, err, sizeof err) == BD_OK;
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (!ok) {
+          std::printf("%-12s %-10s %-10s %6d %5d  process: %s\n", row.name, row.backbone, dev.label, row.size, batch, err);
+          failures++;
+        } else {
+          const double ms = secs * 1000.0 / double(iters * batch);
+          std::printf("%-12s %-10s %-10s %6d %5d %12.1f %10.2f %12.0f\n", row.name, row.backbone, dev.label, row.size,
+                      batch, ms, 1000.0 / ms, peak_rss_mb());
+        }
+        std::fflush(stdout);
+        api.session_destroy(session);
+      }
+      api.model_release(model);
+    }
+  }
+  if (!tmpdir.empty()) {
+    for (const char* b : {"swin_v1_t", "swin_v1_l"}) std::remove((tmpdir + "/bdrand_" + b + ".safetensors").c_str());
+    ::rmdir(tmpdir.c_str());
+  }
+  return failures ? 1 : 0;
+}
