@@ -54,6 +54,52 @@ int bd_vpx_next_frame(void *ctx, const void **iter, const void **data, size_t *s
   return 0;
 }
 
+int bd_vpx_set_active_map(void *ctx, uint8_t *map, unsigned rows, unsigned cols) {
+  vpx_active_map_t active = {map, rows, cols};
+  return vpx_codec_control_((vpx_codec_ctx_t *)ctx, VP8E_SET_ACTIVEMAP, &active);
+}
+
+unsigned bd_alpha_block_activity(const uint8_t *alpha, int stride, int width, int height,
+                                 uint8_t *reference, int threshold, int skip_transparent,
+                                 int keyframe, uint8_t *alpha_map, uint8_t *colour_map) {
+  const int cols = (width + 15) / 16, rows = (height + 15) / 16;
+  unsigned coded = 0;
+  for (int by = 0; by < rows; by++) {
+    const int y0 = by * 16, y1 = y0 + 16 < height ? y0 + 16 : height;
+    for (int bx = 0; bx < cols; bx++) {
+      const int x0 = bx * 16, n = (x0 + 16 < width ? x0 + 16 : width) - x0;
+      int active = keyframe || threshold < 0;
+      int opaque_somewhere = 0;
+      if (!active) {
+        /* Identical rows are common in mattes (flat 0 or 255): memcmp first. */
+        int sad = 0;
+        for (int y = y0; y < y1 && sad <= threshold; y++) {
+          const uint8_t *a = alpha + (size_t)y * stride + x0;
+          const uint8_t *r = reference + (size_t)y * width + x0;
+          if (memcmp(a, r, n) == 0) continue;
+          for (int x = 0; x < n; x++) sad += a[x] > r[x] ? a[x] - r[x] : r[x] - a[x];
+        }
+        active = sad > threshold;
+      }
+      if (active) {
+        for (int y = y0; y < y1; y++) memcpy(reference + (size_t)y * width + x0, alpha + (size_t)y * stride + x0, n);
+        coded++;
+      }
+      if (skip_transparent && !keyframe) {
+        for (int y = y0; y < y1 && !opaque_somewhere; y++) {
+          const uint8_t *a = alpha + (size_t)y * stride + x0;
+          for (int x = 0; x < n; x++) opaque_somewhere |= a[x];
+        }
+      } else {
+        opaque_somewhere = 1;
+      }
+      alpha_map[by * cols + bx] = (uint8_t)(active != 0);
+      colour_map[by * cols + bx] = (uint8_t)(opaque_somewhere != 0);
+    }
+  }
+  return coded;
+}
+
 struct BdVpxWorker {
   GThread *thread;
   GMutex lock;

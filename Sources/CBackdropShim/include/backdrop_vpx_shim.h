@@ -32,6 +32,20 @@ void bd_vpx_image_wrap_i420(void *img, unsigned width, unsigned height, const ui
 int bd_vpx_next_frame(void *ctx, const void **iter, const void **data, size_t *size,
                       int64_t *pts, uint32_t *flags);
 
+/* vpx_codec_control(VP8E_SET_ACTIVEMAP): map has rows x cols bytes, one per 16x16 block
+ * (1 = encode, 0 = skip: keep the previous frame's pixels). map NULL clears it. */
+int bd_vpx_set_active_map(void *ctx, uint8_t *map, unsigned rows, unsigned cols);
+
+/* Which 16x16 blocks vp9alphaenc's two encoders must code in this frame (rows x cols maps).
+ * alpha_map: the block's sum of absolute differences to `reference` (the alpha last coded for
+ * that block) exceeds `threshold` (threshold < 0: always); coded blocks are copied into
+ * reference (width x height, tightly packed). colour_map: the block has a non-zero alpha
+ * pixel, or skip_transparent is 0. keyframe: everything is coded and reference reset.
+ * Returns the number of alpha blocks to code. */
+unsigned bd_alpha_block_activity(const uint8_t *alpha, int stride, int width, int height,
+                                 uint8_t *reference, int threshold, int skip_transparent,
+                                 int keyframe, uint8_t *alpha_map, uint8_t *colour_map);
+
 /* A worker thread that runs vpx_codec_encode on another encoder while the caller encodes. */
 typedef struct BdVpxWorker BdVpxWorker;
 BdVpxWorker *bd_vpx_worker_new(void);

@@ -26,6 +26,12 @@ final class VP9AlphaEncoder {
   private var pendingColour: [VPXPacket] = []
   private var pendingAlpha: [VPXPacket] = []
   private var applied = VP9AlphaSettings()
+  // Block skipping (see bd_alpha_block_activity): the alpha last coded per block and the maps.
+  private var alphaReference: UnsafeMutablePointer<UInt8>?
+  private var alphaMap: UnsafeMutablePointer<UInt8>?
+  private var colourMap: UnsafeMutablePointer<UInt8>?
+  private var blockRows = 0
+  private var blockColumns = 0
 
   init(element: UnsafeMutablePointer<GstVideoEncoder>) {
     self.element = element
@@ -48,6 +54,16 @@ final class VP9AlphaEncoder {
     worker = nil
     neutralChroma?.deallocate()
     neutralChroma = nil
+    freeBlockMaps()
+  }
+
+  private func freeBlockMaps() {
+    alphaReference?.deallocate()
+    alphaMap?.deallocate()
+    colourMap?.deallocate()
+    alphaReference = nil
+    alphaMap = nil
+    colourMap = nil
   }
 
   private func closeEncoders() {
@@ -94,7 +110,7 @@ final class VP9AlphaEncoder {
       bitrate: s.targetBitrate, cqLevel: s.cqLevel, minQuantizer: s.minQuantizer,
       maxQuantizer: s.maxQuantizer, cpuUsed: s.cpuUsed, threads: threads, rowMT: s.rowMT,
       tileColumns: s.tileColumns, lagInFrames: s.lagInFrames, errorResilient: s.errorResilient,
-      aqMode: s.aqMode, lossless: false, staticThreshold: 0, name: "colour")
+      aqMode: s.aqMode, lossless: false, name: "colour")
     var alphaConfig = base
     alphaConfig.name = "alpha"
     alphaConfig.bitrate = s.effectiveAlphaBitrate
@@ -102,7 +118,6 @@ final class VP9AlphaEncoder {
     alphaConfig.cpuUsed = s.alphaCpuUsed
     alphaConfig.lossless = s.alphaLossless
     alphaConfig.aqMode = 0
-    alphaConfig.staticThreshold = s.alphaLossless ? 0 : s.alphaStaticThreshold
     do {
       colour = try VPXEncoder(base)
       alpha = try VPXEncoder(alphaConfig)
@@ -118,6 +133,12 @@ final class VP9AlphaEncoder {
     neutralChroma = .allocate(capacity: chromaSize)
     neutralChroma!.initialize(repeating: 128, count: chromaSize)
     chromaStride = chromaWidth
+    freeBlockMaps()
+    blockRows = (height + 15) / 16
+    blockColumns = (width + 15) / 16
+    alphaReference = .allocate(capacity: width * height)
+    alphaMap = .allocate(capacity: blockRows * blockColumns)
+    colourMap = .allocate(capacity: blockRows * blockColumns)
     vp9AlphaDebug.info(element, "opened colour and alpha VP9 encoders \(width)x\(height), \(threads) threads each, cpu-used \(s.cpuUsed)/\(s.alphaCpuUsed)")
     return true
   }
@@ -178,6 +199,18 @@ final class VP9AlphaEncoder {
     bd_vpx_image_wrap_i420(
       &alphaImage, width, height, planes.3?.assumingMemoryBound(to: UInt8.self), strides.3,
       neutralChroma, Int32(chromaStride), neutralChroma, Int32(chromaStride))
+
+    // Block skipping needs the map to describe the frame being coded now: not with look-ahead.
+    let skipAlpha = applied.alphaStaticThreshold >= 0 && applied.lagInFrames == 0
+    let skipColour = applied.skipTransparent && applied.lagInFrames == 0
+    if skipAlpha || skipColour, let alphaReference, let alphaMap, let colourMap {
+      _ = bd_alpha_block_activity(
+        planes.3?.assumingMemoryBound(to: UInt8.self), strides.3, Int32(width), Int32(height),
+        alphaReference, Int32(skipAlpha ? applied.alphaStaticThreshold : -1), skipColour ? 1 : 0,
+        flags != 0 ? 1 : 0, alphaMap, colourMap)
+      if skipAlpha { alpha.setActiveMap(alphaMap, rows: blockRows, columns: blockColumns) }
+      if skipColour { colour.setActiveMap(colourMap, rows: blockRows, columns: blockColumns) }
+    }
 
     let deadline = UInt(max(0, applied.deadline))
     let pts = frameNumber

@@ -24,7 +24,8 @@ struct VP9AlphaSettings: Sendable {
   var alphaCqLevel = -1  // -1 = cq-level
   var alphaCpuUsed = 9
   var alphaLossless = false
-  var alphaStaticThreshold = 100
+  var alphaStaticThreshold = 0  // SAD per 16x16 block; -1 = code every block
+  var skipTransparent = true
 
   var effectiveAlphaBitrate: Int { alphaTargetBitrate > 0 ? alphaTargetBitrate : max(targetBitrate / 4, 1000) }
   var effectiveAlphaCqLevel: Int { alphaCqLevel >= 0 ? alphaCqLevel : cqLevel }
@@ -34,6 +35,7 @@ enum VP9AlphaProperty: UInt32, CaseIterable {
   case targetBitrate = 1, endUsage, cqLevel, minQuantizer, maxQuantizer, keyframeMaxDist
   case deadline, cpuUsed, threads, rowMT, tileColumns, lagInFrames, errorResilient, aqMode
   case alphaTargetBitrate, alphaCqLevel, alphaCpuUsed, alphaLossless, alphaStaticThreshold
+  case skipTransparent
 
   func paramSpec() -> UnsafeMutablePointer<GParamSpec>? {
     let anytime = bd_param_flags_mutable_playing()
@@ -121,9 +123,17 @@ enum VP9AlphaProperty: UInt32, CaseIterable {
     case .alphaStaticThreshold:
       return g_param_spec_int(
         "alpha-static-threshold", "Alpha static threshold",
-        "Blocks of the alpha plane whose change is below this are skipped (0 = off); mattes are "
-          + "mostly flat, so this makes the alpha stream cheap", 0, Int32.max,
-        Int32(d.alphaStaticThreshold), atStart)
+        "Skip 16x16 alpha blocks whose sum of absolute differences to the alpha last coded there "
+          + "is at most this (0 = only unchanged blocks, -1 = code every block). Mattes are mostly "
+          + "flat and still, so this makes the alpha stream cheap. Off with lag-in-frames > 0",
+        -1, 16 * 16 * 255, Int32(d.alphaStaticThreshold), atStart)
+    case .skipTransparent:
+      return g_param_spec_boolean(
+        "skip-transparent", "Skip transparent colour",
+        "Do not code the colour of 16x16 blocks that are fully transparent (alpha 0) in this frame: "
+          + "it stays as in an earlier frame. Saves time and bits; players that ignore alpha show "
+          + "stale colour there. Off with lag-in-frames > 0",
+        d.skipTransparent ? 1 : 0, atStart)
     }
   }
 }
@@ -150,6 +160,7 @@ extension VP9AlphaSettings {
     case .alphaCpuUsed: alphaCpuUsed = Int(g_value_get_int(value))
     case .alphaLossless: alphaLossless = g_value_get_boolean(value) != 0
     case .alphaStaticThreshold: alphaStaticThreshold = Int(g_value_get_int(value))
+    case .skipTransparent: skipTransparent = g_value_get_boolean(value) != 0
     }
   }
 
@@ -174,6 +185,7 @@ extension VP9AlphaSettings {
     case .alphaCpuUsed: g_value_set_int(value, Int32(alphaCpuUsed))
     case .alphaLossless: g_value_set_boolean(value, alphaLossless ? 1 : 0)
     case .alphaStaticThreshold: g_value_set_int(value, Int32(alphaStaticThreshold))
+    case .skipTransparent: g_value_set_boolean(value, skipTransparent ? 1 : 0)
     }
   }
 }

@@ -26,7 +26,6 @@ struct VPXStreamConfig {
   var errorResilient: Bool
   var aqMode: Int
   var lossless: Bool
-  var staticThreshold: Int
   var name: String
 }
 
@@ -91,9 +90,6 @@ final class VPXEncoder {
       try control(VP8E_SET_CQ_LEVEL, config.cqLevel, "cq-level")
     }
     if config.lossless { try control(VP9E_SET_LOSSLESS, 1, "lossless") }
-    if config.staticThreshold > 0 {
-      try control(VP8E_SET_STATIC_THRESHOLD, config.staticThreshold, "static-threshold")
-    }
   }
 
   deinit {
@@ -107,6 +103,13 @@ final class VPXEncoder {
     let status = bd_vpx_control_int(context, Int32(id.rawValue), Int32(value))
     guard status == 0 else {
       throw VPXError(description: "the \(config.name) VP9 encoder rejects \(name)=\(value): \(lastError)")
+    }
+  }
+
+  /// Sets which 16x16 blocks the next frame codes (1) or keeps from the previous frame (0).
+  func setActiveMap(_ map: UnsafeMutablePointer<UInt8>, rows: Int, columns: Int) {
+    if bd_vpx_set_active_map(context, map, UInt32(rows), UInt32(columns)) != 0 {
+      vp9AlphaDebug.warning(nil, "the \(config.name) encoder rejects an active map: \(lastError)")
     }
   }
 
