@@ -15,7 +15,8 @@ What it does:
      if Python cannot import it) and rebuilds the graph op by op as an NCHW torch module:
      fp16 constants behind DEQUANTIZE become fp32 buffers; TF "SAME" padding (asymmetric for
      stride 2) becomes an explicit F.pad; OHWI (conv) and 1HWC (depthwise) weights are permuted to
-     OIHW; the custom op Convolution2DTransposeBias becomes a ConvTranspose2d. The final LOGISTIC is
+     OIHW; the custom op Convolution2DTransposeBias (kernel 2, stride 2: a ConvTranspose2d) becomes
+     the equivalent 1×1 convolution + pixel_shuffle, which every device and dtype runs. The final LOGISTIC is
      dropped: the network's output is its pre-sigmoid logits (they are huge, about -800…+360, so
      they are taken as they are, never recomputed from probabilities).
   3. Wraps it to Backdrop's TorchScript contract (DESIGN §6): ImageNet-normalised RGB [B,3,H,W]
@@ -277,8 +278,17 @@ def build_network(tensors, ops, graph_inputs, graph_outputs):
     def depthwise_weight(array):  # 1HWC → C1HW
         return torch.from_numpy(array.astype("float32").copy()).permute(3, 0, 1, 2).contiguous()
 
-    def transpose_weight(array):  # OHWI → IOHW (ConvTranspose2d)
-        return torch.from_numpy(array.astype("float32").copy()).permute(3, 0, 1, 2).contiguous()
+    def transpose_weight(array):
+        # A transposed convolution whose kernel equals its stride (k×k, stride k, no padding) writes
+        # each input pixel's k×k output block independently: out[o, k·i+a, k·j+b] =
+        # bias[o] + Σc in[c, i, j] · W[o, a, b, c] (OHWI). That is a 1×1 convolution to O·k·k
+        # channels ordered (o, a, b) followed by pixel_shuffle(k), which runs on every device and
+        # dtype (CPU bf16 conv_transpose2d fails in torch 1.13).
+        o, kh, kw, i = array.shape
+        return torch.from_numpy(array.astype("float32").copy()).reshape(o * kh * kw, i, 1, 1).contiguous()
+
+    def transpose_bias(array, taps):
+        return torch.from_numpy(array.astype("float32").copy()).repeat_interleave(taps)
 
     def bias(array):
         return torch.from_numpy(array.astype("float32").copy())
@@ -327,9 +337,11 @@ def build_network(tensors, ops, graph_inputs, graph_outputs):
             if out_shape[1:3] != expected or (kh, kw) != (sh, sw):
                 raise SystemExit(f"Convolution2DTransposeBias: kernel {kh}x{kw}, stride {sh}x{sw}, "
                                  f"{in_shape} → {out_shape} is not the k = stride case this converter handles")
+            if sh != sw:
+                raise SystemExit(f"Convolution2DTransposeBias: stride {sh}x{sw} is not square")
             w = buffer_for(ins[1], transpose_weight)
-            b = buffer_for(ins[2], bias)
-            steps.append(("deconv", ins[:1], outs[0], dict(w=w, b=b, stride=(sh, sw))))
+            b = buffer_for(ins[2], lambda array: transpose_bias(array, sh * sw))
+            steps.append(("deconv", ins[:1], outs[0], dict(w=w, b=b, factor=sh)))
         elif kind in ("RELU", "HARD_SWISH", "LOGISTIC"):
             steps.append((kind.lower(), ins[:1], outs[0], {}))
         elif kind in ("ADD", "MUL"):
@@ -376,7 +388,7 @@ def build_network(tensors, ops, graph_inputs, graph_outputs):
                                  stride=a["stride"], dilation=a["dilation"], groups=a["groups"])
                     v = activation(v, a["act"])
                 elif kind == "deconv":
-                    v = F.conv_transpose2d(v, getattr(self, a["w"]), getattr(self, a["b"]), stride=a["stride"])
+                    v = F.pixel_shuffle(F.conv2d(v, getattr(self, a["w"]), getattr(self, a["b"])), a["factor"])
                 elif kind == "relu":
                     v = F.relu(v)
                 elif kind == "hard_swish":
