@@ -453,14 +453,18 @@ def make_wrapper_class():
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             height = x.size(2)
             width = x.size(3)
-            rgb = x * self.std + self.mean
             if height != 256 or width != 256:
                 r0, r1, wr0, wr1 = corner_mapped_taps(height, 256, x.device, x.dtype)
                 c0, c1, wc0, wc1 = corner_mapped_taps(width, 256, x.device, x.dtype)
-                rows = rgb.index_select(2, r0) * wr0.view(1, 1, -1, 1) + rgb.index_select(2, r1) * wr1.view(1, 1, -1, 1)
+                # Pick the rows first, so that the normalisation is undone on 2×256 rows only.
+                upper = x.index_select(2, r0) * self.std + self.mean
+                lower = x.index_select(2, r1) * self.std + self.mean
+                rows = upper * wr0.view(1, 1, -1, 1) + lower * wr1.view(1, 1, -1, 1)
                 rgb = rows.index_select(3, c0) * wc0.view(1, 1, 1, -1) + rows.index_select(3, c1) * wc1.view(1, 1, 1, -1)
                 # MediaPipe warps the 8-bit image, so its tensor holds whole 8-bit steps.
                 rgb = torch.round(rgb.clamp(0.0, 1.0) * 255.0) / 255.0
+            else:
+                rgb = x * self.std + self.mean
             logits = self.network(rgb)
             if height != 256 or width != 256:
                 # MediaPipe resizes the probabilities (bilinear, half-pixel), and bilinear resizing of
