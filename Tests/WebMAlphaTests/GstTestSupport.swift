@@ -53,7 +53,8 @@ enum WebMTestEnvironment {
 
 struct ProcessResult {
   let status: Int32
-  let stdout: String
+  let stdoutData: Data
+  var stdout: String { String(decoding: stdoutData, as: UTF8.self) }
   let stderr: String
 }
 
@@ -80,7 +81,7 @@ func runProcess(_ executable: String, _ arguments: [String], environment: [Strin
   let outData = out.fileHandleForReading.readDataToEndOfFile()
   process.waitUntilExit()
   while errThread.isExecuting || !errThread.isFinished { usleep(1000) }
-  return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+  return ProcessResult(status: process.terminationStatus, stdoutData: outData,
                        stderr: String(decoding: errData, as: UTF8.self))
 }
 
