@@ -9,6 +9,8 @@ packages=(
   # run and test
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-libav libopenblas0-pthread ffmpeg mkvtoolnix
+  # transparent WebM in real browsers (tests)
+  chromium firefox-esr
   # designed test models, BiRefNet fixtures, the selfie model conversion and its test photo
   python3-torch python3-pip python3-skimage
 )
