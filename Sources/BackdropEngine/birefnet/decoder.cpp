@@ -101,33 +101,45 @@ at::Tensor DeformConv::operator()(const at::Tensor& x) const {
   // align_corners=False: pixel p maps to (2p + 1)/size - 1.
   auto gy = py.mul_(2.0 / double(h)).add_(1.0 / double(h) - 1.0);
   auto gx = px.mul_(2.0 / double(w_)).add_(1.0 / double(w_) - 1.0);
-  auto grid = at::stack({gx, gy}, -1).to(x.scalar_type());  // [B, K, H, W, 2]
+  auto grid = at::stack({gx, gy}, -1);  // [B, K, H, W, 2], float32
   const int64_t out_ch = w.size(0);
   const int64_t rows_per_chunk = std::max<int64_t>(1, kDeformChunk / std::max<int64_t>(1, c * kk * w_ * b));
-  std::vector<at::Tensor> parts;
+  // Output [B, O, H*W]; each chunk's GEMM (with the folded BN bias) writes straight into its slice.
+  auto y = at::empty({b, out_ch, h * w_}, x.options());
+  auto bias = this->b.view({out_ch, 1});
+  const bool reduced = x.scalar_type() != at::kFloat && x.scalar_type() != at::kDouble;
+  const auto src = reduced ? x.to(at::kFloat) : x;  // sample in float32: positions need the precision
   for (int64_t r0 = 0; r0 < h; r0 += rows_per_chunk) {
     const int64_t rows = std::min(rows_per_chunk, h - r0), p = rows * w_;
     auto g = grid.narrow(2, r0, rows).reshape({b, kk, p, 2});
-    auto cols = at::grid_sampler(x, g, /*bilinear*/ 0, /*zeros*/ 0, /*align_corners*/ false);  // [B, C, K, P]
+    if (reduced) g = g.to(at::kFloat);
+    auto cols = at::grid_sampler(src, g, /*bilinear*/ 0, /*zeros*/ 0, /*align_corners*/ false);  // [B, C, K, P]
     cols.mul_(mod.narrow(2, r0, rows).reshape({b, 1, kk, p}));
-    auto y = at::matmul(w, cols.view({b, c * kk, p}));  // [B, O, P]
-    parts.push_back(y);
+    if (reduced) cols = cols.to(x.scalar_type());
+    for (int64_t i = 0; i < b; i++) {
+      auto dst = y.select(0, i).narrow(1, r0 * w_, p);
+      if (dst.is_contiguous()) at::addmm_out(dst, bias, w, cols.select(0, i).view({c * kk, p}));
+      else dst.copy_(at::addmm(bias, w, cols.select(0, i).view({c * kk, p})));
+    }
   }
-  auto y = parts.size() == 1 ? parts[0] : at::cat(parts, 2);
-  y = y.view({b, out_ch, h, w_});
-  return y.add_(this->b.view({1, out_ch, 1, 1}));
+  return y.view({b, out_ch, h, w_});
 }
 
+// conv1 over cat[x1, d0, d1, d2, pool] without materialising the 1280-channel concatenation:
+// a sum of four GEMMs, and the pooled branch (constant over pixels) becomes a per-channel bias.
 at::Tensor ASPPDeformable::operator()(const at::Tensor& x) const {
-  const int64_t h = x.size(2), w = x.size(3);
-  auto x1 = aspp1(x).relu_();
-  auto d0 = deforms[0](x).relu_();
-  auto d1 = deforms[1](x).relu_();
-  auto d2 = deforms[2](x).relu_();
-  auto g = pool_conv(x.mean({2, 3}, true)).relu_();
-  g = g.expand({g.size(0), g.size(1), h, w});
-  auto cat = at::cat({x1, d0, d1, d2, g}, 1);
-  return conv1(cat).relu_();
+  const int64_t b = x.size(0), h = x.size(2), w = x.size(3), planes = 256, out_ch = conv1.w.size(0);
+  auto wmat = conv1.w.view({out_ch, 5 * planes});
+  auto g = pool_conv(x.mean({2, 3}, true)).relu_().view({b, planes});      // [B, 256]
+  auto bias = at::addmm(conv1.b, g, wmat.narrow(1, 4 * planes, planes).t());  // [B, O]
+  auto out = bias.view({b, out_ch, 1}).expand({b, out_ch, h * w}).contiguous();
+  const DeformConv* branches[4] = {&aspp1, &deforms[0], &deforms[1], &deforms[2]};
+  for (int i = 0; i < 4; i++) {
+    auto y = (*branches[i])(x).relu_().view({b, planes, h * w});
+    auto wi = wmat.narrow(1, i * planes, planes);
+    for (int64_t j = 0; j < b; j++) out.select(0, j).addmm_(wi, y.select(0, j));
+  }
+  return out.view({b, out_ch, h, w}).relu_();
 }
 
 at::Tensor BasicDecBlk::operator()(const at::Tensor& x, const Capture* cap, const char* att_name) const {

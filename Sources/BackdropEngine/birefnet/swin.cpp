@@ -37,7 +37,8 @@ at::Tensor shift_mask(int64_t hp, int64_t wp, int64_t window, int64_t shift, c10
 
 at::Tensor attention(const SwinBlock& blk, const at::Tensor& xw, const at::Tensor& mask, int64_t batch) {
   const int64_t bw = xw.size(0), n = xw.size(1), c = xw.size(2), h = blk.heads, d = c / h;
-  auto qkv = at::linear(xw, blk.qkv_w, blk.qkv_b).view({bw, n, 3, h, d}).permute({2, 0, 3, 1, 4});
+  // One copy to [3, bw, h, N, d]; q, k, v are then contiguous views.
+  auto qkv = at::linear(xw, blk.qkv_w, blk.qkv_b).view({bw, n, 3, h, d}).permute({2, 0, 3, 1, 4}).contiguous();
   auto q = qkv[0], k = qkv[1], v = qkv[2];
   at::Tensor out;
 #if TORCH_VERSION_MAJOR >= 2
@@ -50,36 +51,64 @@ at::Tensor attention(const SwinBlock& blk, const at::Tensor& xw, const at::Tenso
   }
   out = at::scaled_dot_product_attention(q, k, v, bias);
 #else
+  // softmax(scale * q @ k^T + bias (+ mask)) @ v with the bias as baddbmm's input.
   const double scale = 1.0 / std::sqrt(double(d));
-  auto attn = at::matmul(q * scale, k.transpose(-2, -1));  // [bw, h, N, N]
-  attn.add_(blk.rel_bias);
+  at::Tensor bias;
   if (mask.defined()) {
     const int64_t nw = mask.size(0);
-    attn.view({batch, nw, h, n, n}).add_(mask.view({1, nw, 1, n, n}));
+    bias = (blk.rel_bias.unsqueeze(0) + mask.unsqueeze(1)).unsqueeze(0).expand({batch, nw, h, n, n});
+  } else {
+    bias = blk.rel_bias.unsqueeze(0).expand({bw, h, n, n});
   }
+  auto attn = at::baddbmm(bias.reshape({bw * h, n, n}), q.reshape({bw * h, n, d}),
+                          k.reshape({bw * h, n, d}).transpose(1, 2), 1.0, scale);
   attn = attn.scalar_type() == at::kFloat ? attn.softmax(-1) : attn.softmax(-1, at::kFloat).to(attn.scalar_type());
-  out = at::matmul(attn, v);
+  out = at::bmm(attn, v.reshape({bw * h, n, d})).view({bw, h, n, d});
 #endif
   out = out.transpose(1, 2).reshape({bw, n, c});
   return at::linear(out, blk.proj_w, blk.proj_b);
 }
 
+// Row indices that turn a [B*H*W (+1 zero row), C] token map into windows and back, with the
+// zero padding to a multiple of the window and the cyclic shift folded in (one gather each way
+// instead of pad + roll + partition copies).
+struct WindowIndex {
+  at::Tensor gather;   // [B*nW*N]: source row of each window token (B*H*W = the zero row)
+  at::Tensor scatter;  // [B*H*W]: window-token row of each output token
+};
+
+WindowIndex window_index(int64_t b, int64_t hh, int64_t ww, int64_t window, int64_t shift, c10::Device dev) {
+  const int64_t hp = (hh + window - 1) / window * window, wp = (ww + window - 1) / window * window;
+  const int64_t nwx = wp / window, n = window * window;
+  auto g = at::empty({b * hp * wp}, at::kLong);
+  auto s = at::empty({b * hh * ww}, at::kLong);
+  int64_t* gp = g.data_ptr<int64_t>();
+  int64_t* sp = s.data_ptr<int64_t>();
+  const int64_t zero_row = b * hh * ww;
+  for (int64_t bi = 0; bi < b; bi++) {
+    for (int64_t y = 0; y < hp; y++) {
+      for (int64_t x = 0; x < wp; x++) {
+        // Token (y, x) of the shifted padded map comes from (y + shift, x + shift) of the padded map.
+        const int64_t sy = (y + shift) % hp, sx = (x + shift) % wp;
+        const int64_t row = bi * hp * wp + ((y / window) * nwx + x / window) * n + (y % window) * window + x % window;
+        gp[row] = (sy < hh && sx < ww) ? bi * hh * ww + sy * ww + sx : zero_row;
+        if (sy < hh && sx < ww) sp[bi * hh * ww + sy * ww + sx] = row;
+      }
+    }
+  }
+  return {g.to(dev), s.to(dev)};
+}
+
 // x: [B, H, W, C] tokens.
-at::Tensor block_forward(const SwinBlock& blk, const at::Tensor& x, int64_t window, const at::Tensor& mask) {
+at::Tensor block_forward(const SwinBlock& blk, const at::Tensor& x, int64_t window, const at::Tensor& mask,
+                         const WindowIndex& index) {
   const int64_t b = x.size(0), hh = x.size(1), ww = x.size(2), c = x.size(3);
   auto h = at::layer_norm(x, {c}, blk.norm1_w, blk.norm1_b, 1e-5);
-  const int64_t pad_b = (window - hh % window) % window, pad_r = (window - ww % window) % window;
-  if (pad_b || pad_r) h = at::constant_pad_nd(h, {0, 0, 0, pad_r, 0, pad_b}, 0);
-  const int64_t hp = hh + pad_b, wp = ww + pad_r, shift = window / 2;
-  if (blk.shifted) h = at::roll(h, {-shift, -shift}, {1, 2});
-  auto windows = h.view({b, hp / window, window, wp / window, window, c})
-                     .permute({0, 1, 3, 2, 4, 5})
-                     .reshape({-1, window * window, c});
+  auto rows = at::cat({h.view({b * hh * ww, c}), at::zeros({1, c}, h.options())}, 0);
+  auto windows = rows.index_select(0, index.gather).view({-1, window * window, c});
   auto a = attention(blk, windows, blk.shifted ? mask : at::Tensor(), b);
-  a = a.view({b, hp / window, wp / window, window, window, c}).permute({0, 1, 3, 2, 4, 5}).reshape({b, hp, wp, c});
-  if (blk.shifted) a = at::roll(a, {shift, shift}, {1, 2});
-  if (pad_b || pad_r) a = a.slice(1, 0, hh).slice(2, 0, ww);
-  auto y = x + a;
+  a = a.view({-1, c}).index_select(0, index.scatter).view({b, hh, ww, c});
+  auto y = a.add_(x);
   auto m = at::linear(at::layer_norm(y, {c}, blk.norm2_w, blk.norm2_b, 1e-5), blk.fc1_w, blk.fc1_b);
   m = at::linear(at::gelu(m), blk.fc2_w, blk.fc2_b);
   return y.add_(m);
@@ -113,8 +142,12 @@ std::array<at::Tensor, 4> Swin::forward(const at::Tensor& input) const {
     const int64_t hh = t.size(1), ww = t.size(2);
     const int64_t hp = (hh + window - 1) / window * window, wp = (ww + window - 1) / window * window;
     at::Tensor mask;
-    if (layer.blocks.size() > 1) mask = shift_mask(hp, wp, window, window / 2, t.scalar_type(), t.device());
-    for (const auto& blk : layer.blocks) t = block_forward(blk, t, window, mask);
+    WindowIndex plain = window_index(t.size(0), hh, ww, window, 0, t.device()), shifted;
+    if (layer.blocks.size() > 1) {
+      mask = shift_mask(hp, wp, window, window / 2, t.scalar_type(), t.device());
+      shifted = window_index(t.size(0), hh, ww, window, window / 2, t.device());
+    }
+    for (const auto& blk : layer.blocks) t = block_forward(blk, t, window, mask, blk.shifted ? shifted : plain);
     const int64_t c = t.size(3);
     outs[i] = at::layer_norm(t, {c}, layer.out_norm_w, layer.out_norm_b, 1e-5).permute({0, 3, 1, 2}).contiguous();
     if (layer.has_downsample) t = patch_merging(layer, t);
