@@ -7,8 +7,10 @@
 //                         dlopened by birefnetmatte when it starts
 import PackageDescription
 
-// Both shared libraries carry the Swift runtime inside them so that they load in any process
-// (gst-launch-1.0, gst-plugin-scanner, a browser's media stack) without the toolchain installed.
+// Release builds of both shared libraries carry the Swift runtime inside them so that they load in
+// any process (gst-launch-1.0, gst-plugin-scanner) without the toolchain installed. Debug builds
+// link it dynamically: the flag propagates to dependents, and the XCTest bundle cannot link a
+// static Foundation next to the toolchain's XCTest.
 let staticSwiftRuntime: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
 
 let package = Package(
@@ -52,7 +54,7 @@ let package = Package(
       name: "birefnet-bench",
       dependencies: ["CBackdropEngineABI"],
       cxxSettings: [.unsafeFlags(["-O2"])],
-      linkerSettings: [.linkedLibrary("dl")] + staticSwiftRuntime
+      linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")] + staticSwiftRuntime
     ),
     .testTarget(
       name: "BiRefNetTests",
