@@ -19,6 +19,9 @@ let package = Package(
     .library(name: "gstbackdrop", type: .dynamic, targets: ["GstBackdrop"]),
     .library(name: "backdrop-torch", type: .dynamic, targets: ["BackdropEngine"]),
   ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+  ],
   targets: [
     // GStreamer core, base and video (the video pkg-config pulls in base and core).
     .systemLibrary(name: "CGStreamer", path: "Sources/CGStreamer", pkgConfig: "gstreamer-video-1.0"),
@@ -76,6 +79,19 @@ let package = Package(
     .testTarget(
       name: "WebMAlphaTests",
       dependencies: ["GstBackdrop", "CGStreamer", "CGStreamerCheck", "CBackdropShim"],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+    // The launcher `backdrop` (issue 6). Drives GStreamer through its C API and loads the plugin at
+    // run time; it must not link GstBackdrop (a release build of it carries a static Swift runtime).
+    .executableTarget(
+      name: "backdrop",
+      dependencies: ["CGStreamer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+    // Runs the built `backdrop` as a user would (Process), on generated clips and a local HTTP server.
+    .testTarget(
+      name: "LauncherTests",
+      dependencies: [],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
   ],

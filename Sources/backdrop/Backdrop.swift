@@ -1,0 +1,11 @@
+// The `backdrop` command: AI background removal for video files and cameras, over the
+// birefnetmatte GStreamer element (see README.md and DESIGN §7).
+import ArgumentParser
+
+@main
+struct Backdrop: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "backdrop",
+    abstract: "Remove or replace video backgrounds with a matting network (GStreamer birefnetmatte).",
+    subcommands: [Compose.self])
+}

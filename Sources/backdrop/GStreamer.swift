@@ -1,0 +1,410 @@
+// GStreamer through its C API: initialisation, finding the backdrop plugin, running a
+// gst_parse_launch pipeline with its bus, and counting frames with pad probes.
+import CGStreamer
+import Foundation
+import Synchronization
+
+enum GStreamer {
+  /// The libgstbackdrop.so in use, once `setUp()` found it.
+  nonisolated(unsafe) static var pluginFile: String?
+
+  /// Initialises GStreamer and makes sure `birefnetmatte` is registered: from the registry
+  /// (GST_PLUGIN_PATH), else from $BACKDROP_PLUGIN, else from libgstbackdrop.so beside this program.
+  static func setUp() throws {
+    gst_init(nil, nil)
+    if let file = registeredPluginFile("birefnetmatte") {
+      pluginFile = file
+      return
+    }
+    let candidate = ProcessInfo.processInfo.environment["BACKDROP_PLUGIN"]
+      ?? executableDirectory().appendingPathComponent("libgstbackdrop.so").path
+    guard FileManager.default.fileExists(atPath: candidate) else {
+      throw LauncherError.unavailable(
+        "the backdrop GStreamer plugin was not found: no birefnetmatte element is registered and "
+          + "\(candidate) does not exist (build it with `swift build`, or set BACKDROP_PLUGIN)")
+    }
+    var error: UnsafeMutablePointer<GError>?
+    let plugin = gst_plugin_load_file(candidate, &error)
+    if let error {
+      let text = String(cString: error.pointee.message)
+      g_error_free(error)
+      throw LauncherError.unavailable("could not load the backdrop plugin \(candidate): \(text)")
+    }
+    if let plugin { gst_object_unref(UnsafeMutableRawPointer(plugin)) }
+    guard hasElement("birefnetmatte") else {
+      throw LauncherError.unavailable("\(candidate) loaded but registers no birefnetmatte element")
+    }
+    pluginFile = URL(fileURLWithPath: candidate).resolvingSymlinksInPath().path
+  }
+
+  static func hasElement(_ name: String) -> Bool {
+    guard let factory = gst_element_factory_find(name) else { return false }
+    gst_object_unref(UnsafeMutableRawPointer(factory))
+    return true
+  }
+
+  /// The file of the plugin that provides an element, when that element is registered.
+  static func registeredPluginFile(_ element: String) -> String? {
+    guard let factory = gst_element_factory_find(element) else { return nil }
+    defer { gst_object_unref(UnsafeMutableRawPointer(factory)) }
+    guard let plugin = gst_plugin_feature_get_plugin(factory) else { return nil }
+    defer { gst_object_unref(UnsafeMutableRawPointer(plugin)) }
+    guard let name = gst_plugin_get_filename(plugin) else { return nil }
+    return URL(fileURLWithPath: String(cString: name)).resolvingSymlinksInPath().path
+  }
+
+  /// A folder that holds only a link to the plugin, for GST_PLUGIN_PATH in a printed gst-launch-1.0
+  /// line (pointing GStreamer's scanner at the build folder would make it load libtorch).
+  static func pluginOnlyDirectory() throws -> String {
+    guard let pluginFile else { throw LauncherError.unavailable("the backdrop plugin is not loaded") }
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a of the plugin's path: one folder per build
+    for byte in pluginFile.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    let directory = cacheDirectory().appendingPathComponent("plugin-\(String(hash, radix: 16))")
+    let link = directory.appendingPathComponent("libgstbackdrop.so")
+    do {
+      try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+      if (try? FileManager.default.destinationOfSymbolicLink(atPath: link.path)) != pluginFile {
+        try? FileManager.default.removeItem(at: link)
+        try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: pluginFile)
+      }
+    } catch {
+      throw LauncherError.cannotCreate("cannot create \(directory.path): \(error.localizedDescription)")
+    }
+    return directory.path
+  }
+}
+
+/// $XDG_CACHE_HOME/backdrop (or ~/.cache/backdrop).
+func cacheDirectory() -> URL {
+  let environment = ProcessInfo.processInfo.environment
+  let base = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+    ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache")
+  return URL(fileURLWithPath: base).appendingPathComponent("backdrop")
+}
+
+/// The folder of this program's real file.
+func executableDirectory() -> URL {
+  let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+    ?? CommandLine.arguments[0]
+  return URL(fileURLWithPath: path).resolvingSymlinksInPath().deletingLastPathComponent()
+}
+
+// MARK: - Ctrl-C
+
+/// Ctrl-C presses since the handler was installed (read by the bus loop).
+let interruptCount = Atomic<Int>(0)
+
+/// Replaces the default SIGINT action (exit) by counting, so a running pipeline can be finished
+/// (first press) or aborted (second press) by the bus loop.
+func installInterruptHandler() {
+  _ = interruptCount.load(ordering: .relaxed)  // initialise the global before the handler can run
+  signal(SIGINT) { _ in interruptCount.add(1, ordering: .relaxed) }
+}
+
+// MARK: - Pipelines
+
+/// A parsed pipeline and its bus.
+final class Pipeline {
+  let element: UnsafeMutablePointer<GstElement>
+  let bus: UnsafeMutablePointer<GstBus>
+
+  init(_ description: String) throws {
+    var error: UnsafeMutablePointer<GError>?
+    let parsed = gst_parse_launch(description, &error)
+    if let error {
+      let text = String(cString: error.pointee.message)
+      g_error_free(error)
+      if let parsed { gst_object_unref(parsed) }
+      throw LauncherError.failed("cannot build the pipeline: \(text)")
+    }
+    guard let parsed else { throw LauncherError.failed("cannot build the pipeline") }
+    element = parsed
+    bus = gst_element_get_bus(parsed)
+  }
+
+  deinit {
+    gst_element_set_state(element, GST_STATE_NULL)
+    gst_object_unref(bus)
+    gst_object_unref(element)
+  }
+
+  func child(_ name: String) -> UnsafeMutablePointer<GstElement>? {
+    let bin = UnsafeMutableRawPointer(element).assumingMemoryBound(to: GstBin.self)
+    return gst_bin_get_by_name(bin, name)  // a new reference
+  }
+
+  func durationNs() -> UInt64? {
+    var duration: gint64 = -1
+    guard gst_element_query_duration(element, GST_FORMAT_TIME, &duration) != 0, duration > 0 else { return nil }
+    return UInt64(duration)
+  }
+
+  /// Elements whose sink pads receive the EOS of a Ctrl-C; empty: the pipeline's sources.
+  var eosTargets: [String] = []
+
+  func sendEOS() {
+    var sent = false
+    for name in eosTargets {
+      guard let target = child(name) else { continue }
+      if let pad = gst_element_get_static_pad(target, "sink") {
+        _ = gst_pad_send_event(pad, gst_event_new_eos())
+        sent = true
+        gst_object_unref(pad)
+      }
+      gst_object_unref(target)
+    }
+    if !sent { _ = gst_element_send_event(element, gst_event_new_eos()) }
+  }
+
+  enum Outcome { case eos, error(String), aborted, timedOut }
+
+  /// Sets the pipeline PLAYING and pumps its bus until EOS or an error. `tick` runs at least every
+  /// `tickInterval` seconds; the first Ctrl-C sends EOS (the files are finalised), the second aborts.
+  func run(tickInterval: Double = 0.25, timeout: Double? = nil, warning: (String) -> Void = { _ in },
+           onInterrupt: () -> Void = {}, afterInterruptEOS: () -> Void = {}, tick: () -> Void = {}) -> Outcome {
+    if gst_element_set_state(element, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE,
+      let message = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)
+    {
+      defer { gst_message_unref(message) }
+      return .error(Pipeline.errorText(message))
+    }
+    let start = Date()
+    var lastTick = Date.distantPast
+    var interruptsSeen = interruptCount.load(ordering: .relaxed)
+    var eosSent = false
+    let types = GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_EOS.rawValue | GST_MESSAGE_WARNING.rawValue)
+    while true {
+      let interrupts = interruptCount.load(ordering: .relaxed)
+      if interrupts > interruptsSeen {
+        let presses = interrupts - interruptsSeen
+        interruptsSeen = interrupts
+        if eosSent || presses >= 2 { return .aborted }
+        eosSent = true
+        onInterrupt()
+        sendEOS()
+        afterInterruptEOS()
+      }
+      if let timeout, Date().timeIntervalSince(start) > timeout { return .timedOut }
+      if Date().timeIntervalSince(lastTick) >= tickInterval {
+        lastTick = Date()
+        tick()
+      }
+      guard let message = gst_bus_timed_pop_filtered(bus, 50_000_000, types) else { continue }
+      defer { gst_message_unref(message) }
+      switch message.pointee.type {
+      case GST_MESSAGE_EOS: return .eos
+      case GST_MESSAGE_ERROR: return .error(Pipeline.errorText(message))
+      default: warning(Pipeline.errorText(message))
+      }
+    }
+  }
+
+  /// "element: message" from an ERROR or WARNING message (its debug text only when the message
+  /// alone says little).
+  static func errorText(_ message: UnsafeMutablePointer<GstMessage>) -> String {
+    var error: UnsafeMutablePointer<GError>?
+    var debug: UnsafeMutablePointer<gchar>?
+    if message.pointee.type == GST_MESSAGE_ERROR {
+      gst_message_parse_error(message, &error, &debug)
+    } else {
+      gst_message_parse_warning(message, &error, &debug)
+    }
+    defer {
+      if let error { g_error_free(error) }
+      g_free(debug)
+    }
+    var source = "pipeline"
+    if let src = message.pointee.src, let name = gst_object_get_name(src) {
+      source = String(cString: name)
+      g_free(name)
+    }
+    let text = error.map { String(cString: $0.pointee.message) } ?? "unknown error"
+    return "\(source): \(text)"
+  }
+}
+
+// MARK: - Pad probes
+
+/// Counts the buffers that leave a pad and remembers the end of the last one (stream time), from
+/// the streaming thread; read from the bus loop.
+final class FrameCounter: @unchecked Sendable {
+  private struct State { var frames = 0; var endNs: UInt64 = 0 }
+  private let state = Mutex(State())
+  private var probeID: UInt = 0
+
+  var frames: Int { state.withLock { $0.frames } }
+  /// Frames and end time read together.
+  var snapshot: (frames: Int, endNs: UInt64) { state.withLock { ($0.frames, $0.endNs) } }
+  var endNs: UInt64 { state.withLock { $0.endNs } }
+
+  fileprivate func add(pts: UInt64, duration: UInt64) {
+    state.withLock {
+      $0.frames += 1
+      if pts != UInt64.max { $0.endNs = max($0.endNs, pts &+ (duration == UInt64.max ? 0 : duration)) }
+    }
+  }
+
+  /// Counts the buffers leaving `element`'s src pad.
+  func attach(to element: UnsafeMutablePointer<GstElement>, pad: String = "src") {
+    guard let srcPad = gst_element_get_static_pad(element, pad) else { return }
+    defer { gst_object_unref(srcPad) }
+    probeID = gst_pad_add_probe(
+      srcPad, GST_PAD_PROBE_TYPE_BUFFER,
+      { _, info, data in
+        guard let info, let data, let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self) else {
+          return GST_PAD_PROBE_OK
+        }
+        Unmanaged<FrameCounter>.fromOpaque(data).takeUnretainedValue()
+          .add(pts: UInt64(buffer.pointee.pts), duration: UInt64(buffer.pointee.duration))
+        return GST_PAD_PROBE_OK
+      }, Unmanaged.passRetained(self).toOpaque(), { data in
+        if let data { Unmanaged<FrameCounter>.fromOpaque(data).release() }
+      })
+  }
+}
+
+/// Drops the buffers that start at or after a limit (stream time), once a limit is set: after a
+/// Ctrl-C the audio, decoded ahead of the slower video, stops where the video stops.
+final class StreamLimiter: @unchecked Sendable {
+  let limitNs = Atomic<UInt64>(UInt64.max)
+
+  func attach(to element: UnsafeMutablePointer<GstElement>, pad name: String = "src") {
+    guard let pad = gst_element_get_static_pad(element, name) else { return }
+    defer { gst_object_unref(pad) }
+    gst_pad_add_probe(
+      pad, GST_PAD_PROBE_TYPE_BUFFER,
+      { _, info, data in
+        guard let info, let data, let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self) else {
+          return GST_PAD_PROBE_OK
+        }
+        let limit = Unmanaged<StreamLimiter>.fromOpaque(data).takeUnretainedValue().limitNs.load(ordering: .relaxed)
+        let pts = UInt64(buffer.pointee.pts)
+        return pts != UInt64.max && pts >= limit ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK
+      }, Unmanaged.passRetained(self).toOpaque(), { data in
+        if let data { Unmanaged<StreamLimiter>.fromOpaque(data).release() }
+      })
+  }
+}
+
+/// Measures how long each frame spends inside an element: the monotonic time its buffer enters
+/// the sink pad and the time the buffer with the same timestamp leaves the src pad.
+final class LatencyMeter: @unchecked Sendable {
+  private struct State { var arrivals: [UInt64: UInt64] = [:]; var delays: [Double] = [] }
+  private let state = Mutex(State())
+
+  var delaysMs: [Double] { state.withLock { $0.delays } }
+
+  fileprivate func arrived(_ pts: UInt64) {
+    let now = UInt64(g_get_monotonic_time())
+    state.withLock { $0.arrivals[pts] = now }
+  }
+
+  fileprivate func left(_ pts: UInt64) {
+    let now = UInt64(g_get_monotonic_time())
+    state.withLock {
+      if let start = $0.arrivals.removeValue(forKey: pts) { $0.delays.append(Double(now - start) / 1000) }
+    }
+  }
+
+  func attach(to element: UnsafeMutablePointer<GstElement>) {
+    let callback: GstPadProbeCallback = { pad, info, data in
+      guard let pad, let info, let data, let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self) else {
+        return GST_PAD_PROBE_OK
+      }
+      let meter = Unmanaged<LatencyMeter>.fromOpaque(data).takeUnretainedValue()
+      if gst_pad_get_direction(pad) == GST_PAD_SINK { meter.arrived(UInt64(buffer.pointee.pts)) } else { meter.left(UInt64(buffer.pointee.pts)) }
+      return GST_PAD_PROBE_OK
+    }
+    for name in ["sink", "src"] {
+      guard let pad = gst_element_get_static_pad(element, name) else { continue }
+      gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, callback, Unmanaged.passRetained(self).toOpaque()) { data in
+        if let data { Unmanaged<LatencyMeter>.fromOpaque(data).release() }
+      }
+      gst_object_unref(pad)
+    }
+  }
+}
+
+// MARK: - What a file holds
+
+/// The streams of a media file, found by prerolling `filesrc ! decodebin` into fake sinks.
+struct MediaInfo {
+  var hasVideo = false
+  var hasAudio = false
+  var width = 0
+  var height = 0
+  var framerate: (Int, Int) = (0, 1)
+  var durationNs: UInt64?
+
+  var frameDurationNs: UInt64? {
+    framerate.0 > 0 ? UInt64(1_000_000_000) * UInt64(framerate.1) / UInt64(framerate.0) : nil
+  }
+
+  private final class Collector: @unchecked Sendable {
+    let pipeline: UnsafeMutablePointer<GstElement>
+    var info = MediaInfo()
+    init(_ pipeline: UnsafeMutablePointer<GstElement>) { self.pipeline = pipeline }
+  }
+
+  /// Inspects `path` (which must exist and be readable); throws a clear error when GStreamer
+  /// cannot decode it or it has no video stream.
+  static func probe(_ path: String) throws -> MediaInfo {
+    let pipeline = try Pipeline("filesrc location=\(gstQuote(path)) ! decodebin name=dec")
+    guard let decoder = pipeline.child("dec") else { throw LauncherError.failed("no decodebin") }
+    defer { gst_object_unref(decoder) }
+    let collector = Collector(pipeline.element)
+    let padAdded: @convention(c) (UnsafeMutablePointer<GstElement>?, UnsafeMutablePointer<GstPad>?, gpointer?) -> Void = {
+      _, pad, data in
+      guard let pad, let data else { return }
+      let collector = Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue()
+      if let caps = gst_pad_get_current_caps(pad) ?? gst_pad_query_caps(pad, nil) {
+        defer { gst_caps_unref(caps) }
+        if let structure = gst_caps_get_structure(caps, 0) {
+          let name = String(cString: gst_structure_get_name(structure))
+          if name.hasPrefix("video/") && !collector.info.hasVideo {
+            collector.info.hasVideo = true
+            var width: gint = 0, height: gint = 0, num: gint = 0, den: gint = 1
+            gst_structure_get_int(structure, "width", &width)
+            gst_structure_get_int(structure, "height", &height)
+            gst_structure_get_fraction(structure, "framerate", &num, &den)
+            collector.info.width = Int(width)
+            collector.info.height = Int(height)
+            collector.info.framerate = (Int(num), Int(max(den, 1)))
+          } else if name.hasPrefix("audio/") {
+            collector.info.hasAudio = true
+          }
+        }
+      }
+      guard let sink = gst_element_factory_make("fakesink", nil) else { return }
+      let bin = UnsafeMutableRawPointer(collector.pipeline).assumingMemoryBound(to: GstBin.self)
+      gst_bin_add(bin, sink)
+      gst_element_sync_state_with_parent(sink)
+      if let sinkPad = gst_element_get_static_pad(sink, "sink") {
+        gst_pad_link(pad, sinkPad)
+        gst_object_unref(sinkPad)
+      }
+    }
+    let retained = Unmanaged.passRetained(collector)
+    defer { retained.release() }
+    g_signal_connect_data(
+      decoder, "pad-added", unsafeBitCast(padAdded, to: GCallback.self), retained.toOpaque(), nil, GConnectFlags(0))
+
+    gst_element_set_state(pipeline.element, GST_STATE_PAUSED)
+    let types = GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_ASYNC_DONE.rawValue | GST_MESSAGE_EOS.rawValue)
+    guard let message = gst_bus_timed_pop_filtered(pipeline.bus, 30 * 1_000_000_000, types) else {
+      throw LauncherError.data("\(path): timed out while reading the file")
+    }
+    defer { gst_message_unref(message) }
+    if message.pointee.type == GST_MESSAGE_ERROR {
+      let text = Pipeline.errorText(message)
+      throw LauncherError.data("\(path) is not a media file GStreamer can decode (\(text))")
+    }
+    var info = collector.info
+    info.durationNs = pipeline.durationNs()
+    gst_element_set_state(pipeline.element, GST_STATE_NULL)
+    guard info.hasVideo else {
+      throw LauncherError.data("\(path) has no video stream" + (info.hasAudio ? " (only audio)" : ""))
+    }
+    return info
+  }
+}
