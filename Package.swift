@@ -92,6 +92,7 @@ let package = Package(
     .testTarget(
       name: "LauncherTests",
       dependencies: [],
+      exclude: ["range_server.py"],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
   ],

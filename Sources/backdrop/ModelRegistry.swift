@@ -10,6 +10,7 @@ struct ModelEntry {
   var width: Int              // native input size
   var height: Int
   var bytes: Int64?
+  var approximateMB: Double?  // published size, when the exact one is not recorded
   var sha256: String?
   var patchOrder: String?     // current | legacy (BiRefNet image-patch order)
   var url: String?            // explicit download address, when the registry gives one
@@ -69,8 +70,8 @@ struct ModelRegistry {
   /// The selfie entry: local, 256×256, made by scripts/setup-models.sh.
   static let selfie = ModelEntry(
     name: "selfie", repository: nil, file: "selfie.pt",
-    backbone: "MediaPipe selfie segmentation (TorchScript)", width: 256, height: 256,
-    bytes: nil, sha256: nil, patchOrder: nil, url: nil, local: true)
+    backbone: "mediapipe-selfie", width: 256, height: 256,
+    bytes: nil, approximateMB: nil, sha256: nil, patchOrder: nil, url: nil, local: true)
 
   static func load() throws -> ModelRegistry {
     var registry = ModelRegistry(entries: [selfie], baseURL: nil, source: "built in")
@@ -119,10 +120,15 @@ struct ModelRegistry {
       let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
       if parts.count == 2 { width = parts[0]; height = parts[1] } else if parts.count == 1 { width = parts[0]; height = parts[0] }
     }
+    if let w = (item["native_width"] as? NSNumber)?.intValue, let h = (item["native_height"] as? NSNumber)?.intValue {
+      width = w
+      height = h
+    }
     let local = (item["local"] as? Bool) ?? false
     return ModelEntry(
       name: name, repository: string("repo", "repository", "source_repo", "source"), file: file,
       backbone: string("backbone"), width: width, height: height, bytes: int("bytes", "size_bytes", "file_size"),
+      approximateMB: (item["approx_size_mb"] as? NSNumber)?.doubleValue,
       sha256: string("sha256", "checksum")?.lowercased(), patchOrder: string("patch_order", "patchOrder"),
       url: string("url"), local: local || name == "selfie")
   }
