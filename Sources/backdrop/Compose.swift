@@ -34,6 +34,9 @@ struct Compose: ParsableCommand {
   @Option(name: .long, help: ArgumentHelp("Also write an H.264 MP4 preview on a backdrop in the same pass (a checkerboard under a transparent result).", valueName: "FILE.mp4"))
   var preview: String?
 
+  @Option(name: .long, help: "Inference device: auto, cpu, cuda or cuda:N.")
+  var device: String = "auto"
+
   @OptionGroup var matte: MatteOptions
   @OptionGroup var outputOptions: OutputOptions
 
@@ -45,6 +48,7 @@ struct Compose: ParsableCommand {
 
   private func compose() throws {
     try matte.validateValues()
+    try validateInferenceDevice(device)
     let inputPath = URL(fileURLWithPath: input).standardizedFileURL.path
     let target = try OutputTarget(output, allowed: ["webm", "mp4"])
     let container = Container(rawValue: target.fileExtension)!
@@ -73,7 +77,7 @@ struct Compose: ParsableCommand {
     }
     let graph = ComposeGraph(
       input: inputPath, container: container, alpha: alpha, matteOnly: matteOnly, backdrop: backdrop,
-      matteProperties: try matte.properties(model: model), hasAudio: media.hasAudio,
+      matteProperties: try matte.properties(model: model, device: device), hasAudio: media.hasAudio,
       width: media.width, height: media.height, framerate: media.framerate, withPreview: previewTarget != nil)
 
     if outputOptions.printPipeline {

@@ -286,13 +286,23 @@ final class StreamLimiter: @unchecked Sendable {
   }
 }
 
-/// Measures how long each frame spends inside an element: the monotonic time its buffer enters
-/// the sink pad and the time the buffer with the same timestamp leaves the src pad.
+/// Measures, per frame, how long it spends inside an element (the monotonic time its buffer enters
+/// the sink pad to the time the buffer with the same timestamp leaves the src pad) and how old it
+/// is when it leaves (the pipeline's running time minus its timestamp: capture to matte output
+/// for a live source).
 final class LatencyMeter: @unchecked Sendable {
-  private struct State { var arrivals: [UInt64: UInt64] = [:]; var delays: [Double] = [] }
+  private struct State {
+    var arrivals: [UInt64: UInt64] = [:]
+    var processing: [Double] = []
+    var sinceCapture: [Double] = []
+  }
   private let state = Mutex(State())
+  private let pipeline: UnsafeMutablePointer<GstElement>
 
-  var delaysMs: [Double] { state.withLock { $0.delays } }
+  init(pipeline: UnsafeMutablePointer<GstElement>) { self.pipeline = pipeline }
+
+  /// Milliseconds inside the element, and from capture to leaving it.
+  var samples: (processing: [Double], sinceCapture: [Double]) { state.withLock { ($0.processing, $0.sinceCapture) } }
 
   fileprivate func arrived(_ pts: UInt64) {
     let now = UInt64(g_get_monotonic_time())
@@ -301,8 +311,15 @@ final class LatencyMeter: @unchecked Sendable {
 
   fileprivate func left(_ pts: UInt64) {
     let now = UInt64(g_get_monotonic_time())
+    var age: Double?
+    if let clock = gst_element_get_clock(pipeline) {
+      let running = Int64(gst_clock_get_time(clock)) - Int64(gst_element_get_base_time(pipeline))
+      gst_object_unref(clock)
+      if pts != UInt64.max { age = Double(running - Int64(pts)) / 1e6 }
+    }
     state.withLock {
-      if let start = $0.arrivals.removeValue(forKey: pts) { $0.delays.append(Double(now - start) / 1000) }
+      if let start = $0.arrivals.removeValue(forKey: pts) { $0.processing.append(Double(now - start) / 1000) }
+      if let age { $0.sinceCapture.append(age) }
     }
   }
 
@@ -312,7 +329,8 @@ final class LatencyMeter: @unchecked Sendable {
         return GST_PAD_PROBE_OK
       }
       let meter = Unmanaged<LatencyMeter>.fromOpaque(data).takeUnretainedValue()
-      if gst_pad_get_direction(pad) == GST_PAD_SINK { meter.arrived(UInt64(buffer.pointee.pts)) } else { meter.left(UInt64(buffer.pointee.pts)) }
+      let pts = UInt64(buffer.pointee.pts)
+      if gst_pad_get_direction(pad) == GST_PAD_SINK { meter.arrived(pts) } else { meter.left(pts) }
       return GST_PAD_PROBE_OK
     }
     for name in ["sink", "src"] {
@@ -323,6 +341,13 @@ final class LatencyMeter: @unchecked Sendable {
       gst_object_unref(pad)
     }
   }
+}
+
+/// Median, 95th percentile and maximum of some samples.
+func summary(_ values: [Double]) -> (median: Double, p95: Double, max: Double)? {
+  guard !values.isEmpty else { return nil }
+  let sorted = values.sorted()
+  return (sorted[sorted.count / 2], sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.95))], sorted.last!)
 }
 
 // MARK: - What a file holds

@@ -56,9 +56,6 @@ struct MatteOptions: ParsableArguments {
   @Option(name: .long, help: ArgumentHelp("Model: a registry name (see `backdrop models list`) or a file (.pt TorchScript, .safetensors BiRefNet).", valueName: "NAME|PATH"))
   var model: String = "selfie"
 
-  @Option(name: .long, help: "Inference device: auto, cpu, cuda or cuda:N.")
-  var device: String = "auto"
-
   @Option(name: .long, help: "Compute precision: auto, fp32, fp16 or bf16 (the last two need CUDA).")
   var precision: String = "auto"
 
@@ -78,9 +75,6 @@ struct MatteOptions: ParsableArguments {
   var threads: Int?
 
   func validateValues() throws {
-    if !["auto", "cpu", "cuda"].contains(device) && !(device.hasPrefix("cuda:") && Int(device.dropFirst(5)) != nil) {
-      throw LauncherError.usage("--device \(device): expected auto, cpu, cuda or cuda:N")
-    }
     if !["auto", "fp32", "fp16", "bf16"].contains(precision) {
       throw LauncherError.usage("--precision \(precision): expected auto, fp32, fp16 or bf16")
     }
@@ -105,7 +99,7 @@ struct MatteOptions: ParsableArguments {
   }
 
   /// The element's properties for these options and a resolved model.
-  func properties(model resolved: ResolvedModel, batchTimeoutMs: Int? = nil) throws -> [String] {
+  func properties(model resolved: ResolvedModel, device: String, batchTimeoutMs: Int? = nil) throws -> [String] {
     let (width, height) = try parsedSize() ?? (resolved.width, resolved.height)
     var list = ["model-file=\(gstQuote(resolved.path))", "inference-width=\(width)", "inference-height=\(height)"]
     if device != "auto" { list.append("device=\(device)") }
@@ -117,6 +111,13 @@ struct MatteOptions: ParsableArguments {
     if let threshold { list.append("threshold=\(threshold)") }
     if let batchTimeoutMs { list.append("batch-timeout=\(batchTimeoutMs)") }
     return list
+  }
+}
+
+/// The inference device (`camera` calls it --inference-device: there --device is the camera).
+func validateInferenceDevice(_ device: String, option: String = "--device") throws {
+  if !["auto", "cpu", "cuda"].contains(device) && !(device.hasPrefix("cuda:") && Int(device.dropFirst(5)) != nil) {
+    throw LauncherError.usage("\(option) \(device): expected auto, cpu, cuda or cuda:N")
   }
 }
 

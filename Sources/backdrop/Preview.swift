@@ -21,6 +21,9 @@ struct Preview: ParsableCommand {
   @Option(name: .long, help: "Width of each picture in the sheet, in pixels (the height keeps the aspect ratio).")
   var tileWidth: Int = 320
 
+  @Option(name: .long, help: "Inference device: auto, cpu, cuda or cuda:N.")
+  var device: String = "auto"
+
   @OptionGroup var matte: MatteOptions
   @Flag(name: .shortAndLong, help: "Print nothing but errors.")
   var quiet = false
@@ -31,6 +34,7 @@ struct Preview: ParsableCommand {
 
   private func makeSheet() throws {
     try matte.validateValues()
+    try validateInferenceDevice(device)
     guard (1...100).contains(frames) else { throw LauncherError.usage("--frames \(frames): expected 1 to 100") }
     guard (16...4096).contains(tileWidth) else { throw LauncherError.usage("--tile-width \(tileWidth): expected 16 to 4096") }
     let inputPath = URL(fileURLWithPath: input).standardizedFileURL.path
@@ -44,7 +48,7 @@ struct Preview: ParsableCommand {
     // Even sizes, aspect ratio kept.
     let width = tileWidth & ~1
     let height = max(2, Int((Double(width) * Double(media.height) / Double(max(media.width, 1))).rounded()) & ~1)
-    var properties = try matte.properties(model: model)
+    var properties = try matte.properties(model: model, device: device)
     properties.removeAll { $0.hasPrefix("batch-size=") }
     let description =
       "filesrc location=\(gstQuote(inputPath)) ! decodebin ! videoconvert ! videoscale ! "
