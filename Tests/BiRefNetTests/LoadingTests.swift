@@ -191,14 +191,20 @@ final class BiRefNetLoadingTests: XCTestCase {
     // Valid file, but not a BiRefNet checkpoint.
     assertModelError(try openRaw(rawFile(header: "{\(t)}", data: [UInt8](repeating: 0, count: 8)), name: "not-birefnet"),
                      contains: ["bb.patch_embed.proj.weight", "not a BiRefNet"])
-    // Random bytes after a plausible start never crash.
+    // Mutations of a valid file (header length, JSON, offsets) never crash or over-read: each is a
+    // clean BD_ERR_MODEL (a mutation that stays valid JSON is still not a BiRefNet checkpoint).
+    let valid = rawFile(header: "{\"__metadata__\":{\"patch_order\":\"legacy\"},\(t)}", data: [UInt8](repeating: 0, count: 8))
     var rng = SystemRandomNumberGenerator()
-    for i in 0..<20 {
-      var body = (0..<Int.random(in: 1...400, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-      body[0] = UInt8(ascii: "{")
-      let r = try openRaw(rawFile(header: String(decoding: body, as: UTF8.self), headerLength: UInt64(body.count)),
-                          name: "random-\(i)")
+    for i in 0..<150 {
+      var bytes = valid
+      for _ in 0..<Int.random(in: 1...3, using: &rng) {
+        let at = Int.random(in: 0..<(bytes.count - 8), using: &rng)
+        bytes[at] = UInt8.random(in: 0...255, using: &rng)
+      }
+      if i % 10 == 0 { bytes.removeLast(Int.random(in: 1...bytes.count - 9, using: &rng)) }
+      let r = try openRaw(bytes, name: "mutated-\(i)")
       XCTAssertEqual(r.0, BD_ERR_MODEL, r.1)
+      XCTAssertFalse(r.1.isEmpty)
     }
   }
 

@@ -70,6 +70,9 @@ final class Engine: @unchecked Sendable {
       failure = "engine library not found at \(path) (build it with `swift build --product backdrop-torch` or set BACKDROP_ENGINE)"
       throw TestError(failure!)
     }
+    // As the element does: idle OpenMP workers must not spin against OpenBLAS (libgomp reads this
+    // when libtorch is loaded).
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 0)
     guard let h = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
       failure = "dlopen(\(path)) failed: \(String(cString: dlerror()))"
       throw TestError(failure!)

@@ -87,9 +87,9 @@ BiRefNetModel::BiRefNetModel(Network net, std::string description, const ModelLo
 
 void BiRefNetModel::check_input(const at::Tensor& x) const {
   if (x.dim() != 4 || x.size(1) != 3 || x.size(0) < 1)
-    throw std::invalid_argument("BiRefNet input must be [B, 3, H, W], got " + shape_str(x.sizes()));
+    throw ArgumentError("BiRefNet input must be [B, 3, H, W], got " + shape_str(x.sizes()));
   if (x.size(2) < 32 || x.size(3) < 32 || x.size(2) % 32 || x.size(3) % 32)
-    throw std::invalid_argument("BiRefNet input height and width must be positive multiples of 32, got " +
+    throw ArgumentError("BiRefNet input height and width must be positive multiples of 32, got " +
                                 std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)));
 }
 

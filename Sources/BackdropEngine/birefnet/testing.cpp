@@ -2,6 +2,9 @@
 // BiRefNet for a model opened through the public bd_model_open.
 #include "backdrop_engine_testing.h"
 
+#include <limits.h>
+#include <stdlib.h>
+
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -52,6 +55,10 @@ extern "C" BD_EXPORT bd_status bd_testing_birefnet_forward(const bd_model_option
       fn(user, name, c.data_ptr<float>(), c.sizes().data(), int(c.dim()));
     };
     model->forward_capture(x, report);
+  } catch (const bd::ArgumentError& e) {
+    bd_model_release(handle);
+    write_err(err, err_len, e.what());
+    return BD_ERR_INVALID_ARGUMENT;
   } catch (const std::exception& e) {
     bd_model_release(handle);
     write_err(err, err_len, e.what());
