@@ -194,6 +194,47 @@ final class ComposeTests: XCTestCase {
     }
   }
 
+  /// On a terminal (a pty from script(1)) stderr shows a line refreshed in place with percent,
+  /// frames, fps and ETA, at least twice a second, then the summary.
+  func testProgressLineOnATerminal() throws {
+    let script = try XCTUnwrap(which("script"), "script(1) from util-linux")
+    let long = path("long.webm")
+    try Self.makeClip(long, frames: 120, width: 160, height: 96, fps: 10)
+    let command = [Launcher.executable, "compose", long, "-o", path("tty.webm"), "--model", model, "--batch-size", "1"]
+      .map { "'\($0)'" }.joined(separator: " ")
+    let result = try runProgram(script, ["-q", "-e", "-c", command, "/dev/null"], environment: Launcher.environment(cache: cache))
+    XCTAssertEqual(result.status, 0, result.stdout)
+    let pattern = try NSRegularExpression(pattern: #"^ *([0-9.]+)%  frame (\d+)/120  ([0-9.]+) fps  ETA (\d+:\d\d|--:--)\x{1B}\[K$"#)
+    let refreshes = result.stdout.components(separatedBy: "\r").compactMap { piece -> (Double, Int)? in
+      guard let match = pattern.firstMatch(in: piece, range: NSRange(piece.startIndex..., in: piece)),
+        let percent = Range(match.range(at: 1), in: piece).flatMap({ Double(piece[$0]) }),
+        let frames = Range(match.range(at: 2), in: piece).flatMap({ Int(piece[$0]) })
+      else { return nil }
+      return (percent, frames)
+    }
+    XCTAssertGreaterThan(refreshes.count, 3, result.stdout)
+    XCTAssertTrue(refreshes.contains { $0.1 > 0 && $0.1 < 120 }, "a line while it runs")
+    for (percent, frames) in refreshes { XCTAssertEqual(percent, Double(frames) * 100 / 120, accuracy: 0.051) }
+    let summary = try XCTUnwrap(result.stdout.components(separatedBy: "\n").first { $0.contains("120 frames in") }, result.stdout)
+    let seconds = try XCTUnwrap(Double(summary.components(separatedBy: "frames in ")[1].components(separatedBy: " s")[0]))
+    XCTAssertGreaterThanOrEqual(Double(refreshes.count) / seconds, 2, "at least two refreshes a second")
+
+    let quiet = try runProgram(script, ["-q", "-e", "-c", command + " -q", "/dev/null"], environment: Launcher.environment(cache: cache))
+    XCTAssertEqual(quiet.status, 0)
+    XCTAssertEqual(quiet.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "", "--quiet: silent on a terminal too")
+  }
+
+  /// The offline default model, where scripts/setup-models.sh has made it.
+  func testDefaultModelIsSelfie() throws {
+    let selfie = Launcher.packageRoot.appendingPathComponent("models/selfie/selfie.pt").path
+    try XCTSkipUnless(FileManager.default.fileExists(atPath: selfie), "models/selfie/selfie.pt not made yet (scripts/setup-models.sh)")
+    let result = try backdrop(["compose", clip, "-o", path("selfie.webm"), "--json"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let pipeline = try XCTUnwrap(jsonEvents(result.stdout).first?["pipeline"] as? String)
+    XCTAssertTrue(pipeline.contains("model-file=\"\(selfie)\" inference-width=256 inference-height=256"), pipeline)
+    assertStreams(try ffprobe(path("selfie.webm")), video: "vp9", audio: "opus", alpha: true)
+  }
+
   // MARK: - Ctrl-C
 
   /// Starts a compose of a 30 s clip, waits for `framesBefore` frames, sends SIGINT `count` times.
