@@ -276,4 +276,37 @@ final class WebMRoundTripTests: XCTestCase {
       "fakesrc num-buffers=3 sizetype=fixed sizemax=100 filltype=zero ! audio/x-vorbis,rate=44100,channels=2 ! webmalphamux ! fakesink")
     XCTAssertEqual(headers.error, "webmalphamux: Vorbis caps need the three stream headers (got 0)")
   }
+
+  func testFlushingSeekWhileMuxingKeepsAValidFile() throws {
+    // Preroll (the header and the first frames reach filesink), then a flushing seek to frame
+    // 15 and play to the end. filesink truncates its file on the flush, so the muxer starts a
+    // new file: frames 15...44, timestamps from 0, with their alpha.
+    let path = output("flushed.webm")
+    var error: UnsafeMutablePointer<GError>? = nil
+    let pipeline = gst_parse_launch(
+      "\(pattern.rawVideoSource(Self.rawClip.path)) ! vp9alphaenc keyframe-max-dist=15 ! webmalphamux ! filesink location=\(path)", &error)!
+    defer {
+      gst_element_set_state(pipeline, GST_STATE_NULL)
+      gst_object_unref(pipeline)
+    }
+    gst_element_set_state(pipeline, GST_STATE_PAUSED)
+    XCTAssertEqual(gst_element_get_state(pipeline, nil, nil, 10_000_000_000), GST_STATE_CHANGE_SUCCESS)
+    let flags = GstSeekFlags(rawValue: GST_SEEK_FLAG_FLUSH.rawValue | GST_SEEK_FLAG_ACCURATE.rawValue)
+    XCTAssertEqual(gst_element_seek_simple(pipeline, GST_FORMAT_TIME, flags, 500_000_000), 1)
+    XCTAssertEqual(gst_element_get_state(pipeline, nil, nil, 10_000_000_000), GST_STATE_CHANGE_SUCCESS)
+    gst_element_set_state(pipeline, GST_STATE_PLAYING)
+    let outcome = waitForEnd(pipeline, timeoutSeconds: 30)
+    XCTAssertNil(outcome.error, outcome.error ?? "")
+    gst_element_set_state(pipeline, GST_STATE_NULL)
+
+    let probe = try requireTool("ffprobe")
+    let result = try runProcess(probe, ["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", path])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let times = result.stdout.split(separator: "\n").compactMap { Double($0.trimmingCharacters(in: CharacterSet(charactersIn: " ,"))) }
+    XCTAssertEqual(times.count, 30, "frames 15...44")
+    XCTAssertEqual(times.first ?? -1, 0, accuracy: 0.001, "the new file starts at 0")
+    XCTAssertEqual(times, times.sorted(), "timestamps never go backwards")
+    XCTAssertEqual(Set(times).count, times.count, "no two frames share a timestamp")
+    assertAlphaMatches(try ffmpegDecode(path), pattern, frames: 30, firstFrame: 15, maxMeanError: 1.0, "after the flush")
+  }
 }

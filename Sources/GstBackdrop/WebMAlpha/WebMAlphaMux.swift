@@ -37,7 +37,9 @@ final class WebMAlphaMux {
   private var infoPosition: UInt64 = 0
   private var tracksPosition: UInt64 = 0
   private var durationPosition: UInt64 = 0
-  private var timestampOffsetNs: UInt64? = nil
+  /// Subtracted from running times: the first one, so files start at 0 (moved after a flush).
+  private var timestampOffsetNs: Int64? = nil
+  private var rebaseAfterFlush = false
   private var endTimeNs: UInt64 = 0
   private var cluster: EBMLWriter? = nil
   private var clusterTimestampMs: Int64 = 0
@@ -63,6 +65,7 @@ final class WebMAlphaMux {
     live = false
     position = 0
     timestampOffsetNs = nil
+    rebaseAfterFlush = false
     endTimeNs = 0
     cluster = nil
     cues = []
@@ -190,7 +193,7 @@ final class WebMAlphaMux {
       postError(element, .stream, code: StreamError.format, "webmalphamux has no stream with caps to write")
       return GST_FLOW_NOT_NEGOTIATED
     }
-    timestampOffsetNs = firstTime ?? 0
+    timestampOffsetNs = Int64(firstTime ?? 0)
 
     let streamable = settings.withLock { $0.streamable }
     live = streamable || !downstreamIsSeekable()
@@ -263,8 +266,13 @@ final class WebMAlphaMux {
   // MARK: blocks and clusters
 
   private func writeBlock(_ buffer: UnsafeMutablePointer<GstBuffer>, time: UInt64, state: inout TrackState) -> GstFlowReturn {
-    let offset = timestampOffsetNs ?? 0
-    let relativeNs = time > offset ? time - offset : 0
+    if rebaseAfterFlush {
+      // After a flush running times restart: continue the file where it ended.
+      timestampOffsetNs = Int64(time) - Int64(endTimeNs)
+      rebaseAfterFlush = false
+      webmDebug.info(aggregator, "continuing after a flush at \(endTimeNs) ns")
+    }
+    let relativeNs = UInt64(max(0, Int64(time) - (timestampOffsetNs ?? 0)))
     var timestampMs = Int64((relativeNs + 500_000) / 1_000_000)
     // Blocks of one track never go backwards (e.g. after a flush).
     if timestampMs < state.lastTimestampMs { timestampMs = state.lastTimestampMs }
@@ -481,8 +489,17 @@ final class WebMAlphaMux {
     return gst_aggregator_finish_buffer(aggregator, buffer)
   }
 
+  /// A flushing seek upstream. The flush also reaches downstream, where a file sink truncates
+  /// its file: seekable output therefore starts a new file from the next buffer (header again,
+  /// timestamps from 0). Live output (a pipe) keeps going, continuing at its end time.
   func flush() {
-    // Timestamps may restart; keep the file going (blocks are clamped to be monotonic per track).
-    webmDebug.debug(aggregator, "flush")
+    guard headerWritten else { return }
+    if live {
+      webmDebug.debug(aggregator, "flush: the live stream continues")
+      rebaseAfterFlush = true
+      return
+    }
+    webmDebug.info(aggregator, "flush: downstream restarts, writing a new file")
+    _ = start()
   }
 }
