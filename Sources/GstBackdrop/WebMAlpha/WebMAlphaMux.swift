@@ -497,6 +497,11 @@ final class WebMAlphaMux {
     if live {
       webmDebug.debug(aggregator, "flush: the live stream continues")
       rebaseAfterFlush = true
+      var segment = GstSegment()
+      gst_segment_init(&segment, GST_FORMAT_BYTES)
+      segment.start = UInt(position)
+      segment.position = UInt(position)
+      gst_aggregator_update_segment(aggregator, &segment)
       return
     }
     webmDebug.info(aggregator, "flush: downstream restarts, writing a new file")

@@ -112,6 +112,21 @@ private func webmClassInit(_ klass: gpointer?) {
     guard let pad = bd_aggregator_pad_new(gst_aggregator_pad_get_type(), name, template) else { return nil }
     return UnsafeMutableRawPointer(pad).assumingMemoryBound(to: GstAggregatorPad.self)
   }
+  aggregatorClass.pointee.src_event = { aggregator, event in
+    guard let aggregator, let event else { return 0 }
+    if event.pointee.type == GST_EVENT_SEEK {
+      // The base class applies seeks to the source segment, which is in bytes here: give it a
+      // time segment (the output's byte segment is set again when writing resumes).
+      let object = UnsafeMutableRawPointer(aggregator).assumingMemoryBound(to: GstObject.self)
+      g_mutex_lock(&object.pointee.lock)
+      let srcpad = UnsafeMutableRawPointer(aggregator.pointee.srcpad).assumingMemoryBound(to: GstAggregatorPad.self)
+      if srcpad.pointee.segment.format != GST_FORMAT_TIME {
+        gst_segment_init(&srcpad.pointee.segment, GST_FORMAT_TIME)
+      }
+      g_mutex_unlock(&object.pointee.lock)
+    }
+    return webmParentClass!.pointee.src_event(aggregator, event)
+  }
   aggregatorClass.pointee.update_src_caps = { aggregator, _, result in
     guard let mux = mux(aggregator) else { return GST_FLOW_ERROR }
     result?.pointee = makeCaps(mux.hasVideoPad() ? "video/webm" : "audio/webm")
