@@ -94,4 +94,38 @@ final class VP9AlphaEncoderTests: XCTestCase {
     defer { gst_caps_unref(sinkCaps); gst_caps_unref(caps) }
     XCTAssertEqual(gst_caps_can_intersect(caps, sinkCaps), 0, "I420 must not be accepted, only A420")
   }
+
+  /// RGBA and BGRA input (converted inside the encoder), straight into vp9alphadecodebin (no
+  /// muxer): alpha at the check points and colour where the source is opaque or half transparent.
+  func testRGBAAndBGRAInputRoundTripThroughVP9AlphaDecodebin() throws {
+    let pattern = AlphaPattern(width: 320, height: 240, frames: 20)
+    let dir = try WebMTestEnvironment.temporaryDirectory("rgba")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let raw = dir.appendingPathComponent("pattern.a420").path
+    try pattern.write(to: URL(fileURLWithPath: raw))
+    let reference = dir.appendingPathComponent("reference.rgba").path
+    XCTAssertNil(runPipeline("\(pattern.rawVideoSource(raw)) ! videoconvert ! video/x-raw,format=RGBA ! filesink location=\(reference)").error)
+    let expected = try Data(contentsOf: URL(fileURLWithPath: reference))
+    for format in ["RGBA", "BGRA"] {
+      let out = dir.appendingPathComponent("decoded-\(format).rgba").path
+      let outcome = runPipeline(
+        "\(pattern.rawVideoSource(raw)) ! videoconvert ! video/x-raw,format=\(format) ! vp9alphaenc "
+          + "! vp9alphadecodebin ! videoconvert ! video/x-raw,format=RGBA ! filesink location=\(out)")
+      XCTAssertNil(outcome.error, "\(format): \(outcome.error ?? "")")
+      let decoded = try Data(contentsOf: URL(fileURLWithPath: out))
+      assertAlphaMatches(decoded, pattern, frames: 20, maxMeanError: 1.0, "\(format) input")
+      // Colour: within ±16 per channel inside the opaque square and the half-transparent rectangle.
+      var worst = 0
+      for t in 0..<20 {
+        let (sx, sy) = pattern.squareOrigin(t)
+        let r = pattern.halfRect
+        for (x, y) in [(sx + 32, sy + 32), (sx + 12, sy + 40), (r.x + 48, r.y + 32)] {
+          let offset = (t * pattern.width * pattern.height + y * pattern.width + x) * 4
+          for c in 0..<3 { worst = max(worst, abs(Int(decoded[offset + c]) - Int(expected[offset + c]))) }
+        }
+      }
+      XCTAssertLessThanOrEqual(worst, 16, "\(format): colour error where the source is visible")
+      print("\(format) input: worst colour error \(worst)")
+    }
+  }
 }

@@ -30,6 +30,10 @@ final class VP9AlphaEncoder {
   private var alphaReference: UnsafeMutablePointer<UInt8>?
   private var alphaMap: UnsafeMutablePointer<UInt8>?
   private var colourMap: UnsafeMutablePointer<UInt8>?
+  // RGBA/BGRA input: GStreamer's converter writes A420 into a reused buffer.
+  private var converter: OpaquePointer?
+  private var convertedInfo = GstVideoInfo()
+  private var convertedBuffer: UnsafeMutablePointer<GstBuffer>?
   private var blockRows = 0
   private var blockColumns = 0
 
@@ -55,6 +59,14 @@ final class VP9AlphaEncoder {
     neutralChroma?.deallocate()
     neutralChroma = nil
     freeBlockMaps()
+    freeConverter()
+  }
+
+  private func freeConverter() {
+    if let converter { gst_video_converter_free(converter) }
+    if let convertedBuffer { gst_buffer_unref(convertedBuffer) }
+    converter = nil
+    convertedBuffer = nil
   }
 
   private func freeBlockMaps() {
@@ -80,9 +92,24 @@ final class VP9AlphaEncoder {
       closeEncoders()
     }
     info = state.pointee.info
-    guard info.finfo.pointee.format == GST_VIDEO_FORMAT_A420 else {
+    freeConverter()
+    switch info.finfo.pointee.format {
+    case GST_VIDEO_FORMAT_A420: break
+    case GST_VIDEO_FORMAT_RGBA, GST_VIDEO_FORMAT_BGRA:
+      // Converted to A420 (BT.601 for SD, BT.709 for HD; alpha copied) by GstVideoConverter.
+      gst_video_info_set_format(&convertedInfo, GST_VIDEO_FORMAT_A420, UInt32(info.width), UInt32(info.height))
+      convertedInfo.fps_n = info.fps_n
+      convertedInfo.fps_d = info.fps_d
+      converter = gst_video_converter_new(&info, &convertedInfo, nil)
+      convertedBuffer = gst_buffer_new_allocate(nil, convertedInfo.size, nil)
+      guard converter != nil, convertedBuffer != nil else {
+        postError(gstElement, .core, code: Int32(GST_CORE_ERROR_NEGOTIATION.rawValue),
+                  "vp9alphaenc cannot convert \(capsDescription(state.pointee.caps)) to A420")
+        return false
+      }
+    default:
       postError(gstElement, .stream, code: StreamError.format,
-                "vp9alphaenc needs A420 input, got \(capsDescription(state.pointee.caps))")
+                "vp9alphaenc needs A420, RGBA or BGRA input, got \(capsDescription(state.pointee.caps))")
       return false
     }
     guard openEncoders() else { return false }
@@ -171,10 +198,20 @@ final class VP9AlphaEncoder {
     applyLiveSettings()
     var videoFrame = GstVideoFrame()
     guard gst_video_frame_map(&videoFrame, &info, frame.pointee.input_buffer, GST_MAP_READ) != 0 else {
-      postError(gstElement, .stream, code: StreamError.encode, "cannot map input frame \(frame.pointee.system_frame_number) as A420")
+      postError(gstElement, .stream, code: StreamError.encode, "cannot map input frame \(frame.pointee.system_frame_number)")
       return GST_FLOW_ERROR
     }
     defer { gst_video_frame_unmap(&videoFrame) }
+    if let converter, let convertedBuffer {
+      var converted = GstVideoFrame()
+      guard gst_video_frame_map(&converted, &convertedInfo, convertedBuffer, GST_MAP_WRITE) != 0 else {
+        postError(gstElement, .stream, code: StreamError.encode, "cannot map the A420 conversion buffer")
+        return GST_FLOW_ERROR
+      }
+      gst_video_converter_frame(converter, &videoFrame, &converted)
+      gst_video_frame_unmap(&videoFrame)
+      videoFrame = converted  // unmapped by the defer above
+    }
 
     let forced = frame.pointee.flags & GST_VIDEO_CODEC_FRAME_FLAG_FORCE_KEYFRAME.rawValue != 0
     let maxDistance = applied.keyframeMaxDist

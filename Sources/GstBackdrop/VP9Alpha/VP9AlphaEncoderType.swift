@@ -47,11 +47,11 @@ private func vp9AlphaClassInit(_ klass: gpointer?) {
   let elementClass = classStruct(klass, as: GstElementClass.self)
   gst_element_class_set_metadata(
     elementClass, "VP9 encoder with alpha", "Codec/Encoder/Video",
-    "Encodes A420 video to VP9 with a second VP9 stream for the alpha channel (carried as "
+    "Encodes A420 (or RGBA/BGRA) video to VP9 with a second VP9 stream for the alpha channel (carried as "
       + "GstVideoCodecAlphaMeta), as browsers expect it in WebM",
     "Backdrop")
   addPadTemplate(klass, name: "sink", direction: GST_PAD_SINK, presence: GST_PAD_ALWAYS,
-                 caps: rawVideoCapsString(["A420"]))
+                 caps: rawVideoCapsString(["A420", "RGBA", "BGRA"]))
   addPadTemplate(klass, name: "src", direction: GST_PAD_SRC, presence: GST_PAD_ALWAYS,
                  caps: vp9AlphaSourceCaps)
 
