@@ -85,7 +85,9 @@ let package = Package(
     // run time; it must not link GstBackdrop (a release build of it carries a static Swift runtime).
     .executableTarget(
       name: "backdrop",
-      dependencies: ["CGStreamer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: [
+        "CGStreamer", "CBackdropEngineABI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
     // Runs the built `backdrop` as a user would (Process), on generated clips and a local HTTP server.
