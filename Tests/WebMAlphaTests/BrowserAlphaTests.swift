@@ -22,9 +22,11 @@ final class BrowserAlphaTests: XCTestCase {
     try! pattern.write(to: raw)
     seekableFile = workDirectory.appendingPathComponent("alpha.webm")
     liveFile = workDirectory.appendingPathComponent("alpha-live.webm")
-    for (file, mux) in [(seekableFile!, "webmalphamux"), (liveFile!, "webmalphamux streamable=true")] {
+    // The seekable file also carries Opus audio, as a matted clip with its sound would.
+    let audio = "audiotestsrc num-buffers=75 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! opusenc ! mux."
+    for (file, mux, extra) in [(seekableFile!, "webmalphamux name=mux", audio), (liveFile!, "webmalphamux streamable=true", "")] {
       let outcome = runPipeline(
-        "\(pattern.rawVideoSource(raw.path)) ! vp9alphaenc keyframe-max-dist=15 ! \(mux) ! filesink location=\(file.path)")
+        "\(pattern.rawVideoSource(raw.path)) ! vp9alphaenc keyframe-max-dist=15 ! \(mux) ! filesink location=\(file.path) \(extra)")
       XCTAssertNil(outcome.error, outcome.error ?? "")
     }
   }
@@ -124,5 +126,9 @@ final class BrowserAlphaTests: XCTestCase {
   func testChromiumPlaysStreamableOutput() throws {
     // Live layout (unknown sizes, no Cues): Chromium reports duration Infinity but seeks by scanning.
     assertAlpha(try runBrowser("chromium", file: Self.liveFile), "chromium (streamable)", expectDuration: nil)
+  }
+
+  func testFirefoxPlaysStreamableOutput() throws {
+    assertAlpha(try runBrowser("firefox", file: Self.liveFile), "firefox (streamable)", expectDuration: nil)
   }
 }
