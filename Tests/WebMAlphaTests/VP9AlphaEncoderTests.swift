@@ -128,4 +128,43 @@ final class VP9AlphaEncoderTests: XCTestCase {
       print("\(format) input: worst colour error \(worst)")
     }
   }
+
+  /// Look-ahead holds frames back; EOS drains both encoders so that every frame comes out with
+  /// its alpha. Odd sizes (161x121) exercise the half-size chroma and partial 16x16 blocks.
+  func testLagInFramesIsDrainedAtEOSWithOddSize() throws {
+    let dir = try WebMTestEnvironment.temporaryDirectory("lag")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("decoded.rgba").path
+    let outcome = runPipeline(
+      "videotestsrc num-buffers=30 pattern=ball background-color=0x00000000 ! video/x-raw,format=AYUV,width=161,height=121,framerate=30/1 "
+        + "! videoconvert ! video/x-raw,format=A420 ! vp9alphaenc lag-in-frames=8 deadline=1000000 cpu-used=4 "
+        + "! vp9alphadecodebin ! videoconvert ! video/x-raw,format=RGBA ! filesink location=\(out)")
+    XCTAssertNil(outcome.error, outcome.error ?? "")
+    let decoded = try Data(contentsOf: URL(fileURLWithPath: out))
+    XCTAssertEqual(decoded.count, 161 * 121 * 4 * 30, "30 decoded frames of 161x121")
+    // The ball is opaque, the background transparent, in the last (drained) frame too.
+    let last = [UInt8](decoded.suffix(161 * 121 * 4))
+    let alphas = stride(from: 3, to: last.count, by: 4).map { last[$0] }
+    XCTAssertGreaterThan(alphas.filter { $0 <= 3 }.count, 161 * 121 * 8 / 10, "transparent background")
+    XCTAssertGreaterThan(alphas.filter { $0 >= 250 }.count, 50, "opaque ball")
+  }
+
+  func testLagInFramesHoldsFramesUntilEOS() {
+    let pattern = AlphaPattern(width: 64, height: 48, frames: 20)
+    let harness = gst_harness_new("vp9alphaenc")!
+    defer { gst_harness_teardown(harness) }
+    bd_object_set_int(harness.pointee.element, "lag-in-frames", 8)
+    gst_util_set_object_arg(UnsafeMutableRawPointer(harness.pointee.element).assumingMemoryBound(to: GObject.self), "deadline", "1000000")
+    gst_harness_set_src_caps_str(harness, "video/x-raw,format=A420,width=64,height=48,framerate=30/1")
+    for t in 0..<pattern.frames { XCTAssertEqual(gst_harness_push(harness, makeBuffer(pattern, t)), GST_FLOW_OK) }
+    XCTAssertLessThan(gst_harness_buffers_received(harness), UInt32(pattern.frames), "frames held by look-ahead")
+    XCTAssertEqual(gst_harness_push_event(harness, gst_event_new_eos()), 1)
+    XCTAssertEqual(gst_harness_buffers_received(harness), UInt32(pattern.frames), "all frames after EOS")
+    for t in 0..<pattern.frames {
+      let buffer = gst_harness_pull(harness)!
+      XCTAssertEqual(buffer.pointee.pts, UInt(t) * 1_000_000_000 / 30)
+      XCTAssertNotNil(gst_buffer_get_meta(buffer, gst_video_codec_alpha_meta_api_get_type()), "frame \(t) alpha meta")
+      gst_buffer_unref(buffer)
+    }
+  }
 }
