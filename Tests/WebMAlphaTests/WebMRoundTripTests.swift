@@ -309,4 +309,30 @@ final class WebMRoundTripTests: XCTestCase {
     XCTAssertEqual(Set(times).count, times.count, "no two frames share a timestamp")
     assertAlphaMatches(try ffmpegDecode(path), pattern, frames: 30, firstFrame: 15, maxMeanError: 1.0, "after the flush")
   }
+
+  func testAudioOnlyOpus() throws {
+    let path = output("audio-only.webm")
+    let outcome = runPipeline(
+      "audiotestsrc num-buffers=350 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=1 ! opusenc ! webmalphamux ! filesink location=\(path)")
+    XCTAssertNil(outcome.error, outcome.error ?? "")
+    let probe = try ffprobe(path, "stream=codec_name,channels:format=duration,format_name", stream: "a:0")
+    XCTAssertEqual(probe["codec_name"], "opus")
+    XCTAssertEqual(probe["channels"], "1")
+    XCTAssertEqual(Double(probe["duration"] ?? "") ?? 0, 7.0, accuracy: 0.03)
+    let mkv = try runProcess(try requireTool("mkvinfo"), ["-v", "-v", path])
+    XCTAssertEqual(mkv.status, 0)
+    // Audio-only files get a cluster (and a cue) every 5 s at most.
+    XCTAssertEqual(mkv.stdout.components(separatedBy: "|+ Cluster at").count - 1, 2)
+    XCTAssertEqual(mkv.stdout.components(separatedBy: "+ Cue point").count - 1, 2)
+  }
+
+  func testAudioPadThatEndsWithoutDataIsLeftOut() throws {
+    // The audio branch reaches EOS before any buffer (or caps): the file has the video track only.
+    let path = output("empty-audio.webm")
+    let outcome = encode(to: path, extra: "audiotestsrc num-buffers=0 ! opusenc ! mux.")
+    XCTAssertNil(outcome.error, outcome.error ?? "")
+    let probe = try runProcess(try requireTool("ffprobe"), ["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", path])
+    XCTAssertEqual(probe.stdout.split(separator: "\n").map(String.init), ["video"])
+    assertAlphaMatches(try ffmpegDecode(path), pattern, frames: 45, maxMeanError: 1.0, "video with an empty audio pad")
+  }
 }
