@@ -40,7 +40,7 @@ struct Camera: ParsableCommand {
   @OptionGroup var matte: MatteOptions
   @OptionGroup var outputOptions: OutputOptions
 
-  func run() throws { try reportingErrors { try live() } }
+  func run() throws { try reportingErrors(json: outputOptions.json) { try live() } }
 
   private func live() throws {
     try matte.validateValues()

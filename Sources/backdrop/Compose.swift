@@ -41,7 +41,7 @@ struct Compose: ParsableCommand {
   @OptionGroup var outputOptions: OutputOptions
 
   func run() throws {
-    try reportingErrors { try compose() }
+    try reportingErrors(json: outputOptions.json) { try compose() }
   }
 
   enum Container: String { case webm, mp4 }

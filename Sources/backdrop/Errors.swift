@@ -28,11 +28,13 @@ struct LauncherError: Error, CustomStringConvertible {
   static func aborted(_ message: String) -> LauncherError { LauncherError(message: message, status: 130) }
 }
 
-/// Runs a command body, turning a LauncherError into its message on stderr and its exit status.
-func reportingErrors(_ body: () throws -> Void) throws {
+/// Runs a command body, turning a LauncherError into its message on stderr (and an "error" event
+/// on stdout with --json) and its exit status.
+func reportingErrors(json: Bool = false, _ body: () throws -> Void) throws {
   do {
     try body()
   } catch let error as LauncherError {
+    if json { Console.event(["event": "error", "message": error.message, "status": Int(error.status)]) }
     Console.error(error.message)
     throw ExitCode(error.status)
   }

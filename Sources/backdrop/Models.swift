@@ -81,7 +81,7 @@ struct Models: ParsableCommand {
     var json = false
 
     func run() throws {
-      try reportingErrors {
+      try reportingErrors(json: json) {
         let registry = try ModelRegistry.load()
         guard let entry = registry.entry(name) else {
           throw LauncherError.unavailable(

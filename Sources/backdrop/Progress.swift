@@ -75,9 +75,9 @@ final class ProgressReporter {
     }
   }
 
+  /// Clears the progress line before the error is reported.
   func failed(_ text: String) {
     if showLine { Console.clearStatus() }
-    if json { Console.event(["event": "error", "message": text]) }
   }
 
   /// The summary: frames, wall time, fps and output size(s).

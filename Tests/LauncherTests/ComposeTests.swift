@@ -142,6 +142,31 @@ final class ComposeTests: XCTestCase {
     assertStreams(try ffprobe(path("green.webm")), video: "vp9", audio: "opus", alpha: false)
   }
 
+  func testVideoWithoutAudio() throws {
+    let silent = path("silent.webm")
+    try gstLaunch(["videotestsrc", "num-buffers=8", "pattern=smpte", "!", "video/x-raw,width=160,height=96,framerate=10/1", "!",
+                   "vp8enc", "deadline=1", "!", "webmmux", "!", "filesink", "location=\(silent)"])
+    let result = try backdrop(["compose", silent, "-o", path("silent.mp4"), "--model", model, "-q"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let file = try ffprobe(path("silent.mp4"))
+    XCTAssertEqual(file.streams.map(\.kind), ["video"], "no audio track invented")
+    XCTAssertEqual(file.video?.frames, 8)
+  }
+
+  func testErrorsAreJSONEventsToo() throws {
+    let result = try backdrop(["compose", path("nope.webm"), "-o", path("o.webm"), "--model", model, "--json"])
+    XCTAssertEqual(result.status, 66)
+    let event = try XCTUnwrap(jsonEvents(result.stdout).last)
+    XCTAssertEqual(event["event"] as? String, "error")
+    XCTAssertEqual(event["status"] as? Int, 66)
+    XCTAssertEqual(event["message"] as? String, "input not found: \(path("nope.webm"))")
+    let broken = try backdrop(["compose", clip, "-o", path("o.webm"), "--model", Launcher.designedModel("wrong_output"), "--json"])
+    XCTAssertEqual(broken.status, 70)
+    let events = jsonEvents(broken.stdout)
+    XCTAssertEqual(events.filter { $0["event"] as? String == "error" }.count, 1, "one error event")
+    XCTAssertEqual(events.last?["event"] as? String, "error")
+  }
+
   func testMatteOnly() throws {
     let output = path("matte.webm")
     let result = try backdrop(["compose", clip, "-o", output, "--model", model, "--matte-only"])
