@@ -14,7 +14,9 @@ enum WebMTestEnvironment {
   static let ready: Bool = {
     setenv("GST_REGISTRY", buildDirectory.appendingPathComponent("webmalpha-test-registry.bin").path, 0)
     gst_init(nil, nil)
-    if gst_registry_find_plugin(gst_registry_get(), "backdrop") == nil {
+    if let plugin = gst_registry_find_plugin(gst_registry_get(), "backdrop") {
+      gst_object_unref(UnsafeMutableRawPointer(plugin))
+    } else {
       gst_plugin_backdrop_register()
     }
     return gst_element_factory_find("vp9alphaenc") != nil

@@ -225,20 +225,21 @@ final class WebMAlphaMux {
       w.void(total: WebMAlphaMux.seekHeadReserved)  // replaced by the SeekHead at EOS
     }
     infoPosition = UInt64(w.count)
+    var info = EBMLWriter()
+    info.uint(EBMLID.timestampScale, 1_000_000)
+    info.string(EBMLID.muxingApp, "backdrop webmalphamux")
+    info.string(EBMLID.writingApp, "backdrop webmalphamux")
     var durationOffsetInInfo = 0
-    w.master(EBMLID.info) { i in
-      i.uint(EBMLID.timestampScale, 1_000_000)
-      i.string(EBMLID.muxingApp, "backdrop webmalphamux")
-      i.string(EBMLID.writingApp, "backdrop webmalphamux")
-      if !live {
-        i.id(EBMLID.duration)
-        i.size(8)
-        durationOffsetInInfo = i.count
-        i.append(EBMLWriter.float64Bytes(0))
-      }
+    if !live {
+      info.id(EBMLID.duration)
+      info.size(8)
+      durationOffsetInInfo = info.count
+      info.append(EBMLWriter.float64Bytes(0))  // patched at EOS
     }
-    // Info's header is its 4-byte ID plus a 1-byte size (its payload is small).
-    durationPosition = infoPosition + 5 + UInt64(durationOffsetInInfo)
+    w.id(EBMLID.info)
+    w.size(UInt64(info.count))
+    durationPosition = UInt64(w.count + durationOffsetInInfo)
+    w.append(info.bytes)
     tracksPosition = UInt64(w.count)
     let sortedTracks = tracks.values.map(\.track).sorted { $0.number < $1.number }
     w.master(EBMLID.tracks) { t in
