@@ -167,4 +167,13 @@ final class VP9AlphaEncoderTests: XCTestCase {
       gst_buffer_unref(buffer)
     }
   }
+
+  func testInvalidSettingsGiveAClearBusError() {
+    let outcome = runPipeline(
+      "videotestsrc num-buffers=3 ! video/x-raw,format=A420,width=64,height=64 ! vp9alphaenc min-quantizer=40 max-quantizer=10 ! fakesink",
+      timeoutSeconds: 20)
+    XCTAssertEqual(
+      outcome.error,
+      "cannot open the colour VP9 encoder (64x64): Invalid parameter rc_min_quantizer out of range [..cfg->rc_max_quantizer]")
+  }
 }

@@ -47,8 +47,8 @@ final class VPXEncoder {
     context.initialize(to: vpx_codec_ctx_t())
     var cfg = vpx_codec_enc_cfg_t()
     var status = bd_vpx_vp9_config_default(&cfg)
+    // Every stored property is set, so deinit runs (and frees the context) if init throws.
     guard status == 0 else {
-      context.deallocate()
       throw VPXError(description: "libvpx has no VP9 encoder configuration (error \(status))")
     }
     cfg.g_w = UInt32(config.width)
@@ -77,7 +77,6 @@ final class VPXEncoder {
     guard status == 0 else {
       let detail = vpx_codec_error_detail(context).map { String(cString: $0) } ?? ""
       let text = String(cString: vpx_codec_err_to_string(vpx_codec_err_t(UInt32(status))))
-      context.deallocate()
       throw VPXError(description: "cannot open the \(config.name) VP9 encoder (\(config.width)x\(config.height)): \(text) \(detail)")
     }
     open = true
