@@ -182,7 +182,7 @@ Decoder build_decoder(WeightSource& src, const std::array<int64_t, 4>& ch, c10::
   d.ipt4 = simple("decoder.ipt_blk4", 3 << 8, ipt_out[0]);
   d.ipt3 = simple("decoder.ipt_blk3", 3 << 6, ipt_out[1]);
   d.ipt2 = simple("decoder.ipt_blk2", 3 << 4, ipt_out[2]);
-  d.ipt1 = simple("decoder.ipt_blk1", 3, ipt_out[3]);
+  d.ipt1.conv1 = make_conv(src, "decoder.ipt_blk1.conv1", 64, 3, 3, true, "", dtype, dev);  // conv_out: see head_ipt1
   const std::array<int64_t, 4> dec_out{{ch[1], ch[2], ch[3], ch[3] / 2}};
   std::array<int64_t, 4> dec_in;
   for (int i = 0; i < 4; i++) dec_in[i] = ch[i] + ipt_out[std::max(0, i - 1)];
@@ -190,7 +190,18 @@ Decoder build_decoder(WeightSource& src, const std::array<int64_t, 4>& ch, c10::
   d.block3 = build_dec_blk(src, "decoder.decoder_block3", dec_in[1], dec_out[1], dtype, dev);
   d.block2 = build_dec_blk(src, "decoder.decoder_block2", dec_in[2], dec_out[2], dtype, dev);
   d.block1 = build_dec_blk(src, "decoder.decoder_block1", dec_in[3], dec_out[3], dtype, dev);
-  d.conv_out1 = make_conv(src, "decoder.conv_out1.0", 1, dec_out[3] + ipt_out[3], 1, true, "", dtype, dev);
+  {
+    const int64_t cp = dec_out[3], ci = ipt_out[3];
+    auto w = src.take("decoder.conv_out1.0.weight", {1, cp + ci, 1, 1}).to(at::kDouble);
+    auto b = src.take("decoder.conv_out1.0.bias", {1}).to(at::kDouble);
+    auto wo = src.take("decoder.ipt_blk1.conv_out.weight", {ci, 64, 3, 3}).to(at::kDouble);
+    auto bo = src.take("decoder.ipt_blk1.conv_out.bias", {ci}).to(at::kDouble);
+    auto wi = w.narrow(1, cp, ci).reshape({1, ci});  // conv_out1's weights on the patch channels
+    d.head_p1.w = to_compute(w.narrow(1, 0, cp).to(at::kFloat), dtype, dev);
+    d.head_ipt1.w = to_compute(at::mm(wi, wo.reshape({ci, -1})).view({1, 64, 3, 3}).to(at::kFloat), dtype, dev);
+    d.head_ipt1.b = to_compute((at::mv(wi, bo) + b).to(at::kFloat), dtype, dev);
+    d.head_ipt1.pad = 1;
+  }
   d.lateral4 = make_conv(src, "decoder.lateral_block4.conv", dec_out[0], ch[1], 1, true, "", dtype, dev);
   d.lateral3 = make_conv(src, "decoder.lateral_block3.conv", dec_out[1], ch[2], 1, true, "", dtype, dev);
   d.lateral2 = make_conv(src, "decoder.lateral_block2.conv", dec_out[2], ch[3], 1, true, "", dtype, dev);
@@ -265,8 +276,7 @@ at::Tensor Network::forward(const at::Tensor& x, const Capture* cap) const {
   auto p1in = resize_ac(p2, h1, w1) + dec.lateral2(f[0]);
   auto p1 = dec.block1(at::cat({p1in, dec.ipt2(patches(x, h1, w1, order))}, 1), cap, nullptr);
   if (cap) (*cap)("debug.decoder_block1", p1);
-  p1 = resize_ac(p1, H, W);
-  auto logits = dec.conv_out1(at::cat({p1, dec.ipt1(x)}, 1));
+  auto logits = resize_ac(dec.head_p1(p1), H, W).add_(dec.head_ipt1(dec.ipt1.conv1(x)));
   if (cap) (*cap)("logits", logits);
   return logits;
 }

@@ -113,7 +113,12 @@ struct Decoder {
   Conv lateral4, lateral3, lateral2;
   Conv gdt4, gdt3, gdt2;            // conv3x3 + BN (ReLU applied in forward)
   Conv gdt_attn4, gdt_attn3, gdt_attn2;
-  Conv conv_out1;
+  // The output head conv_out1(cat[up(p1), ipt_blk1(x)]) rewritten without full-resolution
+  // concatenation: up(head_p1(p1)) + head_ipt1(ipt_blk1.conv1(x)), where head_p1 is conv_out1's
+  // slice for the decoder channels (1x1, applied before the linear upsampling) and head_ipt1 is
+  // ipt_blk1.conv_out composed with conv_out1's slice for the patch channels (a 3x3 conv to one
+  // channel instead of to 24), carrying both biases.
+  Conv head_p1, head_ipt1;
 };
 
 struct Network {
