@@ -335,4 +335,40 @@ final class WebMRoundTripTests: XCTestCase {
     XCTAssertEqual(probe.stdout.split(separator: "\n").map(String.init), ["video"])
     assertAlphaMatches(try ffmpegDecode(path), pattern, frames: 45, maxMeanError: 1.0, "video with an empty audio pad")
   }
+
+  func testLiveOutputCarriesItsHeaderAsStreamheader() throws {
+    let path = output("streamheader.webm")
+    var error: UnsafeMutablePointer<GError>? = nil
+    let pipeline = gst_parse_launch(
+      "\(pattern.rawVideoSource(Self.rawClip.path)) ! vp9alphaenc keyframe-max-dist=15 ! webmalphamux streamable=true "
+        + "! tee name=t ! queue ! filesink location=\(path) t. ! queue ! fakesink name=sink", &error)!
+    defer {
+      gst_element_set_state(pipeline, GST_STATE_NULL)
+      gst_object_unref(pipeline)
+    }
+    gst_element_set_state(pipeline, GST_STATE_PLAYING)
+    XCTAssertNil(waitForEnd(pipeline, timeoutSeconds: 30).error)
+    let sink = gst_bin_get_by_name(UnsafeMutableRawPointer(pipeline).assumingMemoryBound(to: GstBin.self), "sink")!
+    defer { gst_object_unref(sink) }
+    let pad = gst_element_get_static_pad(sink, "sink")!
+    defer { gst_object_unref(pad) }
+    let caps = gst_pad_get_current_caps(pad)!
+    defer { gst_caps_unref(caps) }
+    let structure = gst_caps_get_structure(caps, 0)!
+    XCTAssertEqual(String(cString: gst_structure_get_name(structure)), "video/webm")
+    guard let array = gst_structure_get_value(structure, "streamheader"), gst_value_array_get_size(array) == 1,
+      let boxed = g_value_get_boxed(gst_value_array_get_value(array, 0))
+    else {
+      XCTFail("live caps without a streamheader: \(String(cString: gst_caps_to_string(caps)))")
+      return
+    }
+    let header = boxed.assumingMemoryBound(to: GstBuffer.self)
+    let size = Int(gst_buffer_get_size(header))
+    var bytes = [UInt8](repeating: 0, count: size)
+    _ = bytes.withUnsafeMutableBytes { gst_buffer_extract(header, 0, $0.baseAddress, UInt(size)) }
+    let file = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    XCTAssertGreaterThan(size, 100)
+    XCTAssertEqual(Array(file.prefix(size)), bytes, "the streamheader is the file's EBML header, Segment start, Info and Tracks")
+    XCTAssertEqual(Array(file[size..<size + 4]), [0x1F, 0x43, 0xB6, 0x75], "a Cluster follows the header")
+  }
 }

@@ -199,9 +199,6 @@ final class WebMAlphaMux {
     live = streamable || !downstreamIsSeekable()
     webmDebug.info(aggregator, "writing \(live ? "streamable" : "seekable") WebM with \(tracks.count) track(s), timestamps offset by \(timestampOffsetNs ?? 0) ns")
 
-    let srcCaps = makeCaps(videoTrackNumber != nil ? "video/webm" : "audio/webm")
-    gst_aggregator_set_src_caps(aggregator, srcCaps)
-    gst_caps_unref(srcCaps)
     var segment = GstSegment()
     gst_segment_init(&segment, GST_FORMAT_BYTES)
     gst_aggregator_update_segment(aggregator, &segment)
@@ -246,7 +243,27 @@ final class WebMAlphaMux {
       for track in sortedTracks { track.writeEntry(&t) }
     }
     headerWritten = true
-    return push(w.bytes)
+    setSourceCaps(header: live ? w.bytes : nil)
+    return push(w.bytes, flags: GST_BUFFER_FLAG_HEADER.rawValue)
+  }
+
+  /// video/webm (audio/webm without video); live output also carries the header as
+  /// `streamheader`, so that servers such as tcpserversink can hand it to late clients.
+  private func setSourceCaps(header: [UInt8]?) {
+    let caps = makeCaps(videoTrackNumber != nil ? "video/webm" : "audio/webm")
+    defer { gst_caps_unref(caps) }
+    if let header, let structure = gst_caps_get_structure(caps, 0) {
+      let buffer = header.withUnsafeBytes { gst_buffer_new_memdup($0.baseAddress, UInt($0.count)) }!
+      buffer.pointee.mini_object.flags |= GST_BUFFER_FLAG_HEADER.rawValue
+      var array = GValue()
+      var item = GValue()
+      g_value_init(&array, gst_value_array_get_type())
+      g_value_init(&item, gst_buffer_get_type())
+      g_value_take_boxed(&item, buffer)
+      gst_value_array_append_and_take_value(&array, &item)
+      gst_structure_take_value(structure, "streamheader", &array)
+    }
+    gst_aggregator_set_src_caps(aggregator, caps)
   }
 
   private func isVideoPad(_ pad: UnsafeMutablePointer<GstAggregatorPad>) -> Bool {
@@ -338,7 +355,7 @@ final class WebMAlphaMux {
     state.lastTimestampMs = timestampMs
     clusterHasBlocks = true
     if live {
-      return push(block.bytes)
+      return push(block.bytes, flags: GST_BUFFER_FLAG_DELTA_UNIT.rawValue)
     }
     cluster!.append(block.bytes)
     return GST_FLOW_OK
@@ -379,7 +396,8 @@ final class WebMAlphaMux {
       w.unknownSize()
       w.append(head.bytes)
       liveClusterOpen = true
-      return push(w.bytes)
+      // A cluster opened at a keyframe is where a live client may start.
+      return push(w.bytes, flags: trackNumber != nil ? 0 : GST_BUFFER_FLAG_DELTA_UNIT.rawValue)
     }
     cluster = head
     clusterStartsWithKeyframe = trackNumber != nil
@@ -466,9 +484,10 @@ final class WebMAlphaMux {
 
   // MARK: output
 
-  private func push(_ bytes: [UInt8]) -> GstFlowReturn {
+  private func push(_ bytes: [UInt8], flags: UInt32 = 0) -> GstFlowReturn {
     guard !bytes.isEmpty else { return GST_FLOW_OK }
     let buffer = bytes.withUnsafeBytes { gst_buffer_new_memdup($0.baseAddress, UInt($0.count)) }!
+    buffer.pointee.mini_object.flags |= flags
     buffer.pointee.offset = UInt(position)
     position += UInt64(bytes.count)
     return gst_aggregator_finish_buffer(aggregator, buffer)
