@@ -107,6 +107,11 @@ final class WebMRoundTripTests: XCTestCase {
     XCTAssertEqual(count("+ Cue point"), 3)
     XCTAssertTrue(text.contains("Cue time: 00:00:01.000000000"))
     XCTAssertEqual(count("Reference block"), 42, "ReferenceBlock on every non-keyframe")
+    // Alpha keyframes sit on the colour keyframes: the BlockAdditionals of frames 0, 15 and 30
+    // start with a VP9 keyframe header (frame marker, then the sync code 49 83 42).
+    XCTAssertEqual(count("Block additional: length"), 45)
+    XCTAssertEqual(count("Block additional: length") - count("data: 0x82 0x49 0x83 0x42"), 42)
+    XCTAssertEqual(count("Frame with size"), 45)
     XCTAssertTrue(text.contains("+ Seek head"))
     // The SeekHead lists Info, Tracks and Cues.
     XCTAssertEqual(count("+ Seek entry"), 3)
