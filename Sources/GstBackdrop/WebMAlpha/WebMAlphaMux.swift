@@ -43,7 +43,10 @@ final class WebMAlphaMux {
   private var endTimeNs: UInt64 = 0
   private var cluster: EBMLWriter? = nil
   private var clusterTimestampMs: Int64 = 0
-  private var clusterStartsWithKeyframe = false
+  private var clusterHasBlocks = false
+  private var liveClusterOpen = false  // live: a Cluster of unknown size is open
+  private var pendingCueTrack: UInt64? = nil  // seekable: the cluster opened at this track's keyframe
+  private var finished = false
   private var cues: [(timeMs: Int64, track: UInt64, position: UInt64)] = []
   private var videoTrackNumber: UInt64? = nil
 
@@ -303,7 +306,7 @@ final class WebMAlphaMux {
     var result = GST_FLOW_OK
 
     let needsCluster: Bool
-    if cluster == nil && !live || (live && !liveClusterOpen) {
+    if (!live && cluster == nil) || (live && !liveClusterOpen) {
       needsCluster = true
     } else if track.kind == .video && isKeyframe && clusterHasBlocks {
       needsCluster = true
@@ -361,9 +364,6 @@ final class WebMAlphaMux {
     return GST_FLOW_OK
   }
 
-  private var clusterHasBlocks = false
-  private var liveClusterOpen = false
-
   private func blockHeader(_ relative: Int16, flags: UInt8) -> [UInt8] {
     let raw = UInt16(bitPattern: relative)
     return [UInt8(raw >> 8), UInt8(raw & 0xFF), flags]
@@ -400,12 +400,9 @@ final class WebMAlphaMux {
       return push(w.bytes, flags: trackNumber != nil ? 0 : GST_BUFFER_FLAG_DELTA_UNIT.rawValue)
     }
     cluster = head
-    clusterStartsWithKeyframe = trackNumber != nil
     pendingCueTrack = trackNumber
     return GST_FLOW_OK
   }
-
-  private var pendingCueTrack: UInt64? = nil
 
   /// Seekable mode: writes the buffered cluster with its size and records its cue.
   private func closeCluster() -> GstFlowReturn {
@@ -420,8 +417,6 @@ final class WebMAlphaMux {
   }
 
   // MARK: EOS
-
-  private var finished = false
 
   private func finish() -> GstFlowReturn {
     if finished || !headerWritten { return GST_FLOW_EOS }
