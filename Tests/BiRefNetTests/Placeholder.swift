@@ -1,1 +1,0 @@
-// Native BiRefNet parity tests live in this target (see issue 4).
