@@ -94,7 +94,7 @@ struct Camera: ParsableCommand {
             ? "x264enc tune=zerolatency speed-preset=veryfast ! h264parse ! mp4mux"
             : "openh264enc complexity=low ! h264parse ! mp4mux"
         }
-        branches.append("queue ! videoconvert ! \(encode) ! filesink location=\(gstQuote(location))")
+        branches.append("queue ! videoconvert ! \(encode) ! filesink async=false location=\(gstQuote(location))")
       }
       if branches.count == 1 {
         description += " ! " + branches[0]

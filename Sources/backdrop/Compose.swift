@@ -239,10 +239,13 @@ struct ComposeGraph {
     return max(500_000, Int(Double(width * height) * fps * 0.12))
   }
 
+  /// H.264 in 4:2:0 wants even sizes (x264enc refuses odd ones, openh264enc crops): an odd last
+  /// column or row is cropped.
   func h264(_ bitrate: Int) -> String {
-    GStreamer.hasElement("x264enc")
+    let crop = width % 2 == 1 || height % 2 == 1 ? "videocrop right=\(width % 2) bottom=\(height % 2) ! " : ""
+    return crop + (GStreamer.hasElement("x264enc")
       ? "x264enc speed-preset=faster bitrate=\(bitrate / 1000) ! video/x-h264,profile=high ! h264parse"
-      : "openh264enc complexity=low rate-control=bitrate bitrate=\(bitrate) ! h264parse"
+      : "openh264enc complexity=low rate-control=bitrate bitrate=\(bitrate) ! h264parse")
   }
 
   var aacEncoder: String { GStreamer.hasElement("avenc_aac") ? "avenc_aac" : "voaacenc" }
@@ -268,22 +271,27 @@ struct ComposeGraph {
     case .mp4:
       video += " ! \(h264(videoBitrate)) ! mp4mux name=mux"
     }
-    video += " ! filesink location=\(gstQuote(output))"
+    // async=false: a sink must not wait for the others to preroll. With a tee, one branch's
+    // encoder may hold many frames (x264enc's lookahead) before its file gets a byte, while the
+    // other branch's sink, prerolled, blocks the tee: the pipeline would never start.
+    video += " ! filesink async=false location=\(gstQuote(output))"
     parts.append(video)
     if let preview {
       var branch = "vt. ! queue ! videoconvert"
       if alpha { branch += " ! video/x-raw,format=AYUV ! compositor background=checker ! videoconvert" }
-      branch += " ! video/x-raw,format=I420 ! \(h264(videoBitrate)) ! mp4mux name=pmux ! filesink location=\(gstQuote(preview))"
+      branch += " ! video/x-raw,format=I420 ! \(h264(videoBitrate)) ! mp4mux name=pmux ! filesink async=false location=\(gstQuote(preview))"
       parts.append(branch)
     }
     if hasAudio {
-      // A roomy audio queue: the matte and the encoders hold video back for a while, and the
-      // demuxer must not block on a full audio queue meanwhile.
-      var audio = "dec. ! queue name=aq max-size-buffers=0 max-size-bytes=0 max-size-time=30000000000 ! audioconvert name=aconv ! audioresample"
-      if withTee { audio += " ! tee name=at ! queue" }
+      // Roomy audio queues (30 s): the matte and the video encoders (x264enc's lookahead) hold
+      // video back for a while, and neither the demuxer nor the audio tee may block meanwhile,
+      // or the muxers, waiting for video, never get it.
+      let roomy = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=30000000000"
+      var audio = "dec. ! \(roomy) name=aq ! audioconvert name=aconv ! audioresample"
+      if withTee { audio += " ! tee name=at ! \(roomy)" }
       audio += container == .webm ? " ! opusenc ! mux." : " ! \(aacEncoder) ! mux."
       parts.append(audio)
-      if withTee { parts.append("at. ! queue ! audioconvert ! \(aacEncoder) ! pmux.") }
+      if withTee { parts.append("at. ! \(roomy) ! audioconvert ! \(aacEncoder) ! pmux.") }
     }
     return parts.joined(separator: "  ")
   }

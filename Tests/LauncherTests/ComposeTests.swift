@@ -153,6 +153,20 @@ final class ComposeTests: XCTestCase {
     XCTAssertEqual(file.video?.frames, 8)
   }
 
+  /// VP9 keeps an odd size; H.264 (4:2:0) gets the last column and row cropped.
+  func testOddSizedInput() throws {
+    let odd = path("odd.webm")
+    try gstLaunch(["videotestsrc", "num-buffers=5", "pattern=smpte", "!", "video/x-raw,width=161,height=97,framerate=10/1", "!",
+                   "vp8enc", "deadline=1", "!", "webmmux", "!", "filesink", "location=\(odd)"])
+    let webm = try backdrop(["compose", odd, "-o", path("odd-out.webm"), "--model", model, "-q"])
+    XCTAssertEqual(webm.status, 0, webm.stderr)
+    XCTAssertEqual(try ffprobe(path("odd-out.webm")).video.map { [$0.width, $0.height, $0.frames] }, [161, 97, 5])
+    let mp4 = try backdrop(["compose", odd, "-o", path("odd-out.mp4"), "--model", model, "-q", "--preview", path("odd-prev.mp4")])
+    XCTAssertEqual(mp4.status, 0, mp4.stderr)
+    XCTAssertEqual(try ffprobe(path("odd-out.mp4")).video.map { [$0.width, $0.height, $0.frames] }, [160, 96, 5])
+    XCTAssertEqual(try ffprobe(path("odd-prev.mp4")).video.map { [$0.width, $0.height, $0.frames] }, [160, 96, 5])
+  }
+
   func testErrorsAreJSONEventsToo() throws {
     let result = try backdrop(["compose", path("nope.webm"), "-o", path("o.webm"), "--model", model, "--json"])
     XCTAssertEqual(result.status, 66)

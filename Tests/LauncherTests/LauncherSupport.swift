@@ -50,9 +50,10 @@ struct RunResult {
   var stdoutLines: [String] { stdout.split(separator: "\n").map(String.init) }
 }
 
-/// Runs a program to completion, collecting both outputs.
+/// Runs a program to completion, collecting both outputs; after `timeout` seconds it is killed
+/// (the result then says so in stderr and the status is the signal's).
 func runProgram(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-         timeout: TimeInterval = 300) throws -> RunResult {
+                timeout: TimeInterval = 300) throws -> RunResult {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: executable)
   process.arguments = arguments
@@ -61,17 +62,27 @@ func runProgram(_ executable: String, _ arguments: [String], environment: [Strin
   process.standardOutput = out
   process.standardError = err
   try process.run()
-  nonisolated(unsafe) var stderrData = Data()
-  let reader = Thread { stderrData = err.fileHandleForReading.readDataToEndOfFile() }
-  reader.start()
-  let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+  nonisolated(unsafe) var stdoutData = Data(), stderrData = Data()
+  let readers = [
+    Thread { stdoutData = out.fileHandleForReading.readDataToEndOfFile() },
+    Thread { stderrData = err.fileHandleForReading.readDataToEndOfFile() },
+  ]
+  readers.forEach { $0.start() }
   let deadline = Date().addingTimeInterval(timeout)
-  while process.isRunning && Date() < deadline { usleep(10_000) }
-  if process.isRunning { process.terminate() }
+  var timedOut = false
+  while process.isRunning {
+    if Date() > deadline {
+      timedOut = true
+      kill(process.processIdentifier, SIGKILL)
+      break
+    }
+    usleep(10_000)
+  }
   process.waitUntilExit()
-  while !reader.isFinished { usleep(1000) }
-  return RunResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-                   stderr: String(decoding: stderrData, as: UTF8.self))
+  while readers.contains(where: { !$0.isFinished }) { usleep(1000) }
+  var stderr = String(decoding: stderrData, as: UTF8.self)
+  if timedOut { stderr += "\n[killed after \(Int(timeout)) s]" }
+  return RunResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self), stderr: stderr)
 }
 
 func which(_ tool: String) -> String? {
