@@ -8,7 +8,7 @@ packages=(
   libtorch-dev libvpx-dev
   # run and test
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-libav libopenblas0-pthread ffmpeg mkvtoolnix
+  gstreamer1.0-libav gstreamer1.0-plugins-ugly libopenblas0-pthread ffmpeg mkvtoolnix
   # transparent WebM in real browsers (tests)
   chromium firefox-esr
   # designed test models, BiRefNet fixtures, the selfie model conversion and its test photo
