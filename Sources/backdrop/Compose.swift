@@ -271,10 +271,11 @@ struct ComposeGraph {
     case .mp4:
       video += " ! \(h264(videoBitrate)) ! mp4mux name=mux"
     }
-    // async=false: a sink must not wait for the others to preroll. With a tee, one branch's
+    // With a tee, async=false: a sink must not wait for the others to preroll. One branch's
     // encoder may hold many frames (x264enc's lookahead) before its file gets a byte, while the
-    // other branch's sink, prerolled, blocks the tee: the pipeline would never start.
-    video += " ! filesink async=false location=\(gstQuote(output))"
+    // other branch's sink, prerolled, blocks the tee: the pipeline would never start. A single
+    // sink keeps the default: with async=false gst-launch-1.0 sometimes never sees the EOS.
+    video += " ! filesink\(withTee ? " async=false" : "") location=\(gstQuote(output))"
     parts.append(video)
     if let preview {
       var branch = "vt. ! queue ! videoconvert"
