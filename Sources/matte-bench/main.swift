@@ -14,6 +14,7 @@
 import CBackdropEngineABI
 import CBackdropShim
 import CGStreamer
+import GstBackdrop
 import Glibc
 
 // No Foundation: release builds link the Swift runtime statically, and a static Foundation does
@@ -78,65 +79,63 @@ func parseOptions() -> Options {
   return options
 }
 
-/// The engine's entry points (resolved the way the element resolves them).
+/// The engine as the element uses it (GstBackdrop's EngineLibrary/EngineModel/EngineSession),
+/// without GStreamer in between.
 struct Engine {
-  let path: String
-  let modelOpen: bd_model_open_fn
-  let sessionCreate: bd_session_create_fn
-  let sessionProcess: bd_session_process_fn
-  let sessionDestroy: bd_session_destroy_fn
-  let modelRelease: bd_model_release_fn
+  let library: EngineLibrary
 
   init() {
-    let executable = CommandLine.arguments[0]
-    let folder = executable.contains("/") ? String(executable[..<executable.lastIndex(of: "/")!]) : "."
-    let path = getenv("BACKDROP_ENGINE").map { String(cString: $0) } ?? folder + "/libbackdrop-torch.so"
-    guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else { fatalError("cannot load \(path): \(String(cString: dlerror()))") }
-    func symbol<T>(_ name: String, _: T.Type) -> T { unsafeBitCast(dlsym(handle, name)!, to: T.self) }
-    self.path = path
-    modelOpen = symbol("bd_model_open", bd_model_open_fn.self)
-    sessionCreate = symbol("bd_session_create", bd_session_create_fn.self)
-    sessionProcess = symbol("bd_session_process", bd_session_process_fn.self)
-    sessionDestroy = symbol("bd_session_destroy", bd_session_destroy_fn.self)
-    modelRelease = symbol("bd_model_release", bd_model_release_fn.self)
+    do {
+      library = try EngineLibrary.load(explicitPath: nil)
+    } catch {
+      fatalError(error.message)
+    }
   }
+
+  var path: String { library.path }
 
   /// Seconds per frame for `frames` RGBA frames of width×height processed in batches.
   func secondsPerFrame(model path: String, frames: [[UInt8]], width: Int, height: Int, size: Int, batch: Int) -> Double {
-    var error = [CChar](repeating: 0, count: 4096)
-    var options = bd_model_options()
-    var model: OpaquePointer?
-    let status = path.withCString { cPath -> bd_status in
-      options.path = cPath
+    let model: EngineModel
+    let session: EngineSession
+    do {
+      var options = bd_model_options()
       options.device = BD_DEVICE_CPU
-      return modelOpen(&options, &model, &error, error.count)
+      model = try path.withCString { cPath throws(EngineCallError) -> EngineModel in
+        options.path = cPath
+        return try EngineModel(library: library, options: options)
+      }
+      var config = bd_session_config()
+      config.width = Int32(width); config.height = Int32(height)
+      config.input_format = BD_FORMAT_RGBA; config.output_format = BD_FORMAT_RGBA
+      config.inference_width = Int32(size); config.inference_height = Int32(size)
+      config.max_batch = Int32(batch)
+      session = try EngineSession(model: model, config: config)
+    } catch {
+      fatalError("model \(path): \((error as? EngineCallError)?.message ?? "\(error)")")
     }
-    guard status == BD_OK else { fatalError("model \(path): \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))") }
-    defer { modelRelease(model) }
-    var config = bd_session_config()
-    config.width = Int32(width); config.height = Int32(height)
-    config.input_format = BD_FORMAT_RGBA; config.output_format = BD_FORMAT_RGBA
-    config.inference_width = Int32(size); config.inference_height = Int32(size)
-    config.max_batch = Int32(batch)
-    var session: OpaquePointer?
-    guard sessionCreate(model, &config, &session, &error, error.count) == BD_OK else { fatalError(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
-    defer { sessionDestroy(session) }
     var params = bd_composite_params()
     params.threshold = 0.5
-    var inputs = frames
-    var outputs = frames.map { [UInt8](repeating: 0, count: $0.count) }
+    // Stable buffers for the frames the engine reads and writes.
+    let frameBytes = width * height * 4
+    let inputs = UnsafeMutablePointer<UInt8>.allocate(capacity: frameBytes * frames.count)
+    let outputs = UnsafeMutablePointer<UInt8>.allocate(capacity: frameBytes * frames.count)
+    defer { inputs.deallocate(); outputs.deallocate() }
+    for (i, frame) in frames.enumerated() { (inputs + i * frameBytes).update(from: frame, count: frameBytes) }
     func run(_ first: Int, _ count: Int) {
       var inFrames: [bd_frame] = [], outFrames: [bd_frame] = []
       for i in first..<(first + count) {
         var a = bd_frame(), b = bd_frame()
-        a.planes.0 = inputs[i].withUnsafeMutableBufferPointer { $0.baseAddress }
+        a.planes.0 = inputs + i * frameBytes
         a.strides.0 = Int32(width * 4)
-        b.planes.0 = outputs[i].withUnsafeMutableBufferPointer { $0.baseAddress }
+        b.planes.0 = outputs + i * frameBytes
         b.strides.0 = Int32(width * 4)
         inFrames.append(a); outFrames.append(b)
       }
-      guard sessionProcess(session, inFrames, outFrames, Int32(count), &params, &error, error.count) == BD_OK else {
-        fatalError(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+      do {
+        try session.process(inputs: inFrames, outputs: outFrames, params: params)
+      } catch {
+        fatalError(error.message)
       }
     }
     run(0, min(batch, frames.count))  // warm-up: first-call allocations

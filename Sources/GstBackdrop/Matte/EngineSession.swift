@@ -3,13 +3,13 @@ import CBackdropEngineABI
 import CGStreamer
 
 /// A model opened through the engine (the engine shares the weights between instances).
-final class EngineModel: @unchecked Sendable {
+public final class EngineModel: @unchecked Sendable {
   // The handle is immutable after open and the engine's model object is thread-safe.
   let library: EngineLibrary
   let handle: OpaquePointer
   let info: bd_model_info
 
-  init(library: EngineLibrary, options: bd_model_options) throws(EngineCallError) {
+  public init(library: EngineLibrary, options: bd_model_options) throws(EngineCallError) {
     var options = options
     var handle: OpaquePointer?
     try withEngineError { library.modelOpen(&options, &handle, $0, $1) }
@@ -30,19 +30,17 @@ final class EngineModel: @unchecked Sendable {
 }
 
 /// One stream's processing state in the engine: geometry, formats and buffers.
-final class EngineSession: @unchecked Sendable {
+public final class EngineSession: @unchecked Sendable {
   // Used only from the element's streaming thread (under the sink pad's stream lock).
   let model: EngineModel
   let handle: OpaquePointer
-  let config: bd_session_config
 
-  init(model: EngineModel, config: bd_session_config) throws(EngineCallError) {
+  public init(model: EngineModel, config: bd_session_config) throws(EngineCallError) {
     var config = config
     var handle: OpaquePointer?
     try withEngineError { model.library.sessionCreate(model.handle, &config, &handle, $0, $1) }
     self.model = model
     self.handle = handle!
-    self.config = config
   }
 
   func setBackgroundImage(rgb: UnsafePointer<UInt8>, stride: Int32, width: Int32, height: Int32)
@@ -53,7 +51,7 @@ final class EngineSession: @unchecked Sendable {
     }
   }
 
-  func process(inputs: [bd_frame], outputs: [bd_frame], params: bd_composite_params)
+  public func process(inputs: [bd_frame], outputs: [bd_frame], params: bd_composite_params)
     throws(EngineCallError)
   {
     var params = params
