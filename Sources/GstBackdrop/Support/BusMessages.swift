@@ -46,13 +46,9 @@ enum ResourceError {
 enum StreamError {
   static let failed = Int32(GST_STREAM_ERROR_FAILED.rawValue)
   static let format = Int32(GST_STREAM_ERROR_FORMAT.rawValue)
-  static let notNegotiated = Int32(GST_STREAM_ERROR_WRONG_TYPE.rawValue)
-  static let decode = Int32(GST_STREAM_ERROR_DECODE.rawValue)
   static let encode = Int32(GST_STREAM_ERROR_ENCODE.rawValue)
 }
 
 enum LibraryError {
   static let initFailed = Int32(GST_LIBRARY_ERROR_INIT.rawValue)
-  static let settings = Int32(GST_LIBRARY_ERROR_SETTINGS.rawValue)
-  static let failed = Int32(GST_LIBRARY_ERROR_FAILED.rawValue)
 }
