@@ -260,4 +260,12 @@ BD_EXPORT bd_status bd_session_process(bd_session* session, const bd_frame* inpu
   });
 }
 
+BD_EXPORT void bd_session_get_stats(const bd_session* session, bd_session_stats* out_stats) {
+  if (session != nullptr && out_stats != nullptr) *out_stats = session->session->stats();
+}
+
+BD_EXPORT void bd_session_reset(bd_session* session) {
+  if (session != nullptr) session->session->reset();
+}
+
 }  // extern "C"

@@ -320,6 +320,11 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
   } else {
     write_yuv(input, alpha, params, outputs, n);
   }
+  stats_.frames += n;
+  stats_.frames_inferred += n;
 }
+
+// Nothing crosses batches yet; temporal stages keep their state here and clear it in reset().
+void Session::reset() {}
 
 }  // namespace bd

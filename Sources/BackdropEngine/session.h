@@ -24,6 +24,9 @@ class Session {
 
   void set_background_image(const uint8_t* rgb, int32_t stride, int width, int height);
   void process(const bd_frame* inputs, const bd_frame* outputs, int n, const bd_composite_params& params);
+  // Counters since creation, and forgetting the state carried across batches (FLUSH, DISCONT, caps).
+  bd_session_stats stats() const { return stats_; }
+  void reset();
 
  private:
   // The input batch on the device: RGB in 0..255 for packed formats, Y'CbCr code values for YUV.
@@ -44,6 +47,8 @@ class Session {
   at::Tensor background_rgb255(const bd_composite_params& params, const at::Tensor& foreground) const;
   YuvPlanes background_yuv(const bd_composite_params& params, const YuvPlanes& foreground) const;
   at::Tensor to_device(const at::Tensor& host) const;
+
+  bd_session_stats stats_{};
 
   std::shared_ptr<MatteModel> model_;
   bd_session_config config_;

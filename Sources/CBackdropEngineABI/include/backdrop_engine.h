@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define BD_ABI_VERSION 1u
+#define BD_ABI_VERSION 2u
 
 #if defined(__GNUC__)
 #define BD_EXPORT __attribute__((visibility("default")))
@@ -137,6 +137,16 @@ typedef struct {
   int32_t strides[4];
 } bd_frame;
 
+/* Counters of a session since it was created (bd_session_reset does not clear them). */
+typedef struct {
+  uint64_t frames;            /* frames processed */
+  uint64_t frames_inferred;   /* frames the model ran on */
+  uint64_t frames_skipped;    /* frames whose matte was propagated from earlier ones, no inference */
+  uint64_t scene_cuts;        /* detected scene cuts (each resets the temporal state) */
+  uint64_t nan_frames;        /* frames whose model output held NaN */
+  uint64_t nan_pixels;        /* NaN probabilities, each treated as background */
+} bd_session_stats;
+
 /* Library identity. */
 BD_EXPORT uint32_t bd_abi_version(void);
 BD_EXPORT const char *bd_engine_version(void); /* e.g. "backdrop-torch 0.1 (libtorch 1.13.1, CUDA: no)" */
@@ -167,6 +177,13 @@ BD_EXPORT bd_status bd_session_process(bd_session *session, const bd_frame *inpu
                                        const bd_composite_params *params, char *err,
                                        size_t err_len);
 
+/* Counters since the session was created. */
+BD_EXPORT void bd_session_get_stats(const bd_session *session, bd_session_stats *out_stats);
+
+/* Forget all state carried from one batch to the next (previous mattes, frames, flow): called at
+ * FLUSH, DISCONT and caps changes so that the next frame is processed as the first of a stream. */
+BD_EXPORT void bd_session_reset(bd_session *session);
+
 /* Function-pointer types of the entry points, for callers that resolve them with dlsym. */
 typedef uint32_t (*bd_abi_version_fn)(void);
 typedef const char *(*bd_engine_version_fn)(void);
@@ -181,6 +198,8 @@ typedef bd_status (*bd_session_set_background_image_fn)(bd_session *, const uint
                                                         int, int, char *, size_t);
 typedef bd_status (*bd_session_process_fn)(bd_session *, const bd_frame *, const bd_frame *, int,
                                            const bd_composite_params *, char *, size_t);
+typedef void (*bd_session_get_stats_fn)(const bd_session *, bd_session_stats *);
+typedef void (*bd_session_reset_fn)(bd_session *);
 
 #ifdef __cplusplus
 }

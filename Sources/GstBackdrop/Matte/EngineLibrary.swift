@@ -25,6 +25,8 @@ public final class EngineLibrary: Sendable {
   let sessionDestroy: bd_session_destroy_fn
   let sessionSetBackgroundImage: bd_session_set_background_image_fn
   let sessionProcess: bd_session_process_fn
+  let sessionGetStats: bd_session_get_stats_fn
+  let sessionReset: bd_session_reset_fn
 
   private static let loaded = Mutex<[String: EngineLibrary]>([:])
 
@@ -99,6 +101,8 @@ public final class EngineLibrary: Sendable {
     sessionSetBackgroundImage = try symbol(
       "bd_session_set_background_image", bd_session_set_background_image_fn.self)
     sessionProcess = try symbol("bd_session_process", bd_session_process_fn.self)
+    sessionGetStats = try symbol("bd_session_get_stats", bd_session_get_stats_fn.self)
+    sessionReset = try symbol("bd_session_reset", bd_session_reset_fn.self)
   }
 }
 

@@ -66,5 +66,15 @@ public final class EngineSession: @unchecked Sendable {
     }
   }
 
+  /// Counters since the session was created (frames inferred, skipped, NaN output).
+  public var stats: bd_session_stats {
+    var stats = bd_session_stats()
+    model.library.sessionGetStats(handle, &stats)
+    return stats
+  }
+
+  /// Forgets the state carried across batches (FLUSH, DISCONT, caps changes).
+  public func reset() { model.library.sessionReset(handle) }
+
   deinit { model.library.sessionDestroy(handle) }
 }
