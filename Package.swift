@@ -50,18 +50,18 @@ let package = Package(
       swiftSettings: [.swiftLanguageMode(.v6)],
       linkerSettings: [.linkedLibrary("dl")] + staticSwiftRuntime
     ),
-    // Test-only C helpers, optimised even in debug builds (bdrand weight generation is hot).
-    .target(name: "CTestSupport", cSettings: [.unsafeFlags(["-O2"])]),
+    // The bdrand weight rule and safetensors writer (tests, benches), optimised even in debug builds.
+    .target(name: "CBDRand", cSettings: [.unsafeFlags(["-O2"])]),
     // Native BiRefNet CPU benchmark over the engine (issue 4); also builds with CMake elsewhere.
     .executableTarget(
       name: "birefnet-bench",
-      dependencies: ["CBackdropEngineABI"],
+      dependencies: ["CBackdropEngineABI", "CBDRand"],
       cxxSettings: [.unsafeFlags(["-O2"])],
       linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")] + staticSwiftRuntime
     ),
     .testTarget(
       name: "BiRefNetTests",
-      dependencies: ["CTestSupport", "CBackdropEngineABI"],
+      dependencies: ["CBDRand", "CBackdropEngineABI"],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
     // Element overhead and 1080p pre/post-processing benchmark (release build).
@@ -86,7 +86,8 @@ let package = Package(
     .executableTarget(
       name: "backdrop",
       dependencies: [
-        "CGStreamer", "CBackdropEngineABI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "CGStreamer", "CBackdropEngineABI", "CBDRand",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),

@@ -3,6 +3,7 @@
 // BiRefNet-lite (fixture-rule "bdrand" weights) at 512², on the CPU, with the ratios.
 import ArgumentParser
 import CBackdropEngineABI
+import CBDRand
 import CGStreamer
 import Foundation
 
@@ -12,7 +13,7 @@ struct Bench: ParsableCommand {
     discussion: """
       Each figure leaves out the first batch (model load and warm-up). BiRefNet-lite weights come \
       from --birefnet, else are generated with the fixtures' bdrand rule from \
-      ../shared/fixtures/birefnet/manifest_swin_v1_t.json (the row is skipped, with the reason, \
+      Tests/Fixtures/birefnet/manifest_swin_v1_t.json (the row is skipped, with the reason, \
       when neither is there). Build with -c release for figures worth comparing.
       """)
 
@@ -123,8 +124,8 @@ struct Bench: ParsableCommand {
       return birefnet
     }
     let folder = fixtures ?? ModelRegistry.modelsFolder().map {
-      $0.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures/birefnet").path
-    } ?? "../shared/fixtures/birefnet"
+      $0.deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/birefnet").path
+    } ?? "Tests/Fixtures/birefnet"
     let manifest = URL(fileURLWithPath: folder).appendingPathComponent("manifest_swin_v1_t.json")
     guard FileManager.default.fileExists(atPath: manifest.path) else {
       print("birefnet-lite (bdrand)    skipped: no --birefnet and no fixture manifest at \(manifest.path)")
@@ -295,65 +296,35 @@ private func errorText(_ buffer: [CChar]) -> String {
   String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-/// BiRefNet weights by the fixtures' bdrand rule (../shared/fixtures/birefnet/README.md), for every
-/// key of a manifest, written as safetensors.
+/// BiRefNet weights by the fixtures' bdrand rule (Tests/Fixtures/birefnet/README.md) for every key
+/// of a manifest, written as safetensors by the rule's one implementation (CBDRand).
 enum BDRand {
   static func writeWeights(manifest: URL, to output: URL) throws {
     guard let data = FileManager.default.contents(atPath: manifest.path),
       let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
       let keys = json["keys"] as? [[String: Any]]
     else { throw LauncherError.data("cannot read \(manifest.path)") }
-    struct Key { var name: String; var shape: [Int]; var int64: Bool; var offset: Double; var scale: Double }
-    let list = keys.map { key -> Key in
-      let bdrand = key["bdrand"] as? [String: Any]
-      return Key(
-        name: key["key"] as? String ?? "", shape: (key["shape"] as? [NSNumber] ?? []).map(\.intValue),
-        int64: (key["dtype"] as? String) == "int64",
-        offset: (bdrand?["offset"] as? NSNumber)?.doubleValue ?? 0, scale: (bdrand?["scale"] as? NSNumber)?.doubleValue ?? 0.1)
-    }
-    var header = "{"
-    var position = 0
-    for (i, key) in list.enumerated() {
-      let bytes = key.shape.reduce(1, *) * (key.int64 ? 8 : 4)
-      header += (i > 0 ? "," : "") + "\"\(key.name)\":{\"dtype\":\"\(key.int64 ? "I64" : "F32")\",\"shape\":["
-        + key.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(position),\(position + bytes)]}"
-      position += bytes
-    }
-    header += "}"
-    while header.utf8.count % 8 != 0 { header += " " }
-    FileManager.default.createFile(atPath: output.path, contents: nil)
-    guard let file = FileHandle(forWritingAtPath: output.path) else { throw LauncherError.cannotCreate("cannot write \(output.path)") }
-    defer { try? file.close() }
-    file.write(withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Data($0) })
-    file.write(Data(header.utf8))
-    for key in list {
-      let count = key.shape.reduce(1, *)
-      if key.int64 {
-        var values = [Int64](repeating: 0, count: count)
-        if key.name.hasSuffix("relative_position_index"), key.shape.count == 2 {
-          let w = Int((Double(key.shape[0])).squareRoot().rounded())
-          for p in 0..<key.shape[0] {
-            for q in 0..<key.shape[1] {
-              values[p * key.shape[1] + q] = Int64((p / w - q / w + w - 1) * (2 * w - 1) + (p % w - q % w + w - 1))
-            }
-          }
-        }
-        values.withUnsafeBytes { file.write(Data($0)) }
-        continue
+    // The specs point at C strings that must outlive the call: keep them in one array of buffers.
+    let names = keys.map { strdup($0["key"] as? String ?? "") }
+    let i64Name = strdup("I64"), f32Name = strdup("F32")
+    defer { (names + [i64Name, f32Name]).forEach { free($0) } }
+    var specs = [bdr_tensor_spec]()
+    for (key, name) in zip(keys, names) {
+      var spec = bdr_tensor_spec()
+      spec.key = UnsafePointer(name)
+      spec.dtype = UnsafePointer((key["dtype"] as? String) == "int64" ? i64Name : f32Name)
+      let shape = (key["shape"] as? [NSNumber] ?? []).map(\.int64Value)
+      spec.ndim = Int32(shape.count)
+      withUnsafeMutableBytes(of: &spec.shape) { raw in
+        for (d, extent) in shape.prefix(8).enumerated() { raw.storeBytes(of: extent, toByteOffset: d * 8, as: Int64.self) }
       }
-      var seed: UInt64 = 0xcbf2_9ce4_8422_2325
-      for byte in key.name.utf8 { seed = (seed ^ UInt64(byte)) &* 0x100_0000_01b3 }
-      var values = [Float](repeating: 0, count: count)
-      for i in 0..<count {
-        var z = seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        let h = z ^ (z >> 31)
-        let x = 2 * (Double(h >> 11) * (1.0 / 9_007_199_254_740_992.0)) - 1
-        let product = key.scale * x
-        values[i] = Float(key.offset + product)
-      }
-      values.withUnsafeBytes { file.write(Data($0)) }
+      spec.fill = BDR_FILL_BDRAND
+      specs.append(spec)
+    }
+    var error = [CChar](repeating: 0, count: 512)
+    let status = bdr_write_safetensors(output.path, specs, specs.count, nil, &error, error.count)
+    guard status == 0 else {
+      throw LauncherError.cannotCreate("cannot write \(output.path): \(String(cString: error))")
     }
   }
 }

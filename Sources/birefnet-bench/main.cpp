@@ -24,51 +24,17 @@
 #include <vector>
 
 #include "backdrop_engine.h"
+#include "bdrand.h"
 
 namespace {
 
-// ---- bdrand weights (the rule of ../shared/fixtures/birefnet/README.md) ----
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xCBF29CE484222325ull;
-  for (unsigned char c : s) { h ^= c; h *= 0x100000001B3ull; }
-  return h;
-}
-
-bool ends_with(const std::string& s, const char* suf) {
-  size_t n = std::strlen(suf);
-  return s.size() >= n && s.compare(s.size() - n, n, suf) == 0;
-}
+// ---- bdrand weights (the rule of Tests/Fixtures/birefnet/README.md, implemented once in bdrand.c) ----
 
 struct Spec {
   std::string key;
   std::vector<int64_t> shape;
   bool i64 = false;
 };
-
-void bdrand(const Spec& s, std::vector<float>& out) {
-  int64_t n = 1;
-  for (auto d : s.shape) n *= d;
-  out.resize(size_t(n));
-  double offset = 0, scale = 0.1;
-  const size_t r = s.shape.size();
-  if (ends_with(s.key, "relative_position_bias_table")) scale = 1.0;
-  else if (ends_with(s.key, "running_mean")) scale = 0.1;
-  else if (ends_with(s.key, "running_var")) { offset = 1; scale = 0.5; }
-  else if (ends_with(s.key, "weight") && r == 1) { offset = 1; scale = 0.1; }
-  else if (ends_with(s.key, "weight") && r == 4) scale = std::sqrt(2.0) * std::sqrt(3.0 / double(s.shape[1] * s.shape[2] * s.shape[3]));
-  else if (ends_with(s.key, "weight") && r == 2) scale = std::sqrt(3.0 / double(s.shape[1]));
-  const uint64_t seed = fnv1a(s.key);
-  for (int64_t i = 0; i < n; i++) {
-    uint64_t z = seed + uint64_t(i) * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    uint64_t h = z ^ (z >> 31);
-    double x = 2.0 * (double(h >> 11) * (1.0 / 9007199254740992.0)) - 1.0;
-    volatile double prod = scale * x;
-    out[size_t(i)] = float(offset + prod);
-  }
-}
 
 // The inference keys of BiRefNet with a swin_v1 backbone (embed 96: tiny, 192: large).
 std::vector<Spec> birefnet_keys(int64_t e) {
@@ -153,41 +119,21 @@ std::vector<Spec> birefnet_keys(int64_t e) {
 }
 
 bool write_weights(const std::string& path, int64_t embed) {
-  auto specs = birefnet_keys(embed);
-  std::string header = "{";
-  uint64_t off = 0;
-  for (size_t i = 0; i < specs.size(); i++) {
-    int64_t n = 1;
-    for (auto d : specs[i].shape) n *= d;
-    uint64_t bytes = uint64_t(n) * (specs[i].i64 ? 8 : 4);
-    header += (i ? "," : "") + std::string("\"") + specs[i].key + "\":{\"dtype\":\"" + (specs[i].i64 ? "I64" : "F32") +
-              "\",\"shape\":[";
-    for (size_t d = 0; d < specs[i].shape.size(); d++) header += (d ? "," : "") + std::to_string(specs[i].shape[d]);
-    header += "],\"data_offsets\":[" + std::to_string(off) + "," + std::to_string(off + bytes) + "]}";
-    off += bytes;
+  const auto keys = birefnet_keys(embed);
+  std::vector<bdr_tensor_spec> specs(keys.size());
+  for (size_t i = 0; i < keys.size(); i++) {
+    specs[i].key = keys[i].key.c_str();
+    specs[i].dtype = keys[i].i64 ? "I64" : "F32";
+    specs[i].ndim = int(keys[i].shape.size());
+    for (size_t d = 0; d < keys[i].shape.size(); d++) specs[i].shape[d] = keys[i].shape[d];
+    specs[i].fill = BDR_FILL_BDRAND;
   }
-  header += "}";
-  while (header.size() % 8) header += ' ';
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return false;
-  uint64_t len = header.size();
-  std::fwrite(&len, 8, 1, f);
-  std::fwrite(header.data(), 1, header.size(), f);
-  std::vector<float> buf;
-  for (auto& s : specs) {
-    if (s.i64) {
-      const int64_t w = int64_t(std::llround(std::sqrt(double(s.shape[0]))));
-      std::vector<int64_t> idx(size_t(s.shape[0] * s.shape[1]));
-      for (int64_t p = 0; p < s.shape[0]; p++)
-        for (int64_t q = 0; q < s.shape[1]; q++)
-          idx[size_t(p * s.shape[1] + q)] = (p / w - q / w + w - 1) * (2 * w - 1) + (p % w - q % w + w - 1);
-      std::fwrite(idx.data(), 8, idx.size(), f);
-    } else {
-      bdrand(s, buf);
-      std::fwrite(buf.data(), 4, buf.size(), f);
-    }
+  char err[512] = {0};
+  if (bdr_write_safetensors(path.c_str(), specs.data(), specs.size(), nullptr, err, sizeof err) != 0) {
+    std::fprintf(stderr, "birefnet-bench: %s\n", err);
+    return false;
   }
-  return std::fclose(f) == 0;
+  return true;
 }
 
 // ---- the engine ----

@@ -1,8 +1,8 @@
 // Shared helpers of the BiRefNet parity tests: where things are, the engine opened with dlopen
 // (the tests never link it), a small safetensors reader, manifests, bdrand weight files written
-// by CTestSupport, and the error metrics of the fixture README.
+// by CBDRand, and the error metrics of the fixture README.
 import CBackdropEngineABI
-import CTestSupport
+import CBDRand
 import Foundation
 import XCTest
 
@@ -14,8 +14,9 @@ enum Paths {
   /// The package root, derived from this file's path (Tests/BiRefNetTests/Support.swift).
   static let packageRoot: URL = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-  static let fixtures: URL = packageRoot.deletingLastPathComponent()
-    .appendingPathComponent("shared/fixtures/birefnet")
+  /// The reference fixtures live in the repository (a copy of the shared ones), so a plain clone
+  /// runs every parity test.
+  static let fixtures: URL = packageRoot.appendingPathComponent("Tests/Fixtures/birefnet")
 
   static var engineLibrary: String {
     if let env = ProcessInfo.processInfo.environment["BACKDROP_ENGINE"], !env.isEmpty { return env }
@@ -249,7 +250,7 @@ struct WeightSpec {
 }
 
 enum Weights {
-  /// Writes a safetensors file with bdrand values (CTestSupport, in C).
+  /// Writes a safetensors file with bdrand values (CBDRand, in C).
   static func write(_ specs: [WeightSpec], to url: URL, metadata: [String: String]? = nil) throws {
     var cstrings = [UnsafeMutablePointer<CChar>]()
     defer { cstrings.forEach { free($0) } }
@@ -258,9 +259,9 @@ enum Weights {
       cstrings.append(p)
       return UnsafePointer(p)
     }
-    var cs = [ct_tensor_spec]()
+    var cs = [bdr_tensor_spec]()
     for s in specs {
-      var t = ct_tensor_spec()
+      var t = bdr_tensor_spec()
       t.key = c(s.key)
       t.rule_key = s.ruleKey.map { c($0) }
       t.dtype = c(s.dtype)
@@ -269,7 +270,7 @@ enum Weights {
         let p = raw.bindMemory(to: Int64.self)
         for (i, d) in s.shape.enumerated() where i < 8 { p[i] = d }
       }
-      t.fill = s.zeros ? CT_FILL_ZEROS : CT_FILL_BDRAND
+      t.fill = s.zeros ? BDR_FILL_ZEROS : BDR_FILL_BDRAND
       cs.append(t)
     }
     var meta: String? = nil
@@ -280,9 +281,9 @@ enum Weights {
     var err = [CChar](repeating: 0, count: 1024)
     let rc = cs.withUnsafeBufferPointer { buf -> Int32 in
       if let meta {
-        return meta.withCString { ct_write_safetensors(url.path, buf.baseAddress, buf.count, $0, &err, err.count) }
+        return meta.withCString { bdr_write_safetensors(url.path, buf.baseAddress, buf.count, $0, &err, err.count) }
       }
-      return ct_write_safetensors(url.path, buf.baseAddress, buf.count, nil, &err, err.count)
+      return bdr_write_safetensors(url.path, buf.baseAddress, buf.count, nil, &err, err.count)
     }
     if rc != 0 { throw TestError("writing \(url.path): \(String(cString: err))") }
   }

@@ -1,12 +1,12 @@
-/* bdrand weights and a streaming safetensors writer (see include/ctest_support.h). */
-#include "ctest_support.h"
+/* bdrand weights and a streaming safetensors writer (see include/bdrand.h). */
+#include "bdrand.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t ct_fnv1a64(const char *bytes, size_t len) {
+uint64_t bdr_fnv1a64(const char *bytes, size_t len) {
   uint64_t h = 0xCBF29CE484222325ull;
   for (size_t i = 0; i < len; i++) {
     h ^= (uint8_t)bytes[i];
@@ -20,7 +20,7 @@ static int ends_with(const char *s, const char *suffix) {
   return n >= m && memcmp(s + n - m, suffix, m) == 0;
 }
 
-int ct_bdrand_role(const char *key, const int64_t *shape, int ndim, double *offset, double *scale) {
+int bdr_bdrand_role(const char *key, const int64_t *shape, int ndim, double *offset, double *scale) {
   if (ends_with(key, "relative_position_bias_table")) { *offset = 0; *scale = 1.0; return 1; }
   if (ends_with(key, "running_mean")) { *offset = 0; *scale = 0.1; return 1; }
   if (ends_with(key, "running_var")) { *offset = 1; *scale = 0.5; return 1; }
@@ -48,17 +48,17 @@ static inline float bdrand_at(uint64_t seed, uint64_t i, double offset, double s
   return (float)(offset + prod);
 }
 
-float ct_bdrand_value(const char *key, const int64_t *shape, int ndim, uint64_t index) {
+float bdr_bdrand_value(const char *key, const int64_t *shape, int ndim, uint64_t index) {
   double offset, scale;
-  if (!ct_bdrand_role(key, shape, ndim, &offset, &scale)) return NAN;
-  return bdrand_at(ct_fnv1a64(key, strlen(key)), index, offset, scale);
+  if (!bdr_bdrand_role(key, shape, ndim, &offset, &scale)) return NAN;
+  return bdrand_at(bdr_fnv1a64(key, strlen(key)), index, offset, scale);
 }
 
-int ct_bdrand_fill(const char *key, const int64_t *shape, int ndim, uint64_t first, float *out,
+int bdr_bdrand_fill(const char *key, const int64_t *shape, int ndim, uint64_t first, float *out,
                    size_t count) {
   double offset, scale;
-  if (!ct_bdrand_role(key, shape, ndim, &offset, &scale)) return 0;
-  uint64_t seed = ct_fnv1a64(key, strlen(key));
+  if (!bdr_bdrand_role(key, shape, ndim, &offset, &scale)) return 0;
+  uint64_t seed = bdr_fnv1a64(key, strlen(key));
   for (size_t j = 0; j < count; j++) out[j] = bdrand_at(seed, first + j, offset, scale);
   return 1;
 }
@@ -118,13 +118,13 @@ static int sb_add(sbuf *b, const char *s, size_t n) {
 }
 static int sb_str(sbuf *b, const char *s) { return sb_add(b, s, strlen(s)); }
 
-static uint64_t numel_of(const ct_tensor_spec *s) {
+static uint64_t numel_of(const bdr_tensor_spec *s) {
   uint64_t n = 1;
   for (int d = 0; d < s->ndim; d++) n *= (uint64_t)s->shape[d];
   return n;
 }
 
-int ct_write_safetensors(const char *path, const ct_tensor_spec *specs, size_t count,
+int bdr_write_safetensors(const char *path, const bdr_tensor_spec *specs, size_t count,
                          const char *metadata_json, char *err, size_t err_len) {
   sbuf h = {0};
   char tmp[512];
@@ -135,7 +135,7 @@ int ct_write_safetensors(const char *path, const ct_tensor_spec *specs, size_t c
     sb_str(&h, "\"__metadata__\":"); sb_str(&h, metadata_json); first = 0;
   }
   for (size_t i = 0; i < count; i++) {
-    const ct_tensor_spec *s = &specs[i];
+    const bdr_tensor_spec *s = &specs[i];
     if (s->ndim < 0 || s->ndim > 8) { free(h.p); set_err(err, err_len, "bad ndim for ", s->key); return -1; }
     uint64_t bytes = numel_of(s) * dtype_size(s->dtype);
     if (!first) sb_str(&h, ",");
@@ -165,21 +165,21 @@ int ct_write_safetensors(const char *path, const ct_tensor_spec *specs, size_t c
   float *fbuf = malloc(CHUNK * sizeof(float));
   unsigned char *obuf = malloc(CHUNK * 8);
   for (size_t i = 0; ok && i < count; i++) {
-    const ct_tensor_spec *s = &specs[i];
+    const bdr_tensor_spec *s = &specs[i];
     const char *rk = s->rule_key ? s->rule_key : s->key;
     uint64_t total = numel_of(s);
     size_t es = dtype_size(s->dtype);
     int is_float = !strcmp(s->dtype, "F32") || !strcmp(s->dtype, "F16") || !strcmp(s->dtype, "BF16");
     int is_i64 = !strcmp(s->dtype, "I64");
     int64_t W = 0;
-    if (is_i64 && s->fill == CT_FILL_BDRAND && ends_with(rk, "relative_position_index") && s->ndim == 2) {
+    if (is_i64 && s->fill == BDR_FILL_BDRAND && ends_with(rk, "relative_position_index") && s->ndim == 2) {
       int64_t N = s->shape[0];
       while (W * W < N) W++;
     }
     for (uint64_t done = 0; ok && done < total;) {
       size_t m = (size_t)((total - done) < CHUNK ? (total - done) : CHUNK);
       if (is_float) {
-        if (s->fill != CT_FILL_BDRAND || !ct_bdrand_fill(rk, s->shape, s->ndim, done, fbuf, m))
+        if (s->fill != BDR_FILL_BDRAND || !bdr_bdrand_fill(rk, s->shape, s->ndim, done, fbuf, m))
           memset(fbuf, 0, m * sizeof(float));
         if (es == 4) memcpy(obuf, fbuf, m * 4);
         else if (!strcmp(s->dtype, "F16"))
