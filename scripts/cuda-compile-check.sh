@@ -6,9 +6,9 @@
 #
 # What it does: downloads (once; cached) the pinned wheels the GPU machines carry — torch 2.11.0
 # (CUDA 13), nvidia-cuda-runtime and nvidia-cuda-crt (CUDA 13 moved crt/host_defines.h there) —,
-# unpacks only the headers and the five libraries the engine links, compiles every engine source
-# with -DBD_WITH_CUDA and links libbackdrop-torch.so with `-z defs`, so a missing symbol fails
-# too. Prints the engine's NEEDED libraries at the end. Cache: $BACKDROP_CUDA_CACHE
+# unpacks only the headers and the five libraries the engine links, then builds the engine with
+# its CMake build exactly as a GPU user would (BD_WITH_CUDA on, linked with `-z defs`, so a
+# missing symbol fails too; incremental between runs). Prints the engine's NEEDED libraries. Cache: $BACKDROP_CUDA_CACHE
 # (default /var/cache/backdrop/cuda-check, about 1 GB unpacked).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,38 +41,21 @@ if [[ ! -e "$stamp" ]]; then
   touch "$stamp"
 fi
 
-torch="$unpacked/torch"
-cuda="$unpacked/nvidia/cu13"
-engine="$root/Sources/BackdropEngine"
-out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
-
-flags=(-std=c++17 -O0 -fPIC -fvisibility=hidden -DBD_WITH_CUDA=1 -D_GLIBCXX_USE_CXX11_ABI=1
-  -Wall -Wno-unused-parameter -Werror=return-type
-  -I"$engine" -I"$engine/include" -I"$root/Sources/CBackdropEngineABI/include"
-  -isystem "$torch/include" -isystem "$torch/include/torch/csrc/api/include" -isystem "$cuda/include")
-
-mapfile -t sources < <(find "$engine" -name '*.cpp' | sort)
-echo "cuda-compile-check: compiling ${#sources[@]} engine sources against torch $torch_version (CUDA 13) with BD_WITH_CUDA"
-objects=()
-jobs="$(nproc)"
-for src in "${sources[@]}"; do
-  obj="$out/$(basename "${src%.cpp}").o"
-  objects+=("$obj")
-  g++ "${flags[@]}" -c "$src" -o "$obj" &
-  while (( $(jobs -rp | wc -l) >= jobs )); do wait -n; done
-done
-# Wait for each compile and fail if any did.
-failed=0
-for pid in $(jobs -rp); do wait "$pid" || failed=1; done
-for obj in "${objects[@]}"; do [[ -s "$obj" ]] || failed=1; done
-if [[ $failed != 0 ]]; then
-  echo "cuda-compile-check: FAILED to compile the engine with BD_WITH_CUDA" >&2
+# The CMake build as a GPU user runs it (a torch package directory, CUDA headers from the
+# nvidia-cuda-runtime wheel beside it), which also links with -z defs: a missing symbol fails.
+build="$cache/build"
+echo "cuda-compile-check: CMake build of the engine and birefnet-bench against torch $torch_version (CUDA 13)"
+cmake -S "$root/Sources/BackdropEngine" -B "$build" -G Ninja -DBD_TORCH_DIR="$unpacked/torch" \
+  -DCMAKE_BUILD_TYPE=Release >"$cache/cmake-configure.log" 2>&1 || { cat "$cache/cmake-configure.log"; exit 1; }
+grep -q "building with BD_WITH_CUDA" "$cache/cmake-configure.log" || {
+  cat "$cache/cmake-configure.log"
+  echo "cuda-compile-check: FAILED: CMake did not enable BD_WITH_CUDA for the CUDA wheel" >&2
   exit 1
-fi
-
-echo "cuda-compile-check: linking libbackdrop-torch.so with -z defs"
-g++ -shared -o "$out/libbackdrop-torch.so" "${objects[@]}" -Wl,-z,defs -Wl,--no-as-needed \
-  -L"$torch/lib" -L"$cuda/lib" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda -l:libcudart.so.13 -lm
-readelf -d "$out/libbackdrop-torch.so" | awk '/NEEDED/ {print "  NEEDED " $5}'
+}
+cmake --build "$build" -j "$(nproc)"
+readelf -d "$build/libbackdrop-torch.so" | awk '/NEEDED/ {print "  NEEDED " $5}'
+readelf -d "$build/libbackdrop-torch.so" | grep -q 'libtorch_cuda.so' || {
+  echo "cuda-compile-check: FAILED: the engine does not link libtorch_cuda.so" >&2
+  exit 1
+}
 echo "cuda-compile-check: OK (engine compiled and linked with BD_WITH_CUDA against torch $torch_version)"
