@@ -186,6 +186,12 @@ BD_EXPORT bd_status bd_model_open(const bd_model_options* options, bd_model** ou
                             " needs a CUDA device; on the CPU use precision=fp32 (or auto)");
     }
 
+    if (cuda && info.precision == BD_PRECISION_FP32) {
+      // precision=fp32 means FP32: libtorch otherwise runs CUDA convolutions in TF32 (10-bit
+      // mantissa), about 1e-3 relative error, which breaks parity with the reference.
+      at::globalContext().setAllowTF32CuDNN(false);
+      at::globalContext().setFloat32MatmulPrecision("highest");
+    }
     keep_large_allocations();
     const int threads = options->threads > 0 ? options->threads : default_threads();
     if (at::get_num_threads() != threads) at::set_num_threads(threads);

@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""The GPU check's measurements (run by scripts/gpu-check.sh; needs torch, nothing else).
+
+Drives the CMake-built engine through its C ABI with ctypes, in the same process as torch (so
+torch.cuda's memory statistics cover the engine's allocations), and prints one table:
+
+  1. parity   native BiRefNet in FP32 on the device against the reference fixtures
+              (Tests/Fixtures/birefnet, weights by the bdrand rule written by libbdrand.so)
+  2. precision FP16 and BF16 against FP32 on the device: IoU of the 0.5-thresholded mattes
+              (target >= 0.998) and the largest probability difference
+  3. speed    birefnet-bench rows (frames/s) with the peak GPU memory of each row (nvidia-smi)
+  4. pre/post the 1080p pre+post-processing cost of a session (a 1x1-convolution TorchScript model,
+              so the figure is the engine's own work, not the network's)
+  5. official the official PyTorch BiRefNet on the same card, when its code is carried along
+              (--official DIR, a checkout of github ZhengPeng7/BiRefNet; never committed)
+
+--cpu runs every step on the CPU at tiny sizes, to prove the script before GPU time is spent.
+"""
+import argparse
+import ctypes as C
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(ROOT, "Tests", "Fixtures", "birefnet")
+
+# ---- the engine ABI (backdrop_engine.h), with zero padding so fields appended later stay 0 ----
+DEVICE_CPU, DEVICE_CUDA = 1, 2
+PREC = {"fp32": 1, "fp16": 2, "bf16": 3}
+PATCH_AUTO, PATCH_LEGACY = 0, 2
+FORMAT_RGBA, FORMAT_GRAY8 = 2, 9
+
+
+class ModelOptions(C.Structure):
+    _fields_ = [("path", C.c_char_p), ("device", C.c_int), ("device_index", C.c_int), ("precision", C.c_int),
+                ("patch_order", C.c_int), ("threads", C.c_int), ("_pad", C.c_char * 256)]
+
+
+class SessionConfig(C.Structure):
+    _fields_ = [("width", C.c_int), ("height", C.c_int), ("input_format", C.c_int), ("output_format", C.c_int),
+                ("input_matrix", C.c_int), ("input_full_range", C.c_int), ("output_matrix", C.c_int),
+                ("output_full_range", C.c_int), ("inference_width", C.c_int), ("inference_height", C.c_int),
+                ("max_batch", C.c_int), ("_pad", C.c_char * 256)]
+
+
+class CompositeParams(C.Structure):
+    _fields_ = [("threshold", C.c_float), ("soft", C.c_int), ("background", C.c_int), ("color", C.c_uint8 * 3),
+                ("blur_sigma", C.c_float), ("_pad", C.c_char * 256)]
+
+
+class Frame(C.Structure):
+    _fields_ = [("planes", C.c_void_p * 4), ("strides", C.c_int32 * 4)]
+
+
+class TensorSpec(C.Structure):  # bdrand.h: bdr_tensor_spec
+    _fields_ = [("key", C.c_char_p), ("rule_key", C.c_char_p), ("dtype", C.c_char_p), ("ndim", C.c_int),
+                ("shape", C.c_int64 * 8), ("fill", C.c_int)]
+
+
+TENSOR_FN = C.CFUNCTYPE(None, C.c_void_p, C.c_char_p, C.POINTER(C.c_float), C.POINTER(C.c_int64), C.c_int)
+
+
+class Engine:
+    def __init__(self, path, device, threads):
+        self.lib = C.CDLL(path, mode=C.RTLD_GLOBAL)
+        self.lib.bd_engine_version.restype = C.c_char_p
+        self.device = device
+        self.threads = threads
+        for name in ("bd_model_open", "bd_session_create", "bd_session_process", "bd_testing_birefnet_forward"):
+            getattr(self.lib, name).restype = C.c_int
+
+    def options(self, path, precision="fp32", patch=PATCH_AUTO):
+        o = ModelOptions()
+        o.path = path.encode()
+        o.device = self.device
+        o.precision = PREC[precision]
+        o.patch_order = patch
+        o.threads = self.threads
+        return o
+
+    def forward(self, weights, x, precision="fp32", patch=PATCH_AUTO, keep=("logits",)):
+        """Native BiRefNet forward of x [B,3,H,W] (normalised); returns the named float32 tensors."""
+        x = x.contiguous().float()
+        got = {}
+
+        def collect(_user, name, data, shape, ndim):
+            name = name.decode()
+            if keep and name not in keep:
+                return
+            dims = [shape[i] for i in range(ndim)]
+            n = 1
+            for d in dims:
+                n *= d
+            got[name] = torch.tensor(data[:n], dtype=torch.float32).reshape(dims)
+
+        err = C.create_string_buffer(4096)
+        o = self.options(weights, precision, patch)
+        status = self.lib.bd_testing_birefnet_forward(C.byref(o), C.c_void_p(x.data_ptr()), x.shape[0], x.shape[2],
+                                                      x.shape[3], TENSOR_FN(collect), None, err, len(err))
+        if status != 0:
+            raise RuntimeError(err.value.decode())
+        return got
+
+
+def write_bdrand(bdrand, manifest, out):
+    keys = json.load(open(manifest))["keys"]
+    specs = (TensorSpec * len(keys))()
+    keep = []
+    for spec, k in zip(specs, keys):
+        keep.append(k["key"].encode())
+        spec.key = keep[-1]
+        spec.dtype = b"I64" if k.get("dtype") == "int64" else b"F32"
+        spec.ndim = len(k["shape"])
+        for d, extent in enumerate(k["shape"]):
+            spec.shape[d] = extent
+        spec.fill = 0
+    err = C.create_string_buffer(512)
+    bdrand.bdr_write_safetensors.restype = C.c_int
+    if bdrand.bdr_write_safetensors(out.encode(), specs, C.c_size_t(len(keys)), None, err, C.c_size_t(len(err))) != 0:
+        raise RuntimeError(err.value.decode())
+    return out
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for key, e in header.items():
+        if key == "__metadata__" or e["dtype"] != "F32":
+            continue
+        b, end = e["data_offsets"]
+        out[key] = torch.frombuffer(bytearray(data[b:end]), dtype=torch.float32).reshape(e["shape"])
+    return out
+
+
+def rel_err(a, r):
+    return float((a - r).abs().max() / r.abs().max().clamp_min(1e-30))
+
+
+def row(*cells):
+    print("  ".join(str(c) for c in cells), flush=True)
+
+
+def test_image(batch, h, w, seed=0):
+    """A smooth random picture (low-frequency noise), ImageNet-normalised, so mattes have structure."""
+    g = torch.Generator().manual_seed(seed)
+    small = torch.rand(batch, 3, max(2, h // 32), max(2, w // 32), generator=g)
+    img = torch.nn.functional.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    return (img - mean) / std
+
+
+def parity(engine, weights):
+    print("\n== 1. parity: native BiRefNet FP32 on the device vs the official implementation (fixtures)")
+    row(f"{'case':48}", f"{'logits max-rel':>14}", f"{'worst tensor':>30}", f"{'max-rel':>9}", "verdict")
+    cases = [("variant_a_swin_v1_t_256x256", "swin_v1_t", PATCH_AUTO),
+             ("variant_a_swin_v1_t_256x384", "swin_v1_t", PATCH_AUTO),
+             ("variant_a_swin_v1_t_256x256_patchorder-legacy", "swin_v1_t", PATCH_LEGACY),
+             ("variant_b_swin_v1_l_256x256", "swin_v1_l", PATCH_AUTO)]
+    ok = True
+    for name, backbone, patch in cases:
+        ref = read_safetensors(os.path.join(FIXTURES, name + ".safetensors"))
+        got = engine.forward(weights[backbone], ref["input"], "fp32", patch, keep=())
+        worst, worst_name = 0.0, "-"
+        for key, r in ref.items():
+            if key in ("input", "prob_full") or key not in got:
+                continue
+            e = rel_err(got[key], r)
+            tol = 1e-4 if key.startswith(("features.", "debug.features_half.")) else 1e-3 if key == "logits" else 3e-4
+            if e / tol > worst:
+                worst, worst_name = e / tol, f"{key} ({e:.1e})"
+        e = rel_err(got["logits"], ref["logits"])
+        good = e <= 1e-3 and worst <= 1.0
+        ok &= good
+        row(f"{name:48}", f"{e:14.2e}", f"{worst_name:>30}", f"{worst:8.2f}x", "ok" if good else "FAIL (tolerance exceeded)")
+    return ok
+
+
+def precision(engine, weights, sizes):
+    print("\n== 2. precision: FP16 and BF16 against FP32 on the device (bdrand weights, smooth random picture)")
+    row(f"{'model':8}", f"{'size':>5}", f"{'precision':>9}", f"{'IoU@0.5':>8}", f"{'max |dp|':>9}", "verdict")
+    ok = True
+    for model, backbone in (("lite", "swin_v1_t"), ("general", "swin_v1_l")):
+        for size in sizes:
+            x = test_image(1, size, size)
+            ref = torch.sigmoid(engine.forward(weights[backbone], x, "fp32")["logits"])
+            for prec in ("fp16", "bf16"):
+                try:
+                    p = torch.sigmoid(engine.forward(weights[backbone], x, prec)["logits"])
+                except RuntimeError as e:
+                    row(f"{model:8}", f"{size:5}", f"{prec:>9}", "refused:", str(e)[:110])
+                    continue
+                a, b = p >= 0.5, ref >= 0.5
+                union = (a | b).sum().item()
+                iou = (a & b).sum().item() / union if union else 1.0
+                good = iou >= 0.998
+                ok &= good
+                row(f"{model:8}", f"{size:5}", f"{prec:>9}", f"{iou:8.4f}", f"{(p - ref).abs().max().item():9.2e}",
+                    "ok" if good else "FAIL (IoU < 0.998)")
+    return ok
+
+
+class GpuMemorySampler:
+    """Peak used GPU memory while a child process runs (nvidia-smi every 50 ms)."""
+
+    def __init__(self):
+        self.peak = None
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        if shutil.which("nvidia-smi"):
+            self.peak = 0
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"],
+                                     capture_output=True, text=True, timeout=5).stdout
+                self.peak = max(self.peak, int(out.split()[0]))
+            except Exception:
+                pass
+            self._stop.wait(0.05)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+
+def speed(bench, engine_path, weights, rows, batches, cpu):
+    print("\n== 3. speed: birefnet-bench (host frames in, matte out, one session per batch size)")
+    for r in rows:
+        args = [bench, "--engine", engine_path, "--rows", r, "--batches", ",".join(map(str, batches)),
+                "--weights-t", weights["swin_v1_t"], "--weights-l", weights["swin_v1_l"], "--iters", "3"]
+        args += ["--no-cuda"] if cpu else ["--cuda-only"]
+        with GpuMemorySampler() as mem:
+            out = subprocess.run(args, capture_output=True, text=True)
+        lines = [l for l in out.stdout.splitlines() if l.startswith(r + " ") or l.startswith("row ")]
+        for l in lines:
+            if l.startswith("row "):
+                if r == rows[0]:
+                    print(l + "   peak GPU MB (whole row)")
+                continue
+            print(l + (f"   {mem.peak}" if mem.peak is not None else "   -"))
+        if out.returncode != 0:
+            print(f"  birefnet-bench {r} exited {out.returncode}: {out.stderr.strip()[-300:]}")
+
+
+def prepost(engine, width, height, size, device_label):
+    print(f"\n== 4. pre+post-processing of {width}x{height} RGBA frames on {device_label} (1x1-convolution model)")
+    tmp = tempfile.mkdtemp()
+    model_path = os.path.join(tmp, "conv1x1.pt")
+    torch.jit.script(torch.nn.Conv2d(3, 1, 1)).save(model_path)
+    lib = engine.lib
+    err = C.create_string_buffer(4096)
+    model = C.c_void_p()
+    o = engine.options(model_path)
+    if lib.bd_model_open(C.byref(o), C.byref(model), err, len(err)) != 0:
+        print("  model:", err.value.decode())
+        return
+
+    def per_frame(w, h, batch=4, iters=5):
+        cfg = SessionConfig(width=w, height=h, input_format=FORMAT_RGBA, output_format=FORMAT_RGBA,
+                            input_full_range=1, output_full_range=1, inference_width=size, inference_height=size,
+                            max_batch=batch)
+        session = C.c_void_p()
+        if lib.bd_session_create(model, C.byref(cfg), C.byref(session), err, len(err)) != 0:
+            raise RuntimeError(err.value.decode())
+        src = [torch.randint(0, 255, (h, w, 4), dtype=torch.uint8) for _ in range(batch)]
+        dst = [torch.empty((h, w, 4), dtype=torch.uint8) for _ in range(batch)]
+        ins, outs = (Frame * batch)(), (Frame * batch)()
+        for i in range(batch):
+            ins[i].planes[0], ins[i].strides[0] = src[i].data_ptr(), w * 4
+            outs[i].planes[0], outs[i].strides[0] = dst[i].data_ptr(), w * 4
+        params = CompositeParams(threshold=0.5)
+        for it in range(iters + 1):
+            if it == 1:
+                t0 = time.perf_counter()
+            if lib.bd_session_process(session, ins, outs, batch, C.byref(params), err, len(err)) != 0:
+                raise RuntimeError(err.value.decode())
+        elapsed = (time.perf_counter() - t0) / (iters * batch)
+        lib.bd_session_destroy(session)
+        return elapsed * 1000
+
+    full = per_frame(width, height)
+    small = per_frame(size, size)
+    row(f"  {width}x{height}: {full:8.2f} ms/frame   {size}x{size}: {small:8.2f} ms/frame   "
+        f"pre+post of the larger frame ≈ {full - small:8.2f} ms/frame")
+    lib.bd_model_release(model)
+
+
+def official(directory, size, device):
+    print("\n== 5. official PyTorch BiRefNet on the same device")
+    if not directory:
+        print("  skipped: no --official checkout carried along")
+        return
+    sys.path.insert(0, directory)
+    try:
+        from models.birefnet import BiRefNet  # noqa: E402  (the official code, carried, never committed)
+        net = BiRefNet(bb_pretrained=False).eval().to(device)
+    except Exception as e:  # the official code needs its own dependencies (timm, einops, …)
+        print(f"  skipped: the official code did not load here: {type(e).__name__}: {e}")
+        return
+    for dtype, label in ((torch.float16, "fp16"), (torch.bfloat16, "bf16")):
+        if device == "cpu" and dtype != torch.float32:
+            dtype, label = torch.float32, "fp32"
+        m = net.to(dtype)
+        x = torch.randn(1, 3, size, size, device=device, dtype=dtype)
+        with torch.inference_mode():
+            m(x)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(5):
+                m(x)
+            if device == "cuda":
+                torch.cuda.synchronize()
+        print(f"  official {size}² batch 1 {label}: {5 / (time.perf_counter() - t0):8.2f} frames/s")
+        if device == "cpu":
+            break
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", required=True, help="CMake build folder (libbackdrop-torch.so, libbdrand.so, birefnet-bench)")
+    ap.add_argument("--cpu", action="store_true", help="every step on the CPU at tiny sizes")
+    ap.add_argument("--official", default=os.environ.get("BIREFNET_OFFICIAL_DIR", ""))
+    args = ap.parse_args()
+
+    engine_path = os.path.join(args.build, "libbackdrop-torch.so")
+    engine = Engine(engine_path, DEVICE_CPU if args.cpu else DEVICE_CUDA, threads=0)
+    bdrand = C.CDLL(os.path.join(args.build, "libbdrand.so"))
+    print("engine:", engine.lib.bd_engine_version().decode())
+    print("torch:", torch.__version__, "| device:", "cpu" if args.cpu else torch.cuda.get_device_name(0))
+    if not args.cpu and engine.lib.bd_cuda_device_count() < 1:
+        print("FAIL: the engine sees no CUDA device")
+        return 1
+
+    tmp = tempfile.mkdtemp(prefix="gpu-check-")
+    weights = {b: write_bdrand(bdrand, os.path.join(FIXTURES, f"manifest_{b}.json"), os.path.join(tmp, f"bdrand_{b}.safetensors"))
+               for b in ("swin_v1_t", "swin_v1_l")}
+    ok = parity(engine, weights)
+    ok &= precision(engine, weights, [64] if args.cpu else [512, 1024])
+    speed(os.path.join(args.build, "birefnet-bench"), engine_path, weights,
+          ["lite256"] if args.cpu else ["lite512", "lite1024", "general512", "general1024"],
+          [1, 2] if args.cpu else [1, 4, 8, 16], args.cpu)
+    prepost(engine, 640 if args.cpu else 1920, 360 if args.cpu else 1080, 256 if args.cpu else 512,
+            "cpu" if args.cpu else "cuda")
+    official(args.official, 256 if args.cpu else 1024, "cpu" if args.cpu else "cuda")
+    shutil.rmtree(tmp, ignore_errors=True)
+    print("\ngpu-check:", "OK" if ok else "FAILURES above")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
