@@ -6,6 +6,9 @@
 #include <torch/version.h>
 
 #include <malloc.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -74,6 +77,17 @@ int cuda_device_count() {
 #else
   return 0;
 #endif
+}
+
+// BF16 on the CPU pays off only with native BF16 dot products (AVX512-BF16, or AMX-BF16); without
+// them oneDNN emulates BF16 and is slower than FP32.
+bool cpu_has_bf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5))) return true;  // AVX512_BF16
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx & (1u << 22))) return true;  // AMX_BF16
+#endif
+  return false;
 }
 
 int default_threads() {
@@ -181,9 +195,13 @@ BD_EXPORT bd_status bd_model_open(const bd_model_options* options, bd_model** ou
     const bool cuda = info.device == BD_DEVICE_CUDA;
     info.precision = options->precision == BD_PRECISION_AUTO ? (cuda ? BD_PRECISION_FP16 : BD_PRECISION_FP32)
                                                               : options->precision;
-    if (!cuda && info.precision != BD_PRECISION_FP32) {
-      throw bd::DeviceError(std::string("precision=") + precision_name(info.precision) +
-                            " needs a CUDA device; on the CPU use precision=fp32 (or auto)");
+    if (!cuda && info.precision == BD_PRECISION_FP16) {
+      throw bd::DeviceError("precision=fp16 needs a CUDA device; on the CPU use precision=fp32 (or auto), or bf16 "
+                            "where the CPU has AVX512-BF16");
+    }
+    if (!cuda && info.precision == BD_PRECISION_BF16 && !cpu_has_bf16()) {
+      throw bd::DeviceError("precision=bf16 on the CPU needs native BF16 instructions (AVX512-BF16 or AMX), which "
+                            "this CPU lacks; use precision=fp32 (or auto)");
     }
 
     if (cuda && info.precision == BD_PRECISION_FP32) {

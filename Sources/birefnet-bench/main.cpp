@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -188,7 +189,7 @@ int main(int argc, char** argv) {
   std::string engine_path, weights_t, weights_l, rows_arg = "lite512,lite1024,general512";
   std::vector<int> batches = {1, 4};
   int iters = 2, warmup = 1, threads = 0;
-  bool cuda_only = false, no_cuda = false, keep_heap = true;
+  bool cuda_only = false, no_cuda = false, keep_heap = true, cpu_bf16 = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -206,10 +207,11 @@ int main(int argc, char** argv) {
     else if (a == "--cuda-only") cuda_only = true;
     else if (a == "--no-cuda") no_cuda = true;
     else if (a == "--no-keep-heap") keep_heap = false;
+    else if (a == "--cpu-bf16") cpu_bf16 = true;
     else {
       std::printf("usage: %s [--engine PATH] [--rows lite512,lite1024,general512] [--batches 1,4] [--iters N]\n"
                   "          [--warmup N] [--threads N] [--weights-t FILE] [--weights-l FILE] [--cuda-only] [--no-cuda]\n"
-                  "          [--no-keep-heap]\n",
+                  "          [--no-keep-heap] [--cpu-bf16]\n",
                   argv[0]);
       return a == "--help" || a == "-h" ? 0 : 2;
     }
@@ -288,15 +290,21 @@ int main(int argc, char** argv) {
 
   struct Dev { bd_device_kind kind; bd_precision prec; const char* label; };
   std::vector<Dev> devices;
-  if (!cuda_only) devices.push_back({BD_DEVICE_CPU, BD_PRECISION_FP32, "cpu fp32"});
+  if (!cuda_only) {
+    devices.push_back({BD_DEVICE_CPU, BD_PRECISION_FP32, "cpu fp32"});
+    // BF16 on the CPU where the engine accepts it (native AVX512-BF16/AMX); compared with fp32 below.
+    if (cpu_bf16) devices.push_back({BD_DEVICE_CPU, BD_PRECISION_BF16, "cpu bf16"});
+  }
   if (!no_cuda && gpus > 0) {
     devices.push_back({BD_DEVICE_CUDA, BD_PRECISION_FP16, "cuda fp16"});
     devices.push_back({BD_DEVICE_CUDA, BD_PRECISION_BF16, "cuda bf16"});
   }
   if (!no_cuda && gpus == 0) std::printf("CUDA rows skipped: the engine reports no CUDA device\n");
 
-  std::printf("\n%-12s %-10s %-10s %6s %5s %12s %10s %12s\n", "row", "backbone", "device", "size", "batch", "ms/frame",
-              "frames/s", "peak RSS MB");
+  std::printf("\n%-12s %-10s %-10s %6s %5s %12s %10s %12s  %s\n", "row", "backbone", "device", "size", "batch", "ms/frame",
+              "frames/s", "peak RSS MB", "vs fp32 on the same device: time ratio, IoU@0.5, max |dp|");
+  // fp32 mattes and times of each (row, batch, device kind), to compare lower precisions with.
+  std::map<std::string, std::pair<std::vector<uint8_t>, double>> reference;
   int failures = 0;
   for (const auto& dev : devices) {
     for (const auto& row : rows) {
@@ -358,8 +366,24 @@ int main(int argc, char** argv) {
           failures++;
         } else {
           const double ms = secs * 1000.0 / double(iters * batch);
-          std::printf("%-12s %-10s %-10s %6d %5d %12.1f %10.2f %12.0f\n", row.name, row.backbone, dev.label, row.size,
+          std::printf("%-12s %-10s %-10s %6d %5d %12.1f %10.2f %12.0f", row.name, row.backbone, dev.label, row.size,
                       batch, ms, 1000.0 / ms, peak_rss_mb());
+          const std::string key = std::string(row.name) + "/" + std::to_string(batch) + "/" + std::to_string(dev.kind);
+          if (dev.prec == BD_PRECISION_FP32) {
+            reference[key] = {out, ms};
+          } else if (reference.count(key)) {
+            const auto& [ref, ref_ms] = reference[key];
+            size_t both = 0, either = 0;
+            int max_diff = 0;
+            for (size_t i = 0; i < out.size(); i++) {
+              const bool a = out[i] >= 128, b = ref[i] >= 128;
+              both += a && b;
+              either += a || b;
+              max_diff = std::max(max_diff, std::abs(int(out[i]) - int(ref[i])));
+            }
+            std::printf("  %.3f  %.4f  %.3f", ms / ref_ms, either ? double(both) / double(either) : 1.0, max_diff / 255.0);
+          }
+          std::printf("\n");
         }
         std::fflush(stdout);
         api.session_destroy(session);
