@@ -56,7 +56,7 @@ struct MatteOptions: ParsableArguments {
   @Option(name: .long, help: ArgumentHelp("Model: a registry name (see `backdrop models list`) or a file (.pt TorchScript, .safetensors BiRefNet).", valueName: "NAME|PATH"))
   var model: String = "selfie"
 
-  @Option(name: .long, help: "Compute precision: auto, fp32, fp16 or bf16 (the last two need CUDA).")
+  @Option(name: .long, help: "Compute precision: auto, fp32, fp16 (CUDA) or bf16 (CUDA, or a CPU with AVX512-BF16).")
   var precision: String = "auto"
 
   @Option(name: .long, help: "Frames per inference call (1-64; default 4, live sources 1).")

@@ -113,8 +113,8 @@ final class Engine: @unchecked Sendable {
     self.testingForward = testingForward
   }
 
-  /// Opens a model on the CPU in FP32. Returns the handle or the status and error text.
-  func open(_ path: String, patchOrder: bd_patch_order = BD_PATCH_ORDER_AUTO)
+  /// Opens a model on the CPU (FP32 unless told). Returns the handle or the status and error text.
+  func open(_ path: String, patchOrder: bd_patch_order = BD_PATCH_ORDER_AUTO, precision: bd_precision = BD_PRECISION_FP32)
     -> (model: OpaquePointer?, status: bd_status, message: String)
   {
     var model: OpaquePointer?
@@ -123,7 +123,7 @@ final class Engine: @unchecked Sendable {
       var o = bd_model_options()
       o.path = cpath
       o.device = BD_DEVICE_CPU
-      o.precision = BD_PRECISION_FP32
+      o.precision = precision
       o.patch_order = patchOrder
       o.threads = 0
       return modelOpen(&o, &model, &err, err.count)
@@ -132,7 +132,8 @@ final class Engine: @unchecked Sendable {
   }
 
   /// Runs the native forward pass through the test-only entry point; returns every named tensor.
-  func forward(_ path: String, input: Tensor, patchOrder: bd_patch_order = BD_PATCH_ORDER_AUTO) throws -> [String: Tensor] {
+  func forward(_ path: String, input: Tensor, patchOrder: bd_patch_order = BD_PATCH_ORDER_AUTO,
+               precision: bd_precision = BD_PRECISION_FP32) throws -> [String: Tensor] {
     final class Box { var tensors: [String: Tensor] = [:] }
     let box = Box()
     var err = [CChar](repeating: 0, count: 8192)
@@ -147,7 +148,7 @@ final class Engine: @unchecked Sendable {
       var o = bd_model_options()
       o.path = cpath
       o.device = BD_DEVICE_CPU
-      o.precision = BD_PRECISION_FP32
+      o.precision = precision
       o.patch_order = patchOrder
       return input.values.withUnsafeBufferPointer { buf in
         testingForward(&o, buf.baseAddress, Int32(input.shape[0]), Int32(input.shape[2]), Int32(input.shape[3]),
