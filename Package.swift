@@ -44,9 +44,16 @@ let package = Package(
         .linkedLibrary("m"),
       ] + staticSwiftRuntime
     ),
+    // The one Swift wrapper of the engine ABI (dlopen, entry points, model and session owners),
+    // shared by the plugin, the launcher and the benchmarks. No static-runtime flag here.
+    .target(
+      name: "BackdropEngineClient",
+      dependencies: ["CBackdropEngineABI"],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
     .target(
       name: "GstBackdrop",
-      dependencies: ["CGStreamer", "CBackdropShim", "CBackdropEngineABI", "CVPX"],
+      dependencies: ["CGStreamer", "CBackdropShim", "CBackdropEngineABI", "BackdropEngineClient", "CVPX"],
       swiftSettings: [.swiftLanguageMode(.v6)],
       linkerSettings: [.linkedLibrary("dl")] + staticSwiftRuntime
     ),
@@ -67,7 +74,7 @@ let package = Package(
     // Element overhead and 1080p pre/post-processing benchmark (release build).
     .executableTarget(
       name: "matte-bench",
-      dependencies: ["GstBackdrop", "CGStreamer", "CBackdropShim", "CBackdropEngineABI"],
+      dependencies: ["GstBackdrop", "BackdropEngineClient", "CGStreamer", "CBackdropShim", "CBackdropEngineABI"],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
     .testTarget(
@@ -86,7 +93,7 @@ let package = Package(
     .executableTarget(
       name: "backdrop",
       dependencies: [
-        "CGStreamer", "CBackdropEngineABI", "CBDRand",
+        "CGStreamer", "CBackdropEngineABI", "BackdropEngineClient", "CBDRand",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: [.swiftLanguageMode(.v6)]

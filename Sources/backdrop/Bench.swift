@@ -2,6 +2,7 @@
 // WebM), element-only fps on decoded frames and engine-only fps, for selfie at 256² and
 // BiRefNet-lite (fixture-rule "bdrand" weights) at 512², on the CPU, with the ratios.
 import ArgumentParser
+import BackdropEngineClient
 import CBackdropEngineABI
 import CBDRand
 import CGStreamer
@@ -195,28 +196,18 @@ final class TimingCounter: @unchecked Sendable {
   }
 }
 
-/// The engine through its C ABI (dlopen, as the element loads it): engine-only frames a second.
+/// The engine through the element's own wrapper (BackdropEngineClient): engine-only frames a second.
 struct Engine: @unchecked Sendable {
-  let handle: UnsafeMutableRawPointer
-  let version: String
+  let library: EngineLibrary
+  var version: String { library.version }
 
   static func load() throws -> Engine {
-    let candidates = [ProcessInfo.processInfo.environment["BACKDROP_ENGINE"]].compactMap { $0 }
-      + [GStreamer.pluginFile.map { URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent("libbackdrop-torch.so").path }].compactMap { $0 }
-      + ["libbackdrop-torch.so"]
-    var errors: [String] = []
-    for path in candidates {
-      if let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) {
-        let engine = Engine(handle: handle, version: "")
-        let version = engine.symbol("bd_engine_version", bd_engine_version_fn.self)().map { String(cString: $0) } ?? "?"
-        return Engine(handle: handle, version: version)
-      }
-      errors.append("\(path): \(String(cString: dlerror()))")
+    do {
+      return Engine(library: try EngineLibrary.load(explicitPath: nil, besideFile: GStreamer.pluginFile))
+    } catch {
+      throw LauncherError.unavailable("cannot load the engine: \(error.message)")
     }
-    throw LauncherError.unavailable("cannot load the engine: " + errors.joined(separator: "; "))
   }
-
-  func symbol<T>(_ name: String, _: T.Type) -> T { unsafeBitCast(dlsym(handle, name)!, to: T.self) }
 
   /// Runs `measureHere` on a thread of its own, as the element runs inference on its own thread.
   /// (On this process's main thread libtorch's OpenMP pool ran 3-6 times slower with 2 threads on
@@ -234,30 +225,23 @@ struct Engine: @unchecked Sendable {
 
   /// I420 frames in, A420 out (as in compose), `batch` at a time; the first batch is not timed.
   func measureHere(model path: String, size: Int, frames data: Data, count: Int, batch: Int, threads: Int) throws -> Double {
-    let open = symbol("bd_model_open", bd_model_open_fn.self)
-    let release = symbol("bd_model_release", bd_model_release_fn.self)
-    let create = symbol("bd_session_create", bd_session_create_fn.self)
-    let destroy = symbol("bd_session_destroy", bd_session_destroy_fn.self)
-    let process = symbol("bd_session_process", bd_session_process_fn.self)
-    var error = [CChar](repeating: 0, count: 512)
-    var model: OpaquePointer?
-    let status: bd_status = path.withCString { cPath in
-      var options = bd_model_options(path: cPath, device: BD_DEVICE_CPU, device_index: 0, precision: BD_PRECISION_FP32,
-                                     patch_order: BD_PATCH_ORDER_AUTO, threads: Int32(threads))
-      return open(&options, &model, &error, error.count)
-    }
-    guard status == BD_OK, let model else { throw LauncherError.failed("engine: \(errorText(error))") }
-    defer { release(model) }
+    let model: EngineModel
+    do {
+      model = try path.withCString { cPath throws(EngineCallError) -> EngineModel in
+        let options = bd_model_options(path: cPath, device: BD_DEVICE_CPU, device_index: 0, precision: BD_PRECISION_FP32,
+                                       patch_order: BD_PATCH_ORDER_AUTO, threads: Int32(threads))
+        return try EngineModel(library: library, options: options)
+      }
+    } catch { throw LauncherError.failed("engine: \((error as? EngineCallError)?.message ?? "\(error)")") }
     let (w, h) = (Bench.width, Bench.height)
-    var config = bd_session_config(
+    let config = bd_session_config(
       width: Int32(w), height: Int32(h), input_format: BD_FORMAT_I420, output_format: BD_FORMAT_A420,
       input_matrix: BD_MATRIX_BT601, input_full_range: 0, output_matrix: BD_MATRIX_BT601, output_full_range: 0,
       inference_width: Int32(size), inference_height: Int32(size), max_batch: Int32(batch))
-    var session: OpaquePointer?
-    guard create(model, &config, &session, &error, error.count) == BD_OK, let session else {
-      throw LauncherError.failed("engine session: \(errorText(error))")
+    let session: EngineSession
+    do { session = try EngineSession(model: model, config: config) } catch {
+      throw LauncherError.failed("engine session: \(error.message)")
     }
-    defer { destroy(session) }
     var params = bd_composite_params()
     params.threshold = 0.5
     params.background = BD_BACKGROUND_NONE
@@ -280,8 +264,8 @@ struct Engine: @unchecked Sendable {
             outputs[k].planes = (o, o + w * h, o + w * h + w * h / 4, o + w * h * 3 / 2)
             outputs[k].strides = (Int32(w), Int32(w / 2), Int32(w / 2), Int32(w))
           }
-          guard process(session, inputs, outputs, Int32(n), &params, &error, error.count) == BD_OK else {
-            throw LauncherError.failed("engine: \(errorText(error))")
+          do { try session.process(inputs: inputs, outputs: outputs, params: params) } catch {
+            throw LauncherError.failed("engine: \((error as? EngineCallError)?.message ?? "\(error)")")
           }
           index += n
           if start == 0 { start = g_get_monotonic_time() }  // after the first batch
@@ -292,9 +276,6 @@ struct Engine: @unchecked Sendable {
   }
 }
 
-private func errorText(_ buffer: [CChar]) -> String {
-  String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
 
 /// BiRefNet weights by the fixtures' bdrand rule (Tests/Fixtures/birefnet/README.md) for every key
 /// of a manifest, written as safetensors by the rule's one implementation (CBDRand).
@@ -324,7 +305,7 @@ enum BDRand {
     var error = [CChar](repeating: 0, count: 512)
     let status = bdr_write_safetensors(output.path, specs, specs.count, nil, &error, error.count)
     guard status == 0 else {
-      throw LauncherError.cannotCreate("cannot write \(output.path): \(String(cString: error))")
+      throw LauncherError.cannotCreate("cannot write \(output.path): \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
     }
   }
 }

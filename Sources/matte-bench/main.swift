@@ -11,6 +11,7 @@
 //      difference is the cost of converting, resizing and compositing full frames;
 //   4. with --birefnet (weights such as birefnet-bench writes): its inference time at S×S, and the
 //      ratio pre+post ÷ inference (target ≤ 0.03 for BiRefNet-lite at 512², DESIGN §8).
+import BackdropEngineClient
 import CBackdropEngineABI
 import CBackdropShim
 import CGStreamer
@@ -86,7 +87,7 @@ struct Engine {
 
   init() {
     do {
-      library = try EngineLibrary.load(explicitPath: nil)
+      library = try EngineLibrary.load(explicitPath: nil, besideFile: pluginFilePath())
     } catch {
       fatalError(error.message)
     }

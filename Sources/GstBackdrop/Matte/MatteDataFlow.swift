@@ -1,4 +1,5 @@
 // birefnetmatte: frames in, batches through the engine, frames out in order.
+import BackdropEngineClient
 import CBackdropEngineABI
 import CBackdropShim
 import CGStreamer

@@ -4,6 +4,7 @@
 // Threading: `stream` is touched only with the sink pad's stream lock held (chain and serialized
 // events hold it already; the batch-timeout callback takes it). Settings and the figures that
 // queries read live in Mutexes, since property setters and queries come from other threads.
+import BackdropEngineClient
 import CBackdropEngineABI
 import CBackdropShim
 import CGStreamer
@@ -97,7 +98,7 @@ final class MatteElement: @unchecked Sendable {
     }
     let library: EngineLibrary
     do {
-      library = try EngineLibrary.load(explicitPath: current.engineLibrary)
+      library = try EngineLibrary.load(explicitPath: current.engineLibrary, besideFile: pluginFilePath())
     } catch {
       postError(element, .library, code: LibraryError.initFailed, error.message)
       return false

@@ -1,4 +1,5 @@
 // birefnetmatte: choosing the output format, caps queries, (re)creating the engine session.
+import BackdropEngineClient
 import CBackdropEngineABI
 import CBackdropShim
 import CGStreamer

@@ -1,9 +1,9 @@
-// Finding and loading libbackdrop-torch.so. The plugin never links libtorch: the engine is
-// dlopened when an element starts, so gst-inspect-1.0 and the registry scanner stay fast and work
-// where libtorch is not installed.
+// Finding and loading libbackdrop-torch.so: the one Swift wrapper of the engine's C ABI, used by
+// the element, the launcher and the benchmarks. Nobody links libtorch: the engine is dlopened when
+// it is needed (for the element: when it starts), so gst-inspect-1.0 and the registry scanner stay
+// fast and work where libtorch is not installed. This target carries no static-runtime flag, so
+// both the plugin (static Swift runtime) and the launcher (Foundation) can link it.
 import CBackdropEngineABI
-import CBackdropShim
-import CGStreamer
 import Glibc
 import Synchronization
 
@@ -18,26 +18,27 @@ public final class EngineLibrary: Sendable {
 
   public let path: String
   public let version: String
-  let modelOpen: bd_model_open_fn
-  let modelGetInfo: bd_model_get_info_fn
-  let modelRelease: bd_model_release_fn
-  let sessionCreate: bd_session_create_fn
-  let sessionDestroy: bd_session_destroy_fn
-  let sessionSetBackgroundImage: bd_session_set_background_image_fn
-  let sessionProcess: bd_session_process_fn
-  let sessionGetStats: bd_session_get_stats_fn
-  let sessionReset: bd_session_reset_fn
+  package let modelOpen: bd_model_open_fn
+  package let modelGetInfo: bd_model_get_info_fn
+  package let modelRelease: bd_model_release_fn
+  package let sessionCreate: bd_session_create_fn
+  package let sessionDestroy: bd_session_destroy_fn
+  package let sessionSetBackgroundImage: bd_session_set_background_image_fn
+  package let sessionProcess: bd_session_process_fn
+  package let sessionGetStats: bd_session_get_stats_fn
+  package let sessionReset: bd_session_reset_fn
 
   private static let loaded = Mutex<[String: EngineLibrary]>([:])
 
   /// Loads the engine from the first place that has one: the `engine-library` property, the
-  /// BACKDROP_ENGINE environment variable, the plugin's own directory, the system library path.
-  public static func load(explicitPath: String?) throws(EngineLoadError) -> EngineLibrary {
+  /// BACKDROP_ENGINE environment variable, the folder of `besideFile` (the plugin's own file for
+  /// the element, the plugin the launcher loads), the system library path.
+  public static func load(explicitPath: String?, besideFile: String?) throws(EngineLoadError) -> EngineLibrary {
     // Idle OpenMP workers (libtorch) otherwise spin against OpenBLAS's threads between batches:
     // measured 2.9 s → 1.9 s per BiRefNet-lite frame at 512² on 2 cores. A user's value wins.
     setenv("OMP_WAIT_POLICY", "PASSIVE", 0)
     var attempts: [String] = []
-    for (candidate, origin) in candidates(explicitPath: explicitPath) {
+    for (candidate, origin) in candidates(explicitPath: explicitPath, besideFile: besideFile) {
       if let library = loaded.withLock({ $0[candidate] }) { return library }
       if candidate.hasPrefix("/") && access(candidate, F_OK) != 0 {
         attempts.append("\(candidate) (\(origin)): no such file")
@@ -61,18 +62,14 @@ public final class EngineLibrary: Sendable {
         + "(or BACKDROP_ENGINE) to its path.")
   }
 
-  private static func candidates(explicitPath: String?) -> [(String, String)] {
+  private static func candidates(explicitPath: String?, besideFile: String?) -> [(String, String)] {
     if let explicitPath, !explicitPath.isEmpty { return [(explicitPath, "engine-library property")] }
     if let env = getenv("BACKDROP_ENGINE"), env.pointee != 0 {
       return [(String(cString: env), "BACKDROP_ENGINE")]
     }
     var list: [(String, String)] = []
-    if let pluginPath = bd_plugin_file_path() {
-      let path = String(cString: pluginPath)
-      g_free(pluginPath)
-      if let slash = path.lastIndex(of: "/") {
-        list.append((String(path[..<slash]) + "/" + fileName, "plugin directory"))
-      }
+    if let path = besideFile, let slash = path.lastIndex(of: "/") {
+      list.append((String(path[..<slash]) + "/" + fileName, "plugin directory"))
     }
     list.append((fileName, "system library path"))
     return list
@@ -107,7 +104,7 @@ public final class EngineLibrary: Sendable {
 }
 
 /// Calls an engine entry point with an error buffer and turns a failure into a Swift error.
-func withEngineError(_ body: (UnsafeMutablePointer<CChar>, Int) -> bd_status) throws(EngineCallError) {
+package func withEngineError(_ body: (UnsafeMutablePointer<CChar>, Int) -> bd_status) throws(EngineCallError) {
   var buffer = [CChar](repeating: 0, count: 4096)
   let status = buffer.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
   if status != BD_OK {

@@ -1,13 +1,12 @@
 // Swift owners of the engine's model and session handles (freed exactly once, on deinit).
 import CBackdropEngineABI
-import CGStreamer
 
 /// A model opened through the engine (the engine shares the weights between instances).
 public final class EngineModel: @unchecked Sendable {
   // The handle is immutable after open and the engine's model object is thread-safe.
-  let library: EngineLibrary
-  let handle: OpaquePointer
-  let info: bd_model_info
+  package let library: EngineLibrary
+  package let handle: OpaquePointer
+  public let info: bd_model_info
 
   public init(library: EngineLibrary, options: bd_model_options) throws(EngineCallError) {
     var options = options
@@ -20,7 +19,7 @@ public final class EngineModel: @unchecked Sendable {
     self.info = info
   }
 
-  var description: String {
+  public var description: String {
     withUnsafeBytes(of: info.description) { raw in
       String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
     }
@@ -32,8 +31,8 @@ public final class EngineModel: @unchecked Sendable {
 /// One stream's processing state in the engine: geometry, formats and buffers.
 public final class EngineSession: @unchecked Sendable {
   // Used only from the element's streaming thread (under the sink pad's stream lock).
-  let model: EngineModel
-  let handle: OpaquePointer
+  public let model: EngineModel
+  package let handle: OpaquePointer
 
   public init(model: EngineModel, config: bd_session_config) throws(EngineCallError) {
     var config = config
@@ -43,7 +42,7 @@ public final class EngineSession: @unchecked Sendable {
     self.handle = handle!
   }
 
-  func setBackgroundImage(rgb: UnsafePointer<UInt8>, stride: Int32, width: Int32, height: Int32)
+  public func setBackgroundImage(rgb: UnsafePointer<UInt8>, stride: Int32, width: Int32, height: Int32)
     throws(EngineCallError)
   {
     try withEngineError {
