@@ -40,10 +40,12 @@ at::Tensor warp(const at::Tensor& src, const at::Tensor& flow) {
   return top * (1 - fy) + bottom * fy;
 }
 
-// A grey image scaled to mean 128, so that gain changes (auto exposure, flicker of the light)
-// neither look like a cut nor defeat skip-similar.
-at::Tensor gain_normalised(const at::Tensor& grey_u8) {
-  auto grey = grey_u8.to(at::kFloat);
+// What the scene-cut and skip-similar measures look at: the grey image averaged over 4×4 blocks
+// (sensor noise and compression artefacts are not change) and scaled to mean 128 (neither is a
+// gain change from auto exposure or a flickering light).
+at::Tensor thumbnail(const at::Tensor& grey_u8) {
+  auto grey = grey_u8.to(at::kFloat).unsqueeze(0).unsqueeze(0);
+  if (grey.size(2) >= 32 && grey.size(3) >= 32) grey = at::avg_pool2d(grey, {4, 4}, {4, 4});
   const double mean = std::max(1.0, grey.mean().item<double>());
   return (grey * (128.0 / mean)).clamp_(0, 255);
 }
@@ -103,7 +105,7 @@ at::Tensor TemporalStage::small_grey(const at::Tensor& rgb01) const {
 std::vector<TemporalStage::Decision> TemporalStage::plan(const at::Tensor& greys, const TemporalSettings& settings) {
   std::vector<Decision> decisions(greys.size(0));
   for (int64_t i = 0; i < greys.size(0); ++i) {
-    auto grey = gain_normalised(greys[i]);
+    auto grey = thumbnail(greys[i]);
     auto& decision = decisions[i];
     if (!planned_any_) {
       decision.infer = true;
@@ -172,11 +174,14 @@ at::Tensor TemporalStage::propagate(const at::Tensor& grey, const at::Tensor& pr
     if (!blend) {
       out = warped;  // a skipped frame: the last matte carried along the motion
     } else {
-      // Trust history where the model is unsure (p near 0.5) and where history and model roughly
-      // agree; a large disagreement is real change (motion the flow missed, a new object).
-      auto uncertainty = 1 - (prob * 2 - 1).pow(2);
-      auto agreement = (1 - (warped - prob).abs() * 2).clamp_min(0);
-      auto weight = confidence * uncertainty * agreement * smooth;
+      // Two more gates on the history weight. Agreement: a disagreement well beyond noise is real
+      // change (motion the flow missed, something new), so it follows the model (0 from 0.6 on).
+      // Certainty: where the model is sure (p near 0 or 1) and history differs by more than noise,
+      // the model wins; near p = 0.5, where mattes shimmer, history is trusted.
+      auto difference = (warped - prob).abs();
+      auto agreement = (1 - (difference / 0.6).pow(2)).clamp_min(0);
+      auto certainty = (prob * 2 - 1).pow(2) * (difference / 0.2).clamp_max(1);
+      auto weight = confidence * agreement * (1 - certainty) * smooth;
       out = prob + weight * (warped - prob);
     }
     timing_.blend_ms += elapsed_ms(started);

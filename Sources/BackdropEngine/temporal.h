@@ -2,8 +2,9 @@
 // frames and decides which frames the model runs on.
 //
 // Per frame, in stream order (so that any batch split gives the same result):
-//  1. A small grey image (longer side <= kFlowLongSide, gain-normalised for the measures) is made
-//     on the device and copied to the CPU.
+//  1. A small grey image (longer side <= kFlowLongSide) is made on the device and copied to the
+//     CPU; the measures below use its 4x4-block average scaled to mean grey (noise and gain
+//     changes are not scene changes).
 //  2. Planning: the first frame after a reset and every scene cut (histogram distance to the
 //     previous frame above scene_cut_threshold) run the model; otherwise the model runs when
 //     infer_interval frames have passed since the last inferred one and, with skip-similar on, the
@@ -12,8 +13,9 @@
 //  4. Dense optical flow (OpenCV DIS, CPU) from the current to the previous grey image, and back
 //     for the forward/backward check, warps the previous output probability onto the current
 //     frame. A skipped frame takes that warped probability; an inferred frame blends it in with
-//     a per-pixel weight  smooth · flow confidence · uncertainty of the current probability ·
-//     agreement of the two  (so confident pixels, occlusions and real changes follow the model).
+//     a per-pixel weight  smooth · flow confidence · agreement of the two · (1 − certainty of the
+//     model where it differs from history by more than noise), so occlusions, real changes and
+//     confident pixels follow the model while the shimmer around p = 0.5 is averaged out.
 // All per-pixel work on probabilities is torch ops on the session's device.
 #pragma once
 

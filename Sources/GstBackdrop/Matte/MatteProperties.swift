@@ -35,7 +35,7 @@ struct MatteSettings: Sendable {
   /// confidence, certainty, agreement) keep moving edges on the current frame (see README).
   static let defaultTemporalSmooth = 0.7
   /// Histogram distance of a cut: half of the grey-level mass moved between two frames.
-  static let defaultSceneCutThreshold = 0.5
+  static let defaultSceneCutThreshold = 0.3
 
   /// Batch size to use: live sources get batch 1 unless batch-size was set explicitly.
   func effectiveBatchSize(live: Bool) -> Int {
@@ -193,15 +193,15 @@ enum MatteProperty: UInt32, CaseIterable {
     case .skipSimilar:
       return g_param_spec_double(
         "skip-similar", "Skip similar frames",
-        "Do not run the model while a frame is this similar (PSNR in dB of a small grey copy, "
-          + "gain-normalised) to the last frame it ran on; the matte is carried by optical flow. "
-          + "About 35-45 dB suits a fixed camera. 0 = off",
+        "Do not run the model while a frame is this similar (PSNR in dB of a small, block-averaged, "
+          + "gain-normalised grey copy) to the last frame it ran on; the matte is carried by "
+          + "optical flow. About 35 dB suits a fixed camera with a noisy sensor. 0 = off",
         0, 100, defaults.skipSimilar, anytime)
     case .sceneCutThreshold:
       return g_param_spec_double(
         "scene-cut-threshold", "Scene-cut threshold",
-        "A frame whose grey-level histogram differs from the previous one by more than this "
-          + "(0-1, half the L1 distance) is a scene cut: the model runs and the temporal state "
+        "A frame whose gain-normalised grey-level histogram differs from the previous one by more "
+          + "than this (0-1, half the L1 distance) is a scene cut: the model runs and the temporal state "
           + "starts afresh. Used when temporal-smooth, infer-interval or skip-similar is on. 0 = off",
         0, 1, defaults.sceneCutThreshold, anytime)
     case .stats:
