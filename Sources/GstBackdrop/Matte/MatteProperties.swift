@@ -33,7 +33,7 @@ struct MatteSettings: Sendable {
   static let defaultBatchSize = 4
   /// History weight of the temporal stage: removes most boundary shimmer while the gates (flow
   /// confidence, certainty, agreement) keep moving edges on the current frame (see README).
-  static let defaultTemporalSmooth = 0.7
+  static let defaultTemporalSmooth = 0.8
   /// Histogram distance of a cut: half of the grey-level mass moved between two frames.
   static let defaultSceneCutThreshold = 0.3
 
