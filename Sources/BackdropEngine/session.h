@@ -28,7 +28,7 @@ class Session {
   // Counters since creation, and forgetting the state carried across batches (FLUSH, DISCONT, caps).
   bd_session_stats stats() const { return stats_; }
   void reset();
-  TemporalStage::Timing temporal_timing() const { return temporal_.last_timing(); }
+  TemporalStage::Timing temporal_timing() const { return temporal_.timing(); }
 
  private:
   // The input batch on the device: RGB in 0..255 for packed formats, Y'CbCr code values for YUV.

@@ -193,11 +193,11 @@ at::Tensor TemporalStage::propagate(const at::Tensor& grey, const at::Tensor& pr
 
 at::Tensor TemporalStage::run(const at::Tensor& rgb01, const TemporalSettings& settings,
                               const std::function<at::Tensor(const at::Tensor&)>& infer, TemporalCounts& counts) {
-  timing_ = Timing();
   try {
     auto started = Clock::now();
     auto greys = small_grey(rgb01);
-    timing_.grey_ms = elapsed_ms(started);
+    timing_.grey_ms += elapsed_ms(started);
+    timing_.frames += static_cast<uint64_t>(greys.size(0));
     auto decisions = plan(greys, settings);
 
     std::vector<int64_t> chosen;
@@ -207,7 +207,9 @@ at::Tensor TemporalStage::run(const at::Tensor& rgb01, const TemporalSettings& s
     at::Tensor inferred;
     if (!chosen.empty()) {
       auto index = at::tensor(chosen, at::TensorOptions().dtype(at::kLong).device(rgb01.device()));
+      started = Clock::now();
       inferred = infer(chosen.size() == decisions.size() ? rgb01 : rgb01.index_select(0, index));
+      timing_.model_ms += elapsed_ms(started);
     }
     const int64_t h = inferred.defined() ? inferred.size(2) : previous_prob_.size(1);
     const int64_t w = inferred.defined() ? inferred.size(3) : previous_prob_.size(2);

@@ -61,11 +61,13 @@ class TemporalStage {
   // Forget everything carried across frames (the next frame is treated as a stream's first).
   void reset();
 
-  // Per-stage times of the last run() in milliseconds, for benchmarks.
+  // Per-stage times in milliseconds summed since the stage was made, for benchmarks (on the CPU;
+  // CUDA work is asynchronous, so there they time only the launches).
   struct Timing {
-    double grey_ms = 0, flow_ms = 0, blend_ms = 0;
+    double grey_ms = 0, flow_ms = 0, blend_ms = 0, model_ms = 0;
+    uint64_t frames = 0;
   };
-  Timing last_timing() const { return timing_; }
+  Timing timing() const { return timing_; }
 
  private:
   struct Flow;  // OpenCV objects, kept out of this header

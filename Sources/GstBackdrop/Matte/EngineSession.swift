@@ -33,7 +33,7 @@ public final class EngineModel: @unchecked Sendable {
 public final class EngineSession: @unchecked Sendable {
   // Used only from the element's streaming thread (under the sink pad's stream lock).
   let model: EngineModel
-  let handle: OpaquePointer
+  public let handle: OpaquePointer  // public for matte-bench's test-only timing probe
 
   public init(model: EngineModel, config: bd_session_config) throws(EngineCallError) {
     var config = config
