@@ -188,13 +188,14 @@ at::Tensor Session::rgb01(const Input& input) const {
   return input.is_yuv ? yuv_to_rgb(input.yuv, input_coding_) : input.rgb255 / 255.0;
 }
 
+at::Tensor Session::inference_input(const at::Tensor& rgb01) const {
+  if (rgb01.size(2) == config_.inference_height && rgb01.size(3) == config_.inference_width) return rgb01;
+  // Antialiased when shrinking, as the reference pipeline (F.interpolate(..., antialias=True)).
+  return at::_upsample_bilinear2d_aa(rgb01, {config_.inference_height, config_.inference_width}, false);
+}
+
 at::Tensor Session::probability_small(const at::Tensor& rgb01) {
-  at::Tensor x = rgb01;
-  if (x.size(2) != config_.inference_height || x.size(3) != config_.inference_width) {
-    // Antialiased when shrinking, as the reference pipeline (F.interpolate(..., antialias=True)).
-    x = at::_upsample_bilinear2d_aa(x, {config_.inference_height, config_.inference_width}, false);
-  }
-  x = ((x - mean_) / std_).to(dtype_);
+  auto x = ((inference_input(rgb01) - mean_) / std_).to(dtype_);
   auto logits = model_->forward(x).to(at::kFloat);
   return at::sigmoid(logits);
 }
@@ -316,9 +317,11 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
   at::Tensor prob_small;
   if (temporal.active()) {
     // Between the model and the upsampling: the temporal stage decides which frames the model
-    // sees and stabilises the probability at the inference size (see temporal.h).
+    // sees and stabilises the probability at the inference size (see temporal.h). It gets the
+    // frames already at the inference size, so its grey images cost next to nothing.
     TemporalCounts counts;
-    prob_small = temporal_.run(rgb, temporal, [this](const at::Tensor& x) { return probability_small(x); }, counts);
+    prob_small = temporal_.run(inference_input(rgb), temporal,
+                               [this](const at::Tensor& x) { return probability_small(x); }, counts);
     stats_.frames_inferred += counts.inferred;
     stats_.frames_skipped += counts.skipped;
     stats_.scene_cuts += counts.scene_cuts;

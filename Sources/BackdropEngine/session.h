@@ -40,6 +40,7 @@ class Session {
 
   Input load_input(const bd_frame* inputs, int n) const;
   at::Tensor rgb01(const Input& input) const;
+  at::Tensor inference_input(const at::Tensor& rgb01) const;  // [n,3,h,w]: resized to the inference size
   at::Tensor probability_small(const at::Tensor& rgb01);  // [n,1,h,w] float, inference size
   at::Tensor to_stream_size(const at::Tensor& prob_small, const at::Tensor& rgb01) const;  // [n,1,H,W]
   at::Tensor alpha8(const at::Tensor& probability, const bd_composite_params& params) const;

@@ -76,6 +76,8 @@ TemporalSettings TemporalSettings::from(const bd_composite_params& params) {
   return settings;
 }
 
+// DIS's medium preset: the fast one halves the flow time but carries mattes worse (with
+// infer-interval=3 on the 2 px/frame test clip, MAD +16 % against +2 %).
 struct TemporalStage::Flow {
   cv::Ptr<cv::DISOpticalFlow> dis = cv::DISOpticalFlow::create(cv::DISOpticalFlow::PRESET_MEDIUM);
 };
@@ -93,12 +95,11 @@ void TemporalStage::reset() {
 }
 
 at::Tensor TemporalStage::small_grey(const at::Tensor& rgb01) const {
-  const int64_t height = rgb01.size(2), width = rgb01.size(3);
-  const double scale = std::min(1.0, static_cast<double>(kFlowLongSide) / static_cast<double>(std::max(height, width)));
-  const int64_t fh = std::max<int64_t>(8, std::llround(height * scale));
-  const int64_t fw = std::max<int64_t>(8, std::llround(width * scale));
-  auto luma = rgb01.narrow(1, 0, 1) * 0.299 + rgb01.narrow(1, 1, 1) * 0.587 + rgb01.narrow(1, 2, 1) * 0.114;
-  if (fh != height || fw != width) luma = at::_upsample_bilinear2d_aa(luma, {fh, fw}, false);
+  // Whole-block averages: one cheap pass, and sensor noise averages out.
+  const int64_t longer = std::max(rgb01.size(2), rgb01.size(3));
+  const int64_t factor = (longer + kFlowLongSide - 1) / kFlowLongSide;
+  auto small = factor > 1 ? at::avg_pool2d(rgb01, {factor, factor}, {factor, factor}) : rgb01;
+  auto luma = small.narrow(1, 0, 1) * 0.299 + small.narrow(1, 1, 1) * 0.587 + small.narrow(1, 2, 1) * 0.114;
   return (luma * 255.0).round_().clamp_(0, 255).to(at::kByte).squeeze(1).to(at::kCPU).contiguous();
 }
 

@@ -2,8 +2,8 @@
 // frames and decides which frames the model runs on.
 //
 // Per frame, in stream order (so that any batch split gives the same result):
-//  1. A small grey image (longer side <= kFlowLongSide) is made on the device and copied to the
-//     CPU; the measures below use its 4x4-block average scaled to mean grey (noise and gain
+//  1. A small grey image (the frame at the inference size, shrunk by a whole factor to a longer
+//     side <= kFlowLongSide) is made on the device and copied to the CPU; the measures below use its 4x4-block average scaled to mean grey (noise and gain
 //     changes are not scene changes).
 //  2. Planning: the first frame after a reset and every scene cut (histogram distance to the
 //     previous frame above scene_cut_threshold) run the model; otherwise the model runs when
@@ -47,14 +47,15 @@ struct TemporalCounts {
 
 class TemporalStage {
  public:
-  // Longer side of the grey images the flow and the measures work on.
+  // Longest side of the grey images the flow and the measures work on (the inference-size frame
+  // is shrunk by a whole factor: 256² stays, 512² and 1024² give 256²).
   static constexpr int64_t kFlowLongSide = 320;
 
   TemporalStage();
   ~TemporalStage();
 
-  // rgb01: [n,3,H,W] float in 0..1 on the device. infer: runs the model on a sub-batch of rgb01
-  // and returns its probability [m,1,h,w] at the inference size. Returns [n,1,h,w].
+  // rgb01: [n,3,h,w] float in 0..1 on the device, at the inference size. infer: runs the model on
+  // a sub-batch of rgb01 and returns its probability [m,1,h,w]. Returns [n,1,h,w].
   at::Tensor run(const at::Tensor& rgb01, const TemporalSettings& settings,
                  const std::function<at::Tensor(const at::Tensor&)>& infer, TemporalCounts& counts);
 

@@ -142,6 +142,29 @@ final class TemporalStabilityTests: XCTestCase {
     XCTAssertFalse(continuous[6] == fresh[0], "without the reset frame 6 would have differed")
   }
 
+  /// Real footage: pedestrians from a fixed camera (vtest.avi, Debian's opencv-doc) through the
+  /// real selfie model with the binary matte, per frame and stabilised.
+  func testRealFootageFlipsLessWhenStabilised() throws {
+    let video = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
+    let selfie = TestEnvironment.packageRoot.appendingPathComponent("models/selfie/selfie.pt").path
+    guard FileManager.default.fileExists(atPath: video) else { throw XCTSkip("\(video) missing: install opencv-doc") }
+    guard FileManager.default.fileExists(atPath: selfie) else { throw XCTSkip("selfie.pt missing: run scripts/setup-models.sh") }
+    let script = TestEnvironment.packageRoot.appendingPathComponent("scripts/temporal-footage.py").path
+    let result = try runTool("/usr/bin/python3", [script, "--video", video, "--model", selfie,
+                                                  "--plugin-dir", pluginOnlyDirectory.path, "--frames", "40"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    print(result.stdout)
+    func flipShare(_ run: String) -> Double? {
+      guard let line = result.stdout.split(separator: "\n").first(where: { $0.hasPrefix(run) }),
+        let range = line.range(of: "flipping ") else { return nil }
+      return Double(line[range.upperBound...].prefix { $0 != " " })
+    }
+    let before = try XCTUnwrap(flipShare("per-frame"), result.stdout)
+    let after = try XCTUnwrap(flipShare("stabilised"), result.stdout)
+    XCTAssertGreaterThan(before, 10, "selfie's binary matte flickers on this footage (percent of static subject pixels)")
+    XCTAssertLessThanOrEqual(after, before * 0.4, "stabilised: at least 60 % fewer flips")
+  }
+
   func testStatsPropertyIsAStructure() throws {
     let clip = try TemporalClip.make("static", frames: 6)
     let harness = matteHarness(for: clip, [("infer-interval", "2"), ("batch-size", "1")])

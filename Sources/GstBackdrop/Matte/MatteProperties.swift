@@ -181,8 +181,9 @@ enum MatteProperty: UInt32, CaseIterable {
       return g_param_spec_double(
         "temporal-smooth", "Temporal smoothing",
         "Weight (0-0.95) of the previous matte, warped to the current frame by optical flow, in "
-          + "each new matte; applied per pixel only where the flow is consistent and the model "
-          + "unsure, so still regions stop shimmering and moving edges do not ghost. 0 = off",
+          + "each new matte; applied per pixel only where the flow is consistent and the new matte "
+          + "differs by noise or is unsure, so still regions stop shimmering and moving edges do "
+          + "not ghost. 0 = off",
         0, 0.95, defaults.temporalSmooth, anytime)
     case .inferInterval:
       return g_param_spec_uint(
