@@ -7,8 +7,7 @@ pedestrians filmed from a fixed camera) through birefnetmatte with the binary ma
   - flips: the share of static subject pixels whose binary matte changes between consecutive
     frames (static: the picture changed by less than 3 grey levels over a 9x9 neighbourhood;
     subject: foreground in either frame of the per-frame run, the same pixels for both runs);
-  - flicker: mean |a_t - a_(t-1)| over all static pixels;
-  - warp error of the inputs is not needed: the camera does not move.
+  - flicker: mean |a_t - a_(t-1)| over all static pixels.
 With --sheet it writes a contact sheet (original, per-frame matte, stabilised matte, composite).
 
 Needs ffmpeg, gst-launch-1.0 with the built plugin, python3-numpy and python3-pil.
