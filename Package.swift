@@ -37,10 +37,13 @@ let package = Package(
       name: "BackdropEngine",
       dependencies: ["CBackdropEngineABI"],
       cxxSettings: [
-        .unsafeFlags(["-I/usr/include/torch/csrc/api/include", "-O2", "-fvisibility=hidden"]),
+        // OpenCV (Debian libopencv-dev): only DIS optical flow for the temporal stage (issue 9).
+        .unsafeFlags(["-I/usr/include/torch/csrc/api/include", "-I/usr/include/opencv4", "-O2", "-fvisibility=hidden"]),
+        .define("BD_WITH_OPENCV"),
       ],
       linkerSettings: [
         .linkedLibrary("torch"), .linkedLibrary("torch_cpu"), .linkedLibrary("c10"),
+        .linkedLibrary("opencv_video"), .linkedLibrary("opencv_core"),
         .linkedLibrary("m"),
       ] + staticSwiftRuntime
     ),

@@ -6,6 +6,7 @@ packages=(
   # build
   pkg-config unzip cmake ninja-build libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   libtorch-dev libvpx-dev
+  libopencv-dev  # DIS optical flow (temporal stage)
   # run and test
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-libav gstreamer1.0-plugins-ugly libopenblas0-pthread ffmpeg mkvtoolnix
@@ -13,6 +14,8 @@ packages=(
   chromium firefox-esr
   # designed test models, BiRefNet fixtures, the selfie model conversion and its test photo
   python3-torch python3-pip python3-skimage
+  # synthetic clips with ground truth (temporal tests) and real footage (vtest.avi)
+  python3-numpy python3-pil opencv-doc
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

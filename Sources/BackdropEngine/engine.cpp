@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "backdrop_engine.h"
+#include "backdrop_engine_testing.h"
 #include "model.h"
 #include "session.h"
 
@@ -290,6 +291,13 @@ BD_EXPORT void bd_session_get_stats(const bd_session* session, bd_session_stats*
 
 BD_EXPORT void bd_session_reset(bd_session* session) {
   if (session != nullptr) session->session->reset();
+}
+
+// Test-only (backdrop_engine_testing.h): where the temporal stage spends its time, for matte-bench.
+BD_EXPORT void bd_testing_session_temporal_timing(const bd_session* session, bd_testing_temporal_timing* out_timing) {
+  if (session == nullptr || out_timing == nullptr) return;
+  const auto timing = session->session->temporal_timing();
+  *out_timing = {timing.grey_ms, timing.flow_ms, timing.blend_ms, timing.model_ms, timing.frames};
 }
 
 }  // extern "C"

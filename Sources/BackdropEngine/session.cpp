@@ -188,20 +188,22 @@ at::Tensor Session::rgb01(const Input& input) const {
   return input.is_yuv ? yuv_to_rgb(input.yuv, input_coding_) : input.rgb255 / 255.0;
 }
 
-at::Tensor Session::probability(const at::Tensor& rgb01) {
-  const int64_t height = config_.height, width = config_.width;
-  at::Tensor x = rgb01;
-  if (height != config_.inference_height || width != config_.inference_width) {
-    // Antialiased when shrinking, as the reference pipeline (F.interpolate(..., antialias=True)).
-    x = at::_upsample_bilinear2d_aa(x, {config_.inference_height, config_.inference_width}, false);
-  }
-  x = ((x - mean_) / std_).to(dtype_);
+at::Tensor Session::inference_input(const at::Tensor& rgb01) const {
+  if (rgb01.size(2) == config_.inference_height && rgb01.size(3) == config_.inference_width) return rgb01;
+  // Antialiased when shrinking, as the reference pipeline (F.interpolate(..., antialias=True)).
+  return at::_upsample_bilinear2d_aa(rgb01, {config_.inference_height, config_.inference_width}, false);
+}
+
+at::Tensor Session::probability_small(const at::Tensor& rgb01) {
+  auto x = ((inference_input(rgb01) - mean_) / std_).to(dtype_);
   auto logits = model_->forward(x).to(at::kFloat);
-  auto prob = at::sigmoid(logits);
-  if (prob.size(2) != height || prob.size(3) != width) {
-    prob = at::upsample_bilinear2d(prob, {height, width}, false);
-  }
-  return prob;
+  return at::sigmoid(logits);
+}
+
+at::Tensor Session::to_stream_size(const at::Tensor& prob_small, const at::Tensor& rgb01) const {
+  const int64_t height = config_.height, width = config_.width;
+  if (prob_small.size(2) == height && prob_small.size(3) == width) return prob_small;
+  return at::upsample_bilinear2d(prob_small, {height, width}, false);
 }
 
 at::Tensor Session::alpha8(const at::Tensor& probability, const bd_composite_params& params) const {
@@ -310,7 +312,25 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
   if (threads_ > 0 && at::get_num_threads() != threads_) at::set_num_threads(threads_);
 
   auto input = load_input(inputs, n);
-  auto prob = probability(rgb01(input));
+  auto rgb = rgb01(input);
+  const auto temporal = TemporalSettings::from(params);
+  at::Tensor prob_small;
+  if (temporal.active()) {
+    // Between the model and the upsampling: the temporal stage decides which frames the model
+    // sees and stabilises the probability at the inference size (see temporal.h). It gets the
+    // frames already at the inference size, so its grey images cost next to nothing.
+    TemporalCounts counts;
+    prob_small = temporal_.run(inference_input(rgb), temporal,
+                               [this](const at::Tensor& x) { return probability_small(x); }, counts);
+    stats_.frames_inferred += counts.inferred;
+    stats_.frames_skipped += counts.skipped;
+    stats_.scene_cuts += counts.scene_cuts;
+  } else {
+    temporal_.reset();  // nothing carried while off, so turning it on starts afresh
+    prob_small = probability_small(rgb);
+    stats_.frames_inferred += n;
+  }
+  auto prob = to_stream_size(prob_small, rgb);
   auto alpha = alpha8(prob, params);
   const auto format = config_.output_format;
   if (format == BD_FORMAT_GRAY8) {
@@ -321,10 +341,9 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
     write_yuv(input, alpha, params, outputs, n);
   }
   stats_.frames += n;
-  stats_.frames_inferred += n;
 }
 
-// Nothing crosses batches yet; temporal stages keep their state here and clear it in reset().
-void Session::reset() {}
+// The temporal stage's frames, flow and mattes; the counters stay (they count since creation).
+void Session::reset() { temporal_.reset(); }
 
 }  // namespace bd

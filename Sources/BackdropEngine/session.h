@@ -14,6 +14,7 @@
 #include "backdrop_engine.h"
 #include "color.h"
 #include "model.h"
+#include "temporal.h"
 
 namespace bd {
 
@@ -27,6 +28,7 @@ class Session {
   // Counters since creation, and forgetting the state carried across batches (FLUSH, DISCONT, caps).
   bd_session_stats stats() const { return stats_; }
   void reset();
+  TemporalStage::Timing temporal_timing() const { return temporal_.timing(); }
 
  private:
   // The input batch on the device: RGB in 0..255 for packed formats, Y'CbCr code values for YUV.
@@ -38,7 +40,9 @@ class Session {
 
   Input load_input(const bd_frame* inputs, int n) const;
   at::Tensor rgb01(const Input& input) const;
-  at::Tensor probability(const at::Tensor& rgb01);  // [n,1,H,W] float, stream size
+  at::Tensor inference_input(const at::Tensor& rgb01) const;  // [n,3,h,w]: resized to the inference size
+  at::Tensor probability_small(const at::Tensor& rgb01);  // [n,1,h,w] float, inference size
+  at::Tensor to_stream_size(const at::Tensor& prob_small, const at::Tensor& rgb01) const;  // [n,1,H,W]
   at::Tensor alpha8(const at::Tensor& probability, const bd_composite_params& params) const;
   void write_rgb(const Input& input, const at::Tensor& alpha8, const bd_composite_params& params,
                  const bd_frame* outputs, int n);
@@ -49,6 +53,7 @@ class Session {
   at::Tensor to_device(const at::Tensor& host) const;
 
   bd_session_stats stats_{};
+  TemporalStage temporal_;  // state carried from frame to frame (issue 9)
 
   std::shared_ptr<MatteModel> model_;
   bd_session_config config_;

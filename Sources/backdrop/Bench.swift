@@ -94,8 +94,9 @@ struct Bench: ParsableCommand {
       models.append((URL(fileURLWithPath: String(parts[0])).lastPathComponent, resolved.path, size))
     }
     for (name, path, size) in models {
+      // temporal-smooth=0: the engine row runs every frame on its own, so the element rows do too.
       let properties = "model-file=\(gstQuote(path)) inference-width=\(size) inference-height=\(size) batch-size=\(batchSize) device=cpu"
-        + (threads > 0 ? " threads=\(threads)" : "")
+        + " temporal-smooth=0" + (threads > 0 ? " threads=\(threads)" : "")
       let elementPipeline =
         "filesrc location=\(gstQuote(raw)) blocksize=\(frameBytes) ! rawvideoparse format=i420 width=\(Self.width) "
         + "height=\(Self.height) framerate=30/1 ! birefnetmatte name=matte \(properties) ! video/x-raw,format=A420 ! "

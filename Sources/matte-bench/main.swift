@@ -10,7 +10,10 @@
 //   3. pre+post: the luma-key model (whose forward is almost free) at W×H vs at S×S input, so the
 //      difference is the cost of converting, resizing and compositing full frames;
 //   4. with --birefnet (weights such as birefnet-bench writes): its inference time at S×S, and the
-//      ratio pre+post ÷ inference (target ≤ 0.03 for BiRefNet-lite at 512², DESIGN §8).
+//      ratio pre+post ÷ inference (target ≤ 0.03 for BiRefNet-lite at 512², DESIGN §8);
+//   5. the temporal stage (issue 9) per 1080p and 4K frame: small grey image, DIS optical flow,
+//      warp + blend, next to the model's own time, for --temporal-model (default: selfie at 256²)
+//      and --birefnet; engine time with the stage off and on (TemporalBench.swift).
 import BackdropEngineClient
 import CBackdropEngineABI
 import CBackdropShim
@@ -54,6 +57,9 @@ struct Options {
   var height = 1080
   var size = 512
   var birefnet: String? = nil
+  var temporalModel: String? = nil
+  var temporalSize = 256
+  var temporalOnly = false
 }
 
 func parseOptions() -> Options {
@@ -69,6 +75,9 @@ func parseOptions() -> Options {
     case "--height": options.height = Int(value) ?? options.height
     case "--size": options.size = Int(value) ?? options.size
     case "--birefnet": options.birefnet = value
+    case "--temporal-model": options.temporalModel = value
+    case "--temporal-size": options.temporalSize = Int(value) ?? options.temporalSize
+    case "--temporal-only": options.temporalOnly = value == "yes" || value == "1" || value == "true"
     default:
       print("unknown option \(argument)")
       exit(2)
@@ -80,7 +89,7 @@ func parseOptions() -> Options {
   return options
 }
 
-/// The engine as the element uses it (GstBackdrop's EngineLibrary/EngineModel/EngineSession),
+/// The engine as the element uses it (BackdropEngineClient's EngineLibrary/EngineModel/EngineSession),
 /// without GStreamer in between.
 struct Engine {
   let library: EngineLibrary
@@ -95,8 +104,10 @@ struct Engine {
 
   var path: String { library.path }
 
-  /// Seconds per frame for `frames` RGBA frames of width×height processed in batches.
-  func secondsPerFrame(model path: String, frames: [[UInt8]], width: Int, height: Int, size: Int, batch: Int) -> Double {
+  /// Seconds per frame for `frames` RGBA frames of width×height processed in batches. `probe` sees
+  /// the session before and after the timed batches.
+  func secondsPerFrame(model path: String, frames: [[UInt8]], width: Int, height: Int, size: Int, batch: Int,
+                       params custom: bd_composite_params? = nil, probe: ((EngineSession, Bool) -> Void)? = nil) -> Double {
     let model: EngineModel
     let session: EngineSession
     do {
@@ -115,7 +126,7 @@ struct Engine {
     } catch {
       fatalError("model \(path): \((error as? EngineCallError)?.message ?? "\(error)")")
     }
-    var params = bd_composite_params()
+    var params = custom ?? bd_composite_params()
     params.threshold = 0.5
     // Stable buffers for the frames the engine reads and writes.
     let frameBytes = width * height * 4
@@ -140,6 +151,7 @@ struct Engine {
       }
     }
     run(0, min(batch, frames.count))  // warm-up: first-call allocations
+    probe?(session, false)
     let start = now()
     var index = 0
     while index < frames.count {
@@ -147,7 +159,9 @@ struct Engine {
       run(index, count)
       index += count
     }
-    return (now() - start) / Double(frames.count)
+    let seconds = (now() - start) / Double(frames.count)
+    probe?(session, true)
+    return seconds
   }
 }
 
@@ -177,7 +191,8 @@ func elementFramesPerSecond(model: String, frames: [[UInt8]], width: Int, height
   fclose(handle)
   let description = "filesrc location=\(file) blocksize=\(width * height * 4) ! "
     + "rawvideoparse format=rgba width=\(width) height=\(height) framerate=30/1 ! "
-    + "birefnetmatte model-file=\(model) device=cpu batch-size=\(batch) inference-width=\(size) inference-height=\(size) ! "
+    + "birefnetmatte model-file=\(model) device=cpu batch-size=\(batch) inference-width=\(size) inference-height=\(size) "
+    + "temporal-smooth=0 ! "  // as in the engine rows: the temporal stage off
     + "video/x-raw,format=RGBA ! fakesink sync=false"
   func runOnce() -> Double {
     var parseError: UnsafeMutablePointer<GError>?
@@ -204,6 +219,10 @@ setenv("BACKDROP_ENGINE", engine.path, 1)
 let threads = sysconf(Int32(_SC_NPROCESSORS_ONLN))
 print("matte-bench: \(options.frames) frames \(options.width)x\(options.height) RGBA → RGBA, batch \(options.batch), inference \(options.size)², CPU, \(threads) threads")
 print("model: \(options.model)")
+if options.temporalOnly {
+  runTemporalBench(engine: engine, options: options)
+  exit(0)
+}
 let frames = makeFrames(options.frames, width: options.width, height: options.height)
 
 // Interleaved rounds, best of each: the machine is shared and noisy.
@@ -231,3 +250,5 @@ if let birefnet = options.birefnet {
 } else {
   print("BiRefNet inference: skipped (give --birefnet FILE, e.g. weights written by birefnet-bench)")
 }
+
+runTemporalBench(engine: engine, options: options)

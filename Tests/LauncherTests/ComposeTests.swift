@@ -235,6 +235,21 @@ final class ComposeTests: XCTestCase {
 
   /// On a terminal (a pty from script(1)) stderr shows a line refreshed in place with percent,
   /// frames, fps and ETA, at least twice a second, then the summary.
+  func testTemporalOptionsReachTheElement() throws {
+    let plain = try backdrop(["compose", clip, "-o", path("a.webm"), "--model", model, "--print-pipeline"])
+    XCTAssertEqual(plain.status, 0, plain.stderr)
+    XCTAssertTrue(plain.stdout.contains(" temporal-smooth=0.8 "), "a TorchScript model's default: \(plain.stdout)")
+    XCTAssertFalse(plain.stdout.contains("infer-interval"), plain.stdout)
+    let options = ["--temporal-smooth", "0.5", "--infer-interval", "3", "--skip-similar", "35", "--scene-cut-threshold", "0.2"]
+    let set = try backdrop(["compose", clip, "-o", path("b.webm"), "--model", model, "--print-pipeline"] + options)
+    XCTAssertEqual(set.status, 0, set.stderr)
+    XCTAssertTrue(set.stdout.contains(" temporal-smooth=0.5 infer-interval=3 skip-similar=35.0 scene-cut-threshold=0.2 "), set.stdout)
+    try assertFails([clip, "-o", path("o.webm"), "--model", model, "--temporal-smooth", "1"], status: 64, message: "--temporal-smooth 1.0")
+    try assertFails([clip, "-o", path("o.webm"), "--model", model, "--infer-interval", "0"], status: 64, message: "--infer-interval 0")
+    try assertFails([clip, "-o", path("o.webm"), "--model", model, "--skip-similar", "101"], status: 64, message: "--skip-similar 101.0")
+    try assertFails([clip, "-o", path("o.webm"), "--model", model, "--scene-cut-threshold", "2"], status: 64, message: "--scene-cut-threshold 2.0")
+  }
+
   func testProgressLineOnATerminal() throws {
     let script = try XCTUnwrap(which("script"), "script(1) from util-linux")
     let long = path("long.webm")

@@ -129,6 +129,11 @@ typedef struct {
   bd_background background;
   uint8_t color[3];       /* RGB for BD_BACKGROUND_COLOR */
   float blur_sigma;       /* BD_BACKGROUND_BLUR: Gaussian sigma in output pixels */
+  /* temporal (issue 9); all zero = every frame inferred on its own, as before */
+  float temporal_smooth;     /* 0..0.95: weight of the flow-warped previous matte; 0 = off */
+  int infer_interval;        /* the model runs on every k-th frame, the others are propagated; <= 1: all */
+  float skip_similar_db;     /* no inference while the PSNR (dB) to the last inferred frame is >= this; 0 = off */
+  float scene_cut_threshold; /* histogram distance 0..1 above which a frame starts a new scene; 0 = off */
 } bd_composite_params;
 
 /* One video frame: plane pointers and strides in bytes, as GstVideoFrame maps them. */

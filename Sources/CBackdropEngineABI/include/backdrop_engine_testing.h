@@ -37,6 +37,19 @@ typedef bd_status (*bd_testing_birefnet_forward_fn)(const bd_model_options *, co
                                                     int, int, bd_testing_tensor_fn, void *,
                                                     char *, size_t);
 
+/* Time spent in the temporal stage (issue 9) of a session since it was created, in milliseconds:
+ * the small grey images, DIS optical flow, warping and blending, and the model calls it made; and
+ * the frames it handled. For matte-bench; all zero while the stage was never active. */
+typedef struct {
+  double grey_ms, flow_ms, blend_ms, model_ms;
+  uint64_t frames;
+} bd_testing_temporal_timing;
+
+BD_EXPORT void bd_testing_session_temporal_timing(const bd_session *session,
+                                                  bd_testing_temporal_timing *out_timing);
+
+typedef void (*bd_testing_session_temporal_timing_fn)(const bd_session *, bd_testing_temporal_timing *);
+
 #ifdef __cplusplus
 }
 #endif

@@ -34,6 +34,16 @@ extension MatteElement {
       gst_buffer_unref(buffer)
       return GST_FLOW_OK
     }
+    if (buffer.pointee.mini_object.flags & GST_BUFFER_FLAG_DISCONT.rawValue) != 0 {
+      // Nothing before a discontinuity may shape the mattes after it: finish the held frames
+      // with the old state, then start the temporal state afresh (issue 9).
+      let flow = processPending()
+      if flow != GST_FLOW_OK {
+        gst_buffer_unref(buffer)
+        return flow
+      }
+      stream.session?.reset()
+    }
     stream.pending.append(buffer)
     if stream.pending.count >= stream.batchSize {
       return processPending()
@@ -67,6 +77,7 @@ extension MatteElement {
       return GST_FLOW_ERROR
     }
     inputs.forEach { gst_buffer_unref($0) }
+    recordSessionStats(session)
     recordProcessingTime(UInt(g_get_monotonic_time() - started) * 1000, frames: outputs.count)
 
     var flow = GST_FLOW_OK

@@ -36,6 +36,7 @@ struct MatteSharedState {
   var dropped: UInt = 0
   var timeoutID: UInt = 0  // the pending GstClockID's address (0: none); an integer so it is Sendable
   var modelDescription: String? = nil
+  var stats = MatteStatsTotals()  // counters for the read-only `stats` property
 }
 
 let GST_CLOCK_TIME_NONE_VALUE = UInt.max
@@ -66,6 +67,7 @@ final class MatteElement: @unchecked Sendable {
   }
 
   func getProperty(_ property: MatteProperty, _ value: UnsafeMutablePointer<GValue>) {
+    if property == .stats { return setStatsValue(value) }
     let description = shared.withLock { $0.modelDescription }
     settings.withLock { $0.get(property, into: value, modelDescription: description) }
   }
@@ -144,6 +146,7 @@ final class MatteElement: @unchecked Sendable {
     cancelBatchTimeout()
     bd_pad_stream_lock(sinkPad)
     dropPending()
+    closeSessionStats()
     stream.session = nil
     if let caps = stream.inputCaps { gst_caps_unref(caps) }
     stream = MatteStreamState()

@@ -32,6 +32,7 @@ extension MatteElement {
       }
     case GST_EVENT_FLUSH_STOP:
       dropPending()
+      stream.session?.reset()  // frames after a flush (a seek) must not inherit the old mattes
       stream.lastFlow = GST_FLOW_OK
       shared.withLock { $0.earliestTime = GST_CLOCK_TIME_NONE_VALUE }
     case GST_EVENT_STREAM_START, GST_EVENT_TAG:

@@ -55,6 +55,7 @@ extension MatteElement {
     config.max_batch = Int32(batchSize)
     guard let model else { return false }
     do {
+      if stream.session != nil { closeSessionStats() }
       stream.session = nil  // free the old session's buffers first
       stream.session = try EngineSession(model: model, config: config)
     } catch {

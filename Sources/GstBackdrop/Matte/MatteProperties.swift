@@ -24,8 +24,18 @@ struct MatteSettings: Sendable {
   var blurRadius = 12.0
   var batchTimeoutMs = 100
   var qos = true
+  // temporal (issue 9)
+  var temporalSmooth = MatteSettings.defaultTemporalSmooth
+  var inferInterval = 1
+  var skipSimilar = 0.0
+  var sceneCutThreshold = MatteSettings.defaultSceneCutThreshold
 
   static let defaultBatchSize = 4
+  /// History weight of the temporal stage: removes most boundary shimmer while the gates (flow
+  /// confidence, certainty, agreement) keep moving edges on the current frame (see README).
+  static let defaultTemporalSmooth = 0.8
+  /// Histogram distance of a cut: half of the grey-level mass moved between two frames.
+  static let defaultSceneCutThreshold = 0.3
 
   /// Batch size to use: live sources get batch 1 unless batch-size was set explicitly.
   func effectiveBatchSize(live: Bool) -> Int {
@@ -45,6 +55,10 @@ struct MatteSettings: Sendable {
     let color = backgroundColor
     params.color = (UInt8((color >> 16) & 0xFF), UInt8((color >> 8) & 0xFF), UInt8(color & 0xFF))
     params.blur_sigma = Float(blurRadius)
+    params.temporal_smooth = Float(temporalSmooth)
+    params.infer_interval = Int32(inferInterval)
+    params.skip_similar_db = Float(skipSimilar)
+    params.scene_cut_threshold = Float(sceneCutThreshold)
     return params
   }
 }
@@ -65,6 +79,8 @@ enum MatteProperty: UInt32, CaseIterable {
   case modelFile = 1, device, precision, patchOrder, batchSize, inferenceWidth, inferenceHeight
   case threads, engineLibrary, threshold, matteMode, background, backgroundColor
   case backgroundImage, blurRadius, batchTimeout, qos, modelDescription
+  // temporal (issue 9)
+  case temporalSmooth, inferInterval, skipSimilar, sceneCutThreshold, stats
 
   func paramSpec() -> UnsafeMutablePointer<GParamSpec>? {
     let atStart = bd_param_flags_mutable_ready()
@@ -160,6 +176,41 @@ enum MatteProperty: UInt32, CaseIterable {
         "model-description", "Model description",
         "What the engine loaded (kind, backbone, device, precision); empty until started", nil,
         bd_param_flags_read_only())
+    // temporal (issue 9)
+    case .temporalSmooth:
+      return g_param_spec_double(
+        "temporal-smooth", "Temporal smoothing",
+        "Weight (0-0.95) of the previous matte, warped to the current frame by optical flow, in "
+          + "each new matte; applied per pixel only where the flow is consistent and the new matte "
+          + "differs by noise or is unsure, so still regions stop shimmering and moving edges do "
+          + "not ghost. 0 = off",
+        0, 0.95, defaults.temporalSmooth, anytime)
+    case .inferInterval:
+      return g_param_spec_uint(
+        "infer-interval", "Inference interval",
+        "Run the model on every k-th frame only; the frames between get the last matte carried "
+          + "along by optical flow. A scene cut always runs the model. 1 = every frame",
+        1, 1000, UInt32(defaults.inferInterval), anytime)
+    case .skipSimilar:
+      return g_param_spec_double(
+        "skip-similar", "Skip similar frames",
+        "Do not run the model while a frame is this similar (PSNR in dB of a small, block-averaged, "
+          + "gain-normalised grey copy) to the last frame it ran on; the matte is carried by "
+          + "optical flow. About 35 dB suits a fixed camera with a noisy sensor. 0 = off",
+        0, 100, defaults.skipSimilar, anytime)
+    case .sceneCutThreshold:
+      return g_param_spec_double(
+        "scene-cut-threshold", "Scene-cut threshold",
+        "A frame whose gain-normalised grey-level histogram differs from the previous one by more "
+          + "than this (0-1, half the L1 distance) is a scene cut: the model runs and the temporal state "
+          + "starts afresh. Used when temporal-smooth, infer-interval or skip-similar is on. 0 = off",
+        0, 1, defaults.sceneCutThreshold, anytime)
+    case .stats:
+      return g_param_spec_boxed(
+        "stats", "Statistics",
+        "Counters since the element started, as a GstStructure \"stats\": frames, inferred "
+          + "(frames the model ran on), skipped (mattes carried by optical flow), scene-cuts",
+        gst_structure_get_type(), bd_param_flags_read_only())
     }
   }
 }
@@ -187,6 +238,11 @@ extension MatteSettings {
     case .batchTimeout: batchTimeoutMs = Int(g_value_get_uint(value))
     case .qos: qos = g_value_get_boolean(value) != 0
     case .modelDescription: break
+    case .temporalSmooth: temporalSmooth = g_value_get_double(value)
+    case .inferInterval: inferInterval = Int(g_value_get_uint(value))
+    case .skipSimilar: skipSimilar = g_value_get_double(value)
+    case .sceneCutThreshold: sceneCutThreshold = g_value_get_double(value)
+    case .stats: break
     }
   }
 
@@ -210,6 +266,11 @@ extension MatteSettings {
     case .batchTimeout: g_value_set_uint(value, UInt32(batchTimeoutMs))
     case .qos: g_value_set_boolean(value, qos ? 1 : 0)
     case .modelDescription: value.setString(modelDescription)
+    case .temporalSmooth: g_value_set_double(value, temporalSmooth)
+    case .inferInterval: g_value_set_uint(value, UInt32(inferInterval))
+    case .skipSimilar: g_value_set_double(value, skipSimilar)
+    case .sceneCutThreshold: g_value_set_double(value, sceneCutThreshold)
+    case .stats: break  // answered by the element (MatteStats.swift)
     }
   }
 }

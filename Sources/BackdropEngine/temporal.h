@@ -1,0 +1,96 @@
+// Temporal stage of a session (issue 9): stabilises the probability at the inference size across
+// frames and decides which frames the model runs on.
+//
+// Per frame, in stream order (so that any batch split gives the same result):
+//  1. A small grey image (the frame at the inference size, shrunk by a whole factor to a longer
+//     side <= kFlowLongSide) is made on the device and copied to the CPU; the measures below use its 4x4-block average scaled to mean grey (noise and gain
+//     changes are not scene changes).
+//  2. Planning: the first frame after a reset and every scene cut (histogram distance to the
+//     previous frame above scene_cut_threshold) run the model; otherwise the model runs when
+//     infer_interval frames have passed since the last inferred one and, with skip-similar on, the
+//     frame differs from that inferred frame (PSNR below the threshold).
+//  3. The model runs once on all the frames that need it (one sub-batch).
+//  4. Dense optical flow (OpenCV DIS, CPU) from the current to the previous grey image, and back
+//     for the forward/backward check, warps the previous output probability onto the current
+//     frame. A skipped frame takes that warped probability; an inferred frame blends it in with
+//     a per-pixel weight  smooth · flow confidence · agreement of the two · (1 − certainty of the
+//     model where it differs from history by more than noise), so occlusions, real changes and
+//     confident pixels follow the model while the shimmer around p = 0.5 is averaged out.
+// All per-pixel work on probabilities is torch ops on the session's device.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "backdrop_engine.h"
+
+namespace bd {
+
+struct TemporalSettings {
+  float smooth = 0;            // history weight 0..0.95 (0 = no blending)
+  int infer_interval = 1;      // the model runs on every k-th frame
+  float skip_similar_db = 0;   // PSNR (dB) at or above which a frame reuses the last matte; 0 = off
+  float scene_cut_threshold = 0;  // histogram distance (0..1) above which a frame is a cut; 0 = off
+
+  static TemporalSettings from(const bd_composite_params& params);
+  // False when every frame would be inferred and nothing blended: the stage is skipped entirely.
+  bool active() const { return smooth > 0 || infer_interval > 1 || skip_similar_db > 0; }
+};
+
+// What happened to the frames of one batch, for the session's counters.
+struct TemporalCounts {
+  uint64_t inferred = 0, skipped = 0, scene_cuts = 0;
+};
+
+class TemporalStage {
+ public:
+  // Longest side of the grey images the flow and the measures work on (the inference-size frame
+  // is shrunk by a whole factor: 256² stays, 512² and 1024² give 256²).
+  static constexpr int64_t kFlowLongSide = 320;
+
+  TemporalStage();
+  ~TemporalStage();
+
+  // rgb01: [n,3,h,w] float in 0..1 on the device, at the inference size. infer: runs the model on
+  // a sub-batch of rgb01 and returns its probability [m,1,h,w]. Returns [n,1,h,w].
+  at::Tensor run(const at::Tensor& rgb01, const TemporalSettings& settings,
+                 const std::function<at::Tensor(const at::Tensor&)>& infer, TemporalCounts& counts);
+
+  // Forget everything carried across frames (the next frame is treated as a stream's first).
+  void reset();
+
+  // Per-stage times in milliseconds summed since the stage was made, for benchmarks (on the CPU;
+  // CUDA work is asynchronous, so there they time only the launches).
+  struct Timing {
+    double grey_ms = 0, flow_ms = 0, blend_ms = 0, model_ms = 0;
+    uint64_t frames = 0;
+  };
+  Timing timing() const { return timing_; }
+
+ private:
+  struct Flow;  // OpenCV objects, kept out of this header
+  struct Decision {
+    bool infer = false, cut = false;
+  };
+
+  at::Tensor small_grey(const at::Tensor& rgb01) const;  // [n,fh,fw] uint8, CPU, contiguous
+  std::vector<Decision> plan(const at::Tensor& greys, const TemporalSettings& settings);
+  // Flow from grey `from` to grey `to` in pixels of the grey grid: [2,fh,fw] float on the CPU.
+  at::Tensor flow(const at::Tensor& from, const at::Tensor& to);
+  at::Tensor propagate(const at::Tensor& grey, const at::Tensor& prob, bool inferred, float smooth,
+                       int64_t h, int64_t w);
+
+  std::unique_ptr<Flow> flow_;
+  // Planning state: the previous frame (scene cuts), the last inferred one (skip-similar).
+  bool planned_any_ = false;
+  at::Tensor plan_previous_grey_, last_inferred_grey_;
+  int64_t since_inference_ = 0;
+  // Propagation state: the previous frame's grey image and output probability [1,h,w].
+  at::Tensor previous_grey_, previous_prob_;
+  Timing timing_;
+};
+
+}  // namespace bd
