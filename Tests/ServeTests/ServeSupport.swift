@@ -1,6 +1,9 @@
 // Starting `backdrop serve` as a user would (a child process on a free loopback port), talking to
 // it over HTTP, and making and inspecting media with GStreamer's and FFmpeg's command-line tools.
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import XCTest
 
 enum Build {
@@ -28,7 +31,7 @@ enum Build {
 }
 
 /// A running `backdrop serve`, ended by its process id.
-final class ServerProcess {
+final class ServerProcess: @unchecked Sendable {
   let process = Process()
   let url: URL
   let data: URL
@@ -39,7 +42,7 @@ final class ServerProcess {
   init(data: URL, arguments: [String], scratch: URL) throws {
     self.data = data
     stderrFile = scratch.appendingPathComponent("serve-\(UUID().uuidString).log")
-    FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
     process.executableURL = URL(fileURLWithPath: Build.backdrop)
     process.arguments = ["serve", "--port", "0", "--data", data.path] + arguments
     process.environment = serverEnvironment(scratch)
@@ -52,7 +55,7 @@ final class ServerProcess {
     while !line.contains(UInt8(ascii: "\n")) {
       let chunk = out.fileHandleForReading.availableData
       if chunk.isEmpty || Date() > deadline {
-        throw NSError(domain: "serve", code: 1, userInfo: [NSLocalizedDescriptionKey: "the server printed no URL: \(log)"])
+        throw NSError(domain: "serve", code: 1, userInfo: [NSLocalizedDescriptionKey: "the server printed no URL: \((try? String(contentsOf: stderrFile, encoding: .utf8)) ?? "")"])
       }
       line.append(chunk)
     }
@@ -256,7 +259,7 @@ func filesUnder(_ folder: URL) -> [String] {
   var list: [String] = []
   while let item = enumerator?.nextObject() as? String {
     var isDirectory: ObjCBool = false
-    FileManager.default.fileExists(atPath: folder.appendingPathComponent(item).path, isDirectory: &isDirectory)
+    _ = FileManager.default.fileExists(atPath: folder.appendingPathComponent(item).path, isDirectory: &isDirectory)
     if !isDirectory.boolValue { list.append(item) }
   }
   return list.sorted()
