@@ -167,6 +167,15 @@ final class ServeAPITests: XCTestCase {
     }
     XCTAssertEqual((http("GET", "\(server.base)/api/jobs").json["jobs"] as? [Any])?.count, 0, "nothing queued")
 
+    // Without a Content-Length (chunked), the limit cuts the stream itself.
+    let chunked = try runProgram(which("curl")!, [
+      "-s", "-X", "POST", "-H", "Transfer-Encoding: chunked", "--data-binary", "@\(big.path)", "-w", "\n%{http_code}",
+      "\(server.base)/api/jobs?name=big.webm",
+    ])
+    XCTAssertEqual(chunked.stdout.split(separator: "\n").last, "413", chunked.stdout)
+    XCTAssertTrue(chunked.stdout.contains("the upload is larger than this server accepts"), chunked.stdout)
+    XCTAssertEqual(filesUnder(server.data).filter { !$0.hasPrefix("jobs.sqlite") }, [], "chunked: no file left")
+
     // An empty body, an unknown job, no listing of folders.
     XCTAssertEqual(http("POST", "\(server.base)/api/jobs?name=x.webm", body: Data()).status, 400)
     XCTAssertEqual(http("GET", "\(server.base)/api/jobs/0123456789abcdef").status, 404)

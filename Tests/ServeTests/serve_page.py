@@ -32,8 +32,11 @@ class Browser:
         self.from_browser, from_browser_w = os.pipe()
 
         def wire():
-            os.dup2(to_browser_r, 3)
-            os.dup2(from_browser_w, 4)
+            # Copies first: a pipe end may already be fd 3 or 4, and dup2 onto itself would
+            # keep its close-on-exec flag.
+            read_end, write_end = os.dup(to_browser_r), os.dup(from_browser_w)
+            os.dup2(read_end, 3)
+            os.dup2(write_end, 4)
 
         self.log = open(os.path.join(profile, "..", "browser.log"), "w")
         self.process = subprocess.Popen(

@@ -5,6 +5,7 @@ extension ServeAssets {
   static let style = #"""
 :root { --accent: #2b6cb0; --bg: #f4f6f8; --card: #fff; --text: #1a202c; --muted: #667085; --bad: #c53030; }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background: var(--bg); color: var(--text); }
 header { padding: 18px 20px 4px; max-width: 1100px; margin: 0 auto; }
 header h1 { margin: 0; font-size: 24px; }

@@ -43,7 +43,7 @@ extension ServeAssets {
     <button id="cancel" class="secondary">Cancel</button>
     <div id="results" hidden>
       <div class="previews">
-        <figure id="fig-checker"><div class="stage checker"><video id="preview-alpha" muted loop playsinline controls></video></div>
+        <figure id="fig-checker"><div class="stage checker"><video id="preview-alpha" muted loop playsinline></video></div>
           <figcaption>Transparent WebM over a checkerboard</figcaption></figure>
         <figure id="fig-backdrop"><div class="stage" id="backdrop-stage"><video id="preview-over" muted loop playsinline></video></div>
           <figcaption>Over the chosen backdrop</figcaption></figure>

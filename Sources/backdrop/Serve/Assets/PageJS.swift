@@ -33,7 +33,8 @@ async function loadModels() {
 
 function pickFile(file) {
   state.file = file || null;
-  $("drop-text").textContent = file ? `${file.name} (${(file.size / 1e6).toFixed(1)} MB)` : "Drop a video here or choose a file";
+  const size = file && (file.size >= 1e6 ? `${(file.size / 1e6).toFixed(1)} MB` : `${Math.ceil(file.size / 1e3)} kB`);
+  $("drop-text").textContent = file ? `${file.name} (${size})` : "Drop a video here or choose a file";
   updateStart();
 }
 
