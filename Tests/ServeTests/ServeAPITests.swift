@@ -123,6 +123,34 @@ final class ServeAPITests: XCTestCase {
     XCTAssertEqual(filesUnder(server.data).filter { !$0.hasPrefix("jobs.sqlite") }, [], "no file left")
   }
 
+  func testUploadedImageBackdrop() throws {
+    let clip = path("bars.webm"), image = path("backdrop.png"), notImage = path("notes.txt")
+    try makeClip(clip.path, frames: 8)
+    try gstLaunch(["videotestsrc", "num-buffers=1", "pattern=solid-color", "foreground-color=0xFFCC3311", "!",
+                   "video/x-raw,width=64,height=64", "!", "videoconvert", "!", "pngenc", "!", "filesink", "location=\(image.path)"])
+    try Data("not a picture".utf8).write(to: notImage)
+    let server = try startServer()
+    let refused = http("POST", "\(server.base)/api/images?name=notes.txt", file: notImage)
+    XCTAssertEqual(refused.status, 415)
+    XCTAssertTrue((refused.json["error"] as? String ?? "").hasPrefix("'notes.txt' is not a media file"), refused.text)
+    let stored = http("POST", "\(server.base)/api/images?name=backdrop.png", file: image)
+    XCTAssertEqual(stored.status, 201, stored.text)
+    let imageID = try XCTUnwrap(stored.json["image"] as? String)
+    let created = post(server, clip, "name=bars.webm&model=lumakey&outputs=mp4&background=image&image=\(imageID)")
+    XCTAssertEqual(created.status, 201, created.text)
+    let id = try XCTUnwrap(created.json["id"] as? String)
+    XCTAssertEqual(waitForJob(server, id)["state"] as? String, "done", server.log)
+    XCTAssertEqual(filesUnder(server.folderOf(id)), ["backdrop-image", "composite.mp4", "input"])
+    let mp4 = path("image.mp4")
+    try http("GET", "\(server.base)/api/jobs/\(id)/files/mp4").body.write(to: mp4)
+    let frame = try XCTUnwrap(try decodeFrames(mp4.path, format: "RGB", width: 160, height: 96).last)
+    let i = (30 * 160 + 150) * 3
+    XCTAssertEqual(Double(frame[i]), 0xCC, accuracy: 12, "the image's red where the background was")
+    XCTAssertEqual(Double(frame[i + 1]), 0x33, accuracy: 12)
+    XCTAssertEqual(Double(frame[i + 2]), 0x11, accuracy: 12)
+    XCTAssertGreaterThan(frame[(30 * 160 + 10) * 3], 230, "the white bar stays")
+  }
+
   // MARK: - Bad inputs
 
   func testBadInputsGetClearErrorsLeaveNoFileAndTheServerKeepsServing() throws {

@@ -102,6 +102,21 @@ final class ServeLoadTests: XCTestCase {
                    "interrupted: the server stopped while this job was running; upload the video again")
     XCTAssertEqual(filesUnder(second.folderOf(runningID)), ["input"], "half-written outputs removed")
     XCTAssertEqual(http("GET", "\(second.base)/api/jobs/\(runningID)/files/webm").status, 404)
+
+    // SIGTERM (or Ctrl-C) mid-job: the server ends at once and records the job as interrupted.
+    let thirdID = try XCTUnwrap(http("POST", "\(second.base)/api/jobs?name=again.webm&model=lumakey", file: long).json["id"] as? String)
+    let queuedID = try XCTUnwrap(http("POST", "\(second.base)/api/jobs?name=later.webm&model=lumakey", file: short).json["id"] as? String)
+    XCTAssertEqual(waitForJob(second, thirdID, until: ["running"])["state"] as? String, "running")
+    let stopping = Date()
+    second.stop(signal: SIGTERM)
+    XCTAssertLessThan(Date().timeIntervalSince(stopping), 5, "SIGTERM ends the server promptly")
+    XCTAssertEqual(second.process.terminationStatus, 0)
+    XCTAssertTrue(second.log.contains("unfinished jobs are marked interrupted"), second.log)
+    let third = try startServer([], data: data)
+    XCTAssertEqual(http("GET", "\(third.base)/api/jobs/\(thirdID)").json["state"] as? String, "interrupted")
+    XCTAssertEqual(http("GET", "\(third.base)/api/jobs/\(queuedID)").json["message"] as? String,
+                   "interrupted: the server stopped before this job started; upload the video again")
+    XCTAssertEqual(http("GET", "\(third.base)/api/jobs/\(doneID)/files/webm").status, 200)
   }
 }
 

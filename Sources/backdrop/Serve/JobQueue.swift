@@ -228,6 +228,32 @@ final class JobQueue: @unchecked Sendable {
     return expired.count
   }
 
+  /// Before the process exits on SIGINT/SIGTERM: running pipelines are stopped and, like queued
+  /// jobs, marked interrupted, so the page and the API say so after the next start.
+  func shutDown() {
+    state.withLock { s in
+      for (id, runner) in s.runners {
+        runner.cancelled.store(true, ordering: .relaxed)
+        s.runners[id] = nil
+        guard var record = s.records[id] else { continue }
+        record.state = .interrupted
+        record.finishedAt = Date().timeIntervalSince1970
+        record.message = "interrupted: the server stopped while this job was running; upload the video again"
+        s.records[id] = record
+        store.save(record)
+      }
+      for id in s.pending {
+        guard var record = s.records[id] else { continue }
+        record.state = .interrupted
+        record.finishedAt = Date().timeIntervalSince1970
+        record.message = "interrupted: the server stopped before this job started; upload the video again"
+        s.records[id] = record
+        store.save(record)
+      }
+      s.pending = []
+    }
+  }
+
   /// Counts of jobs by state, for /api/health.
   func counts() -> (running: Int, queued: Int) { state.withLock { ($0.runners.count, $0.pending.count) } }
 }

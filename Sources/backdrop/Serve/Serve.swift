@@ -57,6 +57,21 @@ struct Serve: ParsableCommand {
       extraModels: settings.extraModels)
     queue.sweep()
     let server = ServeApp(queue: queue, settings: settings)
+    // Ctrl-C or SIGTERM: running and queued jobs are recorded as interrupted, then the process ends
+    // (partial outputs are removed at the next start).
+    var signalSources: [DispatchSourceSignal] = []
+    for number in [SIGINT, SIGTERM] {
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler {
+        queue.shutDown()
+        Console.note("backdrop: stopped (\(number == SIGINT ? "interrupt" : "terminate")); unfinished jobs are marked interrupted")
+        _exit(0)  // no static destructors while a pipeline thread may still run
+      }
+      source.resume()
+      signalSources.append(source)
+    }
+    defer { signalSources.forEach { $0.cancel() } }
     let failure = Mutex<String?>(nil)
     let finished = DispatchSemaphore(value: 0)
     Task {

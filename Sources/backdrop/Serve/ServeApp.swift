@@ -34,7 +34,9 @@ struct ServeApp: Sendable {
       },
       logger: logger)
     try await withThrowingTaskGroup(of: Void.self) { group in
-      group.addTask { try await app.runService() }
+      // No graceful shutdown: an open event stream would hold it until its job ends. Serve.swift
+      // handles SIGINT/SIGTERM itself (jobs marked interrupted, then exit).
+      group.addTask { try await app.runService(gracefulShutdownSignals: []) }
       group.addTask {
         // Retention: finished jobs older than the period go, with their files.
         while !Task.isCancelled {
