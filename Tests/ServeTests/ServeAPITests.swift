@@ -151,6 +151,22 @@ final class ServeAPITests: XCTestCase {
     XCTAssertGreaterThan(frame[(30 * 160 + 10) * 3], 230, "the white bar stays")
   }
 
+  func testAFailingPipelineFailsOnlyItsJob() throws {
+    let clip = path("bars.webm")
+    try makeClip(clip.path, frames: 6)
+    let broken = Build.packageRoot.appendingPathComponent("models/designed/wrong_output.pt").path
+    let server = try startServer(["--add-model", "broken=\(broken)"])
+    let bad = post(server, clip, "name=a.webm&model=broken&outputs=webm")
+    XCTAssertEqual(bad.status, 201, bad.text)
+    let good = post(server, clip, "name=b.webm&model=lumakey&outputs=webm")
+    let failed = waitForJob(server, try XCTUnwrap(bad.json["id"] as? String))
+    XCTAssertEqual(failed["state"] as? String, "failed")
+    XCTAssertTrue((failed["message"] as? String ?? "").hasPrefix("matte: "), "the element's error: \(failed)")
+    XCTAssertEqual(filesUnder(server.folderOf(try XCTUnwrap(bad.json["id"] as? String))), ["input"], "no partial output")
+    XCTAssertEqual(waitForJob(server, try XCTUnwrap(good.json["id"] as? String))["state"] as? String, "done", "the next job runs")
+    XCTAssertEqual(http("GET", "\(server.base)/api/health").status, 200)
+  }
+
   // MARK: - Bad inputs
 
   func testBadInputsGetClearErrorsLeaveNoFileAndTheServerKeepsServing() throws {

@@ -26,7 +26,7 @@ final class ServePageTests: XCTestCase {
     let script = Build.packageRoot.appendingPathComponent("Tests/ServeTests/serve_page.py").path
     let run = try runProgram(which("python3") ?? "/usr/bin/python3", [
       script, "--url", server.url.absoluteString, "--video", clip.path, "--downloads", downloads.path,
-      "--screenshot", screenshot,
+      "--screenshot", screenshot, "--phone-screenshot", screenshot.replacingOccurrences(of: ".png", with: "-phone.png"),
     ], timeout: 400)
     XCTAssertEqual(run.status, 0, "serve_page.py: \(run.stdout)\n\(run.stderr)\nserver: \(server.log)")
     let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], run.stdout)
@@ -64,6 +64,7 @@ final class ServePageTests: XCTestCase {
     XCTAssertEqual(mp4.map(\.codec).sorted(), ["aac", "h264"])
     XCTAssertEqual(mp4.first { $0.kind == "video" }?.frames, 30)
 
+    XCTAssertEqual(report["phone_overflow"] as? Bool, false, "nothing wider than a phone's screen")
     let size = ((try? FileManager.default.attributesOfItem(atPath: screenshot))?[.size] as? NSNumber)?.intValue ?? 0
     XCTAssertGreaterThan(size, 10_000, "a screenshot of the finished page")
   }

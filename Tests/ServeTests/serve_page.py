@@ -150,6 +150,7 @@ def main():
     parser.add_argument("--video", required=True)
     parser.add_argument("--downloads", required=True)
     parser.add_argument("--screenshot")
+    parser.add_argument("--phone-screenshot", help="the same page at a phone's width (390 px)")
     parser.add_argument("--timeout", type=float, default=180)
     args = parser.parse_args()
 
@@ -212,6 +213,13 @@ def main():
             time.sleep(0.5)
             shot = page.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
             with open(args.screenshot, "wb") as out:
+                out.write(base64.b64decode(shot["data"]))
+        if args.phone_screenshot:
+            page.send("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+            time.sleep(0.5)
+            report["phone_overflow"] = page.eval("document.documentElement.scrollWidth > window.innerWidth")
+            shot = page.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+            with open(args.phone_screenshot, "wb") as out:
                 out.write(base64.b64decode(shot["data"]))
     except Exception as error:  # the report says what went wrong; the browser log helps
         report["failure"] = str(error)
