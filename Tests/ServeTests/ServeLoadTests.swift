@@ -71,6 +71,27 @@ final class ServeLoadTests: XCTestCase {
     XCTAssertLessThan(peakRSS, 1_500_000, "peak RSS under 1.5 GiB")
   }
 
+  /// A 256 MB upload goes to disk chunk by chunk: the server's peak memory barely moves.
+  func testALargeUploadIsStreamedNotHeld() throws {
+    let big = scratch.appendingPathComponent("big.bin")
+    XCTAssertTrue(FileManager.default.createFile(atPath: big.path, contents: nil))
+    let handle = try FileHandle(forWritingTo: big)
+    try handle.truncate(atOffset: 256 << 20)  // zeros: not a video, refused after the upload
+    try handle.close()
+    let server = try startServer(["--max-upload", "1GiB"], data: scratch.appendingPathComponent("data"))
+    // A small refused upload first, so that the probe's plugins are loaded before measuring.
+    let small = scratch.appendingPathComponent("small.txt")
+    try Data("not a video".utf8).write(to: small)
+    XCTAssertEqual(http("POST", "\(server.base)/api/jobs?name=small.txt", file: small).status, 415)
+    let before = server.peakRSSkB
+    let result = http("POST", "\(server.base)/api/jobs?name=big.mp4", file: big, timeout: 300)
+    XCTAssertEqual(result.status, 415, result.text)
+    let after = server.peakRSSkB
+    print("serve large upload: 256 MiB uploaded, peak RSS \(before / 1024) MiB before, \(after / 1024) MiB after")
+    XCTAssertLessThan(after - before, 64 << 10, "peak RSS grew by less than 64 MiB")
+    XCTAssertEqual(filesUnder(server.data).filter { !$0.hasPrefix("jobs.sqlite") }, [])
+  }
+
   func testRestartKeepsFinishedJobsAndMarksTheRunningOneInterrupted() throws {
     let data = scratch.appendingPathComponent("data")
     let short = scratch.appendingPathComponent("short.webm"), long = scratch.appendingPathComponent("long.webm")

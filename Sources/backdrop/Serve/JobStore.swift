@@ -57,7 +57,7 @@ final class JobStore: @unchecked Sendable {
       """)
   }
 
-  deinit { db.withLock { sqlite3_close($0) } }
+  deinit { _ = db.withLock { sqlite3_close($0) } }
 
   private func execute(_ sql: String) throws {
     try db.withLock { handle in

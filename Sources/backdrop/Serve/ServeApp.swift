@@ -14,7 +14,8 @@ struct ServeApp: Sendable {
     router.add(middleware: SecurityHeadersMiddleware())
     if let token = settings.token { router.add(middleware: TokenMiddleware(token: token)) }
     addRoutes(router)
-    var logger = Logger(label: "backdrop-serve")
+    // Log lines (warnings and worse) go to stderr: stdout carries only the URL.
+    var logger = Logger(label: "backdrop-serve") { StreamLogHandler.standardError(label: $0) }
     logger.logLevel = .warning
     let settings = self.settings
     let queue = self.queue
