@@ -24,7 +24,7 @@ struct Serve: ParsableCommand {
   @Option(name: .long, help: "Port (0: any free port; the printed URL tells which).")
   var port: Int = 8080
 
-  @Option(name: .long, help: ArgumentHelp("Folder for uploads, results and the job database (default: ~/.local/share/backdrop/serve).", valueName: "DIR"))
+  @Option(name: .long, help: ArgumentHelp("Folder for uploads, results and the job database (default: $XDG_DATA_HOME/backdrop/serve, ~/.local/share/backdrop/serve).", valueName: "DIR"))
   var data: String?
 
   @Option(name: .long, help: ArgumentHelp("Largest upload, e.g. 500MiB, 2GiB, 100MB (default 2GiB).", valueName: "SIZE"))
@@ -113,8 +113,10 @@ struct Serve: ParsableCommand {
         "--host \(host) is reachable from other machines: also pass --token SECRET (every request must then carry it), "
           + "or serve on 127.0.0.1")
     }
+    let dataHome = ProcessInfo.processInfo.environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+      ?? (NSHomeDirectory() as NSString).appendingPathComponent(".local/share")
     let folder = data.map { URL(fileURLWithPath: $0).standardizedFileURL }
-      ?? URL(fileURLWithPath: NSHomeDirectory()).appendingPathComponent(".local/share/backdrop/serve")
+      ?? URL(fileURLWithPath: dataHome).appendingPathComponent("backdrop/serve")
     var extraModels: [String: String] = [:]
     for item in addModel {
       let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
