@@ -1,4 +1,4 @@
-// The page of `backdrop serve` in headless Chromium, driven as a person would (serve_page.py):
+// The page of `backdrop serve` in headless Chromium and Firefox, driven as a person would (serve_page.py):
 // pick a generated clip with audio, choose a colour backdrop, start, watch the progress reach
 // 100 %, see transparency in the preview (canvas readback), download both files and check them.
 import Foundation
@@ -9,6 +9,17 @@ final class ServePageTests: XCTestCase {
     guard which("chromium") != nil || which("chromium-browser") != nil else {
       throw XCTSkip("chromium is not installed (scripts/install-deps.sh installs it)")
     }
+    try drive("chromium")
+  }
+
+  func testFirefoxUploadsWatchesPreviewsAndDownloads() throws {
+    guard which("firefox-esr") != nil || which("firefox") != nil else {
+      throw XCTSkip("firefox is not installed (scripts/install-deps.sh installs it)")
+    }
+    try drive("firefox")
+  }
+
+  func drive(_ browser: String) throws {
     let scratch = try Build.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let clip = scratch.appendingPathComponent("bars.webm")
@@ -21,14 +32,15 @@ final class ServePageTests: XCTestCase {
       arguments: ["--add-model", "lumakey=\(Build.lumakey)", "--token", token], scratch: scratch)
     defer { server.stop() }
     // BACKDROP_SCREENSHOT=PATH keeps a screenshot of the finished page (the README's picture).
-    let screenshot = ProcessInfo.processInfo.environment["BACKDROP_SCREENSHOT"]
-      ?? scratch.appendingPathComponent("page.png").path
+    let screenshot = browser == "chromium"
+      ? ProcessInfo.processInfo.environment["BACKDROP_SCREENSHOT"] ?? scratch.appendingPathComponent("page.png").path
+      : scratch.appendingPathComponent("page-\(browser).png").path
     let script = Build.packageRoot.appendingPathComponent("Tests/ServeTests/serve_page.py").path
     let run = try runProgram(which("python3") ?? "/usr/bin/python3", [
-      script, "--url", server.url.absoluteString, "--video", clip.path, "--downloads", downloads.path,
+      script, "--browser", browser, "--url", server.url.absoluteString, "--video", clip.path, "--downloads", downloads.path,
       "--screenshot", screenshot, "--phone-screenshot", screenshot.replacingOccurrences(of: ".png", with: "-phone.png"),
     ], timeout: 400)
-    XCTAssertEqual(run.status, 0, "serve_page.py: \(run.stdout)\n\(run.stderr)\nserver: \(server.log)")
+    XCTAssertEqual(run.status, 0, "serve_page.py --browser \(browser): \(run.stdout)\n\(run.stderr)\nserver: \(server.log)")
     let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], run.stdout)
 
     XCTAssertEqual(report["error"] as? String, "")

@@ -2,14 +2,16 @@
 """Drives the page of a running `backdrop serve` in headless Chromium as a person would, and prints
 what it saw as JSON.
 
-    serve_page.py --url URL --video FILE --downloads DIR [--screenshot PNG] [--timeout S]
+    serve_page.py [--browser chromium|firefox] --url URL --video FILE --downloads DIR [--screenshot PNG]
+                  [--phone-screenshot PNG] [--timeout S]
 
 It opens the page, picks the video in the file input, chooses a colour backdrop, clicks the
 button, waits for the job to finish while recording the page's progress, reads back pixels of the
 transparent preview through a canvas, clicks both download links and waits for the files, and
 takes a screenshot of the finished page. Chromium is driven over its DevTools protocol on a pipe
-(--remote-debugging-pipe: fd 3 in, fd 4 out, NUL-separated JSON), so nothing beyond the standard
-library is needed. Exit status 0 with JSON on stdout; 2 when Chromium is not installed; 1 on failure.
+(--remote-debugging-pipe: fd 3 in, fd 4 out, NUL-separated JSON); Firefox over WebDriver BiDi on a
+loopback WebSocket (a small client below), so nothing beyond the standard library is needed.
+Exit status 0 with JSON on stdout; 2 when the browser is not installed; 1 on failure.
 """
 import argparse
 import base64
@@ -17,14 +19,16 @@ import json
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 
 
-class Browser:
-    def __init__(self, profile):
+class Chromium:
+    def __init__(self, profile, downloads):
         exe = shutil.which("chromium") or shutil.which("chromium-browser")
         if not exe:
             raise FileNotFoundError("chromium")
@@ -49,6 +53,16 @@ class Browser:
         self.buffer = b""
         self.next_id = 0
         self.events = []
+        self.downloads = downloads
+
+    def open_page(self):
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        page = ChromiumPage(self, session)
+        page.send("Page.enable")
+        page.send("Runtime.enable")
+        self.send("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": self.downloads, "eventsEnabled": True})
+        return page
 
     def close(self):
         # End the browser we started: its process group (a session leader, see Popen above).
@@ -93,7 +107,7 @@ class Browser:
             self.events.append(reply)
 
 
-class Page:
+class ChromiumPage:
     def __init__(self, browser, session):
         self.browser, self.session = browser, session
 
@@ -107,6 +121,23 @@ class Page:
             raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def viewport(self, width, height, mobile=False):
+        self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+
+    def navigate(self, url):
+        self.send("Page.navigate", {"url": url})
+
+    def set_file(self, selector, path):
+        """As the file chooser would."""
+        root = self.send("DOM.getDocument")["root"]["nodeId"]
+        node = self.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        self.send("DOM.setFileInputFiles", {"nodeId": node, "files": [path]})
+
+    def screenshot(self, path):
+        shot = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+        with open(path, "wb") as out:
+            out.write(base64.b64decode(shot["data"]))
+
     def wait(self, expression, timeout, what):
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -118,11 +149,184 @@ class Page:
 
     def click(self, selector):
         """A real mouse click in the middle of an element, as a person makes it."""
-        box = self.eval(f"""(() => {{ const e = document.querySelector({json.dumps(selector)});
-            e.scrollIntoView({{block: "center"}}); const r = e.getBoundingClientRect();
-            return [r.x + r.width / 2, r.y + r.height / 2]; }})()""")
+        box = center(self, selector)
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1], "button": "left", "clickCount": 1})
+
+
+def center(page, selector):
+    return page.eval(f"""(() => {{ const e = document.querySelector({json.dumps(selector)});
+        e.scrollIntoView({{block: "center"}}); const r = e.getBoundingClientRect();
+        return [Math.round(r.x + r.width / 2), Math.round(r.y + r.height / 2)]; }})()""")
+
+
+class WebSocket:
+    """A minimal RFC 6455 client: text frames, masked sends, fragmented receives."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET /session HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise RuntimeError("WebSocket handshake: connection closed")
+            response += chunk
+        head, self.rest = response.split(b"\r\n\r\n", 1)
+        if b" 101 " not in head.split(b"\r\n")[0]:
+            raise RuntimeError(f"WebSocket handshake refused: {head[:200]!r}")
+
+    def send(self, text):
+        payload = text.encode()
+        n = len(payload)
+        header = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else
+                                  bytes([0x80 | 126]) + struct.pack(">H", n) if n < 65536 else
+                                  bytes([0x80 | 127]) + struct.pack(">Q", n))
+        mask = os.urandom(4)
+        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def _read(self, n):
+        while len(self.rest) < n:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise RuntimeError("the browser closed its WebSocket")
+            self.rest += chunk
+        data, self.rest = self.rest[:n], self.rest[n:]
+        return data
+
+    def receive(self):
+        message = b""
+        while True:
+            first, second = self._read(2)
+            n = second & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self._read(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self._read(8))[0]
+            payload = self._read(n)
+            if first & 0x0F == 0x8:
+                raise RuntimeError("the browser closed its WebSocket")
+            if first & 0x0F == 0x9:  # ping
+                continue
+            message += payload
+            if first & 0x80:
+                return json.loads(message)
+
+
+class Firefox:
+    def __init__(self, profile, downloads):
+        exe = shutil.which("firefox-esr") or shutil.which("firefox")
+        if not exe:
+            raise FileNotFoundError("firefox")
+        with open(os.path.join(profile, "user.js"), "w") as prefs:
+            for key, value in [("media.autoplay.default", 0), ("browser.shell.checkDefaultBrowser", False),
+                               ("datareporting.policy.dataSubmissionEnabled", False),
+                               ("browser.download.folderList", 2), ("browser.download.dir", downloads),
+                               ("browser.download.useDownloadDir", True),
+                               ("browser.download.always_ask_before_handling_new_types", False),
+                               ("browser.helperApps.neverAsk.saveToDisk", "video/webm,video/mp4"),
+                               ("browser.download.alwaysOpenPanel", False)]:
+                prefs.write(f"user_pref({json.dumps(key)}, {json.dumps(value)});\n")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.log = open(os.path.join(profile, "..", "browser.log"), "w")
+        self.process = subprocess.Popen(
+            [exe, "--headless", "--no-remote", "--profile", profile, f"--remote-debugging-port={port}", "about:blank"],
+            stdout=self.log, stderr=self.log, start_new_session=True)
+        deadline = time.time() + 60
+        while True:
+            try:
+                self.ws = WebSocket(port)
+                break
+            except (OSError, RuntimeError):
+                if time.time() > deadline:
+                    raise RuntimeError("Firefox did not open its WebDriver BiDi port")
+                time.sleep(0.3)
+        self.next_id = 0
+        self.send("session.new", {"capabilities": {}})
+
+    def send(self, method, params=None):
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params or {}}))
+        while True:
+            reply = self.ws.receive()
+            if reply.get("id") == self.next_id:
+                if reply.get("type") == "error":
+                    raise RuntimeError(f"{method}: {reply.get('error')}: {reply.get('message')}")
+                return reply.get("result", {})
+
+    def open_page(self):
+        context = self.send("browsingContext.getTree")["contexts"][0]["context"]
+        return FirefoxPage(self, context)
+
+    def close(self):
+        try:
+            self.ws.sock.close()
+        except (AttributeError, OSError):
+            pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.process.wait(5)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self.log.close()
+
+
+class FirefoxPage:
+    def __init__(self, browser, context):
+        self.browser, self.context = browser, context
+
+    def send(self, method, params):
+        return self.browser.send(method, dict(params, context=self.context))
+
+    def _evaluate(self, expression, await_promise=False, ownership="none"):
+        result = self.browser.send("script.evaluate", {"expression": expression, "target": {"context": self.context},
+                                                       "awaitPromise": await_promise, "resultOwnership": ownership})
+        if result.get("type") == "exception":
+            raise RuntimeError(f"page script failed: {result.get('exceptionDetails', {}).get('text')}")
+        return result["result"]
+
+    def eval(self, expression, await_promise=False):
+        # Values come back as JSON text: BiDi's own serialisation of objects is not plain JSON.
+        if await_promise:
+            wrapped = f"(async () => JSON.stringify(await ({expression})))()"
+        else:
+            wrapped = f"JSON.stringify({expression})"
+        value = self._evaluate(wrapped, await_promise).get("value")
+        return None if value is None else json.loads(value)
+
+    def wait(self, expression, timeout, what):
+        return ChromiumPage.wait(self, expression, timeout, what)
+
+    def viewport(self, width, height, mobile=False):
+        self.send("browsingContext.setViewport", {"viewport": {"width": width, "height": height}})
+
+    def navigate(self, url):
+        self.send("browsingContext.navigate", {"url": url, "wait": "complete"})
+
+    def set_file(self, selector, path):
+        node = self._evaluate(f"document.querySelector({json.dumps(selector)})", ownership="root")
+        self.send("input.setFiles", {"element": {"sharedId": node["sharedId"]}, "files": [path]})
+
+    def click(self, selector):
+        x, y = center(self, selector)
+        self.send("input.performActions", {"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                                                        "actions": [{"type": "pointerMove", "x": x, "y": y},
+                                                                    {"type": "pointerDown", "button": 0},
+                                                                    {"type": "pointerUp", "button": 0}]}]})
+
+    def screenshot(self, path):
+        shot = self.send("browsingContext.captureScreenshot", {"origin": "document"})
+        with open(path, "wb") as out:
+            out.write(base64.b64decode(shot["data"]))
 
 
 READBACK = """
@@ -146,6 +350,7 @@ READBACK = """
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")
     parser.add_argument("--url", required=True)
     parser.add_argument("--video", required=True)
     parser.add_argument("--downloads", required=True)
@@ -158,27 +363,19 @@ def main():
     profile = os.path.join(work, "profile")
     os.makedirs(profile)
     try:
-        browser = Browser(profile)
+        browser = (Chromium if args.browser == "chromium" else Firefox)(profile, os.path.abspath(args.downloads))
     except FileNotFoundError:
-        print("chromium is not installed", file=sys.stderr)
+        print(f"{args.browser} is not installed", file=sys.stderr)
         return 2
-    report = {}
+    report = {"browser": args.browser}
     try:
-        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        page = Page(browser, session)
-        page.send("Page.enable")
-        page.send("Runtime.enable")
-        page.send("Emulation.setDeviceMetricsOverride", {"width": 1100, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
-        browser.send("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": os.path.abspath(args.downloads),
-                                                     "eventsEnabled": True})
-        page.send("Page.navigate", {"url": args.url})
+        page = browser.open_page()
+        page.viewport(1100, 1000)
+        page.navigate(args.url)
         page.wait("document.readyState === 'complete' && document.getElementById('model').options.length > 0", 30, "the page")
 
         # Pick the file as the file chooser would, choose a colour backdrop, click the button.
-        root = page.send("DOM.getDocument")["root"]["nodeId"]
-        node = page.send("DOM.querySelector", {"nodeId": root, "selector": "#file"})["nodeId"]
-        page.send("DOM.setFileInputFiles", {"nodeId": node, "files": [os.path.abspath(args.video)]})
+        page.set_file("#file", os.path.abspath(args.video))
         page.wait("!document.getElementById('start').disabled", 10, "the start button")
         page.eval("""(() => { const s = document.getElementById('background'); s.value = 'color';
             s.dispatchEvent(new Event('change')); const c = document.getElementById('color'); c.value = '#3366cc';
@@ -203,24 +400,21 @@ def main():
             page.click(link)
         deadline = time.time() + 30
         while time.time() < deadline:
-            names = [n for n in os.listdir(args.downloads) if not n.endswith(".crdownload")]
+            names = [n for n in os.listdir(args.downloads) if not n.endswith((".crdownload", ".part"))]
             if len(names) >= 2:
                 break
             time.sleep(0.2)
+        time.sleep(0.5)  # let the browser finish renaming and closing the files
         report["downloads"] = sorted(os.listdir(args.downloads))
         if args.screenshot:
-            page.eval("window.scrollTo(0, 0); document.getElementById('preview-alpha').currentTime = 0.5")
+            page.eval("(window.scrollTo(0, 0), document.getElementById('preview-alpha').currentTime = 0.5)")
             time.sleep(0.5)
-            shot = page.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
-            with open(args.screenshot, "wb") as out:
-                out.write(base64.b64decode(shot["data"]))
+            page.screenshot(args.screenshot)
         if args.phone_screenshot:
-            page.send("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+            page.viewport(390, 844, mobile=True)
             time.sleep(0.5)
             report["phone_overflow"] = page.eval("document.documentElement.scrollWidth > window.innerWidth")
-            shot = page.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
-            with open(args.phone_screenshot, "wb") as out:
-                out.write(base64.b64decode(shot["data"]))
+            page.screenshot(args.phone_screenshot)
     except Exception as error:  # the report says what went wrong; the browser log helps
         report["failure"] = str(error)
         tail = open(os.path.join(work, "browser.log"), errors="replace").read()[-2000:]
