@@ -21,12 +21,16 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    // `backdrop serve`: the HTTP server (issue 11).
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
   ],
   targets: [
     // GStreamer core, base and video (the video pkg-config pulls in base and core).
     .systemLibrary(name: "CGStreamer", path: "Sources/CGStreamer", pkgConfig: "gstreamer-video-1.0"),
     // gstreamer-check (GstHarness), for tests only.
     .systemLibrary(name: "CGStreamerCheck", path: "Sources/CGStreamerCheck", pkgConfig: "gstreamer-check-1.0"),
+    // SQLite (Debian's libsqlite3-dev): the job table of `backdrop serve`.
+    .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3"),
     // libvpx (VP9 encoder) for vp9alphaenc.
     .systemLibrary(name: "CVPX", path: "Sources/CVPX", pkgConfig: "vpx"),
     // What Swift cannot import by itself: variadic calls, macros, the plugin descriptor, GEnums.
@@ -96,9 +100,17 @@ let package = Package(
     .executableTarget(
       name: "backdrop",
       dependencies: [
-        "CGStreamer", "CBackdropEngineABI", "BackdropEngineClient", "CBDRand",
+        "CGStreamer", "CBackdropEngineABI", "BackdropEngineClient", "CBDRand", "CSQLite",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Hummingbird", package: "hummingbird"),
       ],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+    // `backdrop serve` driven over HTTP and in headless Chromium, as a script and a person would (issue 11).
+    .testTarget(
+      name: "ServeTests",
+      dependencies: [],
+      exclude: ["serve_page.py"],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
     // Runs the built `backdrop` as a user would (Process), on generated clips and a local HTTP server.

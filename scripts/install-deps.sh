@@ -7,6 +7,8 @@ packages=(
   pkg-config unzip cmake ninja-build libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   libtorch-dev libvpx-dev
   libopencv-dev  # DIS optical flow (temporal stage)
+  # `backdrop serve`: its job table (SQLite), and curl and bc for its tests and benchmark
+  libsqlite3-dev curl bc
   # run and test
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-libav gstreamer1.0-plugins-ugly libopenblas0-pthread ffmpeg mkvtoolnix
