@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "cascade.h"
+#include "refine.h"
+
 namespace bd {
 namespace {
 
@@ -81,6 +84,9 @@ at::Tensor blur(const at::Tensor& planes, double sigma) {
   if (factor > 1) out = at::upsample_bilinear2d(out, {height, width}, false);
   return out;
 }
+
+// Whether any pixel is semi-transparent: only those need a foreground colour estimate.
+bool has_partial_alpha(const at::Tensor& alpha8) { return alpha8.gt(0).logical_and(alpha8.lt(255)).any().item<bool>(); }
 
 }  // namespace
 
@@ -188,20 +194,40 @@ at::Tensor Session::rgb01(const Input& input) const {
   return input.is_yuv ? yuv_to_rgb(input.yuv, input_coding_) : input.rgb255 / 255.0;
 }
 
-at::Tensor Session::probability(const at::Tensor& rgb01) {
-  const int64_t height = config_.height, width = config_.width;
+at::Tensor Session::infer(const at::Tensor& rgb01_small) {
+  auto x = ((rgb01_small - mean_) / std_).to(dtype_);
+  return at::sigmoid(model_->forward(x).to(at::kFloat));
+}
+
+at::Tensor Session::probability_small(const at::Tensor& rgb01) {
   at::Tensor x = rgb01;
-  if (height != config_.inference_height || width != config_.inference_width) {
+  if (x.size(2) != config_.inference_height || x.size(3) != config_.inference_width) {
     // Antialiased when shrinking, as the reference pipeline (F.interpolate(..., antialias=True)).
     x = at::_upsample_bilinear2d_aa(x, {config_.inference_height, config_.inference_width}, false);
   }
-  x = ((x - mean_) / std_).to(dtype_);
-  auto logits = model_->forward(x).to(at::kFloat);
-  auto prob = at::sigmoid(logits);
-  if (prob.size(2) != height || prob.size(3) != width) {
-    prob = at::upsample_bilinear2d(prob, {height, width}, false);
+  return infer(x);
+}
+
+at::Tensor Session::cascade(const at::Tensor& prob_small, const at::Tensor& rgb01, const bd_composite_params& params) {
+  if (params.cascade != BD_CASCADE_AUTO) return prob_small;
+  CascadeSettings settings{params.cascade_size > 0 ? params.cascade_size : 512, config_.inference_width,
+                           config_.inference_height};
+  return cascade_refine(prob_small, rgb01, settings, [this](const at::Tensor& tiles) { return infer(tiles); })
+      .probability;
+}
+
+at::Tensor Session::guide_grey(const Input& input) const {
+  if (input.is_yuv) {
+    return input_coding_.full_range ? input.yuv.y / 255.0 : ((input.yuv.y - 16.0) / 219.0).clamp_(0.0, 1.0);
   }
-  return prob;
+  return (input.rgb255.narrow(1, 0, 1) * 0.299 + input.rgb255.narrow(1, 1, 1) * 0.587 +
+          input.rgb255.narrow(1, 2, 1) * 0.114) / 255.0;
+}
+
+at::Tensor Session::to_stream_size(const at::Tensor& prob_small, const Input& input,
+                                   const bd_composite_params& params) const {
+  if (params.edge_refine == BD_EDGE_REFINE_GUIDED) return guided_upsample(prob_small, guide_grey(input));
+  return bilinear_resize(prob_small, config_.height, config_.width);
 }
 
 at::Tensor Session::alpha8(const at::Tensor& probability, const bd_composite_params& params) const {
@@ -248,14 +274,13 @@ void Session::write_rgb(const Input& input, const at::Tensor& alpha8, const bd_c
   const auto format = config_.output_format;
   const bool composite = params.background != BD_BACKGROUND_NONE || !has_alpha(format);
   at::Tensor foreground = input.is_yuv ? yuv_to_rgb(input.yuv, input_coding_) * 255.0 : input.rgb255;
-  at::Tensor rgb;
-  if (composite) {
-    auto a = alpha8.to(at::kFloat) / 255.0;
-    auto background = background_rgb255(params, foreground);
-    rgb = to_u8(background + a * (foreground - background));
-  } else {
-    rgb = to_u8(foreground);
+  auto a = alpha8.to(at::kFloat) / 255.0;
+  at::Tensor background;
+  if (composite) background = background_rgb255(params, foreground);  // blur: of the original frame
+  if (params.foreground_estimate && has_partial_alpha(alpha8)) {
+    foreground = estimate_foreground(foreground, a, 0.0, 255.0);
   }
+  at::Tensor rgb = composite ? to_u8(background + a * (foreground - background)) : to_u8(foreground);
   const auto layout = packing(format);
   std::vector<at::Tensor> channels(layout.bytes);
   channels[layout.r] = rgb.narrow(1, 0, 1);
@@ -275,9 +300,15 @@ void Session::write_yuv(const Input& input, const at::Tensor& alpha8, const bd_c
                            input_coding_.full_range == output_coding_.full_range;
   YuvPlanes foreground = input.is_yuv && same_coding ? input.yuv : rgb_to_yuv(rgb01(input), output_coding_);
   YuvPlanes result = foreground;
+  auto a = alpha8.to(at::kFloat) / 255.0;
+  YuvPlanes background;
+  if (composite) background = background_yuv(params, foreground);  // blur: of the original frame
+  if (params.foreground_estimate && has_partial_alpha(alpha8)) {
+    // Compositing is affine, so the estimate works on code values as it does on RGB.
+    result.y = foreground.y = estimate_foreground(foreground.y, a, 0.0, 255.0);
+    result.uv = foreground.uv = estimate_foreground(foreground.uv, downsample_chroma(a), 0.0, 255.0);
+  }
   if (composite) {
-    auto a = alpha8.to(at::kFloat) / 255.0;
-    auto background = background_yuv(params, foreground);
     result.y = background.y + a * (foreground.y - background.y);
     result.uv = background.uv + downsample_chroma(a) * (foreground.uv - background.uv);
   }
@@ -310,7 +341,10 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
   if (threads_ > 0 && at::get_num_threads() != threads_) at::set_num_threads(threads_);
 
   auto input = load_input(inputs, n);
-  auto prob = probability(rgb01(input));
+  auto rgb = rgb01(input);
+  auto prob = probability_small(rgb);
+  prob = cascade(prob, rgb, params);
+  prob = to_stream_size(prob, input, params);
   auto alpha = alpha8(prob, params);
   const auto format = config_.output_format;
   if (format == BD_FORMAT_GRAY8) {

@@ -38,7 +38,16 @@ class Session {
 
   Input load_input(const bd_frame* inputs, int n) const;
   at::Tensor rgb01(const Input& input) const;
-  at::Tensor probability(const at::Tensor& rgb01);  // [n,1,H,W] float, stream size
+  // The model's probability [n,1,h,w] at the inference size (the stages between the two steps
+  // work on this grid), then brought to the stream size [n,1,H,W] (DESIGN §10 order).
+  at::Tensor probability_small(const at::Tensor& rgb01);
+  at::Tensor to_stream_size(const at::Tensor& prob_small, const Input& input, const bd_composite_params& params) const;
+  // normalisation, precision, forward and sigmoid of frames already at the model's input size
+  at::Tensor infer(const at::Tensor& rgb01_small);
+  // spatial refinement (issue 9): the resolution cascade on the small grid, the grey guide of the
+  // guided upsampling, and the foreground colour in semi-transparent pixels
+  at::Tensor cascade(const at::Tensor& prob_small, const at::Tensor& rgb01, const bd_composite_params& params);
+  at::Tensor guide_grey(const Input& input) const;
   at::Tensor alpha8(const at::Tensor& probability, const bd_composite_params& params) const;
   void write_rgb(const Input& input, const at::Tensor& alpha8, const bd_composite_params& params,
                  const bd_frame* outputs, int n);

@@ -24,6 +24,11 @@ struct MatteSettings: Sendable {
   var blurRadius = 12.0
   var batchTimeoutMs = 100
   var qos = true
+  // spatial refinement (issue 9)
+  var edgeRefine = BD_MATTE_EDGE_REFINE_GUIDED
+  var foregroundEstimate = true
+  var cascade = BD_MATTE_CASCADE_OFF
+  var cascadeSize = 512
 
   static let defaultBatchSize = 4
 
@@ -45,6 +50,11 @@ struct MatteSettings: Sendable {
     let color = backgroundColor
     params.color = (UInt8((color >> 16) & 0xFF), UInt8((color >> 8) & 0xFF), UInt8(color & 0xFF))
     params.blur_sigma = Float(blurRadius)
+    // spatial refinement (issue 9)
+    params.edge_refine = edgeRefine == BD_MATTE_EDGE_REFINE_GUIDED ? BD_EDGE_REFINE_GUIDED : BD_EDGE_REFINE_NONE
+    params.foreground_estimate = foregroundEstimate ? 1 : 0
+    params.cascade = cascade == BD_MATTE_CASCADE_AUTO ? BD_CASCADE_AUTO : BD_CASCADE_OFF
+    params.cascade_size = Int32(cascadeSize)
     return params
   }
 }
@@ -65,6 +75,8 @@ enum MatteProperty: UInt32, CaseIterable {
   case modelFile = 1, device, precision, patchOrder, batchSize, inferenceWidth, inferenceHeight
   case threads, engineLibrary, threshold, matteMode, background, backgroundColor
   case backgroundImage, blurRadius, batchTimeout, qos, modelDescription
+  // spatial refinement (issue 9)
+  case edgeRefine, foregroundEstimate, cascade, cascadeSize
 
   func paramSpec() -> UnsafeMutablePointer<GParamSpec>? {
     let atStart = bd_param_flags_mutable_ready()
@@ -160,6 +172,31 @@ enum MatteProperty: UInt32, CaseIterable {
         "model-description", "Model description",
         "What the engine loaded (kind, backbone, device, precision); empty until started", nil,
         bd_param_flags_read_only())
+    // spatial refinement (issue 9)
+    case .edgeRefine:
+      return g_param_spec_enum(
+        "edge-refine", "Edge refinement",
+        "How the inference-size matte is brought to the frame: guided (a guided filter steered by "
+          + "the full-resolution frame, in the band where the matte is uncertain) or none (bilinear)",
+        bd_matte_edge_refine_get_type(), Int32(defaults.edgeRefine.rawValue), anytime)
+    case .foregroundEstimate:
+      return g_param_spec_boolean(
+        "foreground-estimate", "Foreground estimate",
+        "Estimate the subject's own colour in semi-transparent pixels (blur-fusion), so that "
+          + "composites and straight-alpha output carry no halo of the old background",
+        defaults.foregroundEstimate ? 1 : 0, anytime)
+    case .cascade:
+      return g_param_spec_enum(
+        "cascade", "Resolution cascade",
+        "auto: on frames larger than the inference size, re-infer the tiles that hold the "
+          + "uncertain band at a higher resolution in one extra batch and paste them in feathered",
+        bd_matte_cascade_get_type(), Int32(defaults.cascade.rawValue), anytime)
+    case .cascadeSize:
+      return g_param_spec_uint(
+        "cascade-size", "Cascade tile size",
+        "Side of the cascade's square tiles in frame pixels; each is inferred at the inference "
+          + "size (smaller tiles: finer detail, more tiles)", 64, 4096, UInt32(defaults.cascadeSize),
+        anytime)
     }
   }
 }
@@ -187,6 +224,10 @@ extension MatteSettings {
     case .batchTimeout: batchTimeoutMs = Int(g_value_get_uint(value))
     case .qos: qos = g_value_get_boolean(value) != 0
     case .modelDescription: break
+    case .edgeRefine: edgeRefine = BdMatteEdgeRefine(UInt32(g_value_get_enum(value)))
+    case .foregroundEstimate: foregroundEstimate = g_value_get_boolean(value) != 0
+    case .cascade: cascade = BdMatteCascade(UInt32(g_value_get_enum(value)))
+    case .cascadeSize: cascadeSize = Int(g_value_get_uint(value))
     }
   }
 
@@ -210,6 +251,10 @@ extension MatteSettings {
     case .batchTimeout: g_value_set_uint(value, UInt32(batchTimeoutMs))
     case .qos: g_value_set_boolean(value, qos ? 1 : 0)
     case .modelDescription: value.setString(modelDescription)
+    case .edgeRefine: g_value_set_enum(value, Int32(edgeRefine.rawValue))
+    case .foregroundEstimate: g_value_set_boolean(value, foregroundEstimate ? 1 : 0)
+    case .cascade: g_value_set_enum(value, Int32(cascade.rawValue))
+    case .cascadeSize: g_value_set_uint(value, UInt32(cascadeSize))
     }
   }
 }
