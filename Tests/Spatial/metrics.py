@@ -9,6 +9,9 @@
   metrics.py SCENE_DIR FRAME_INDEX composite OUTPUT.rgba R G B
       output is a composite over the solid colour (R,G,B); prints colour_error, the mean absolute
       RGB difference (0..255) from alpha*F + (1-alpha)*colour over the semi-transparent pixels.
+  metrics.py SCENE_DIR FRAME_INDEX straight OUTPUT.rgba
+      straight-alpha RGBA: prints colour_error, the mean absolute RGB difference from F over the
+      semi-transparent pixels (what a player compositing this alpha would show there).
 """
 import json
 import os
@@ -59,9 +62,12 @@ def main():
         result["stroke_mad"] = float(np.mean(np.abs(alpha - truth)[strokes]))
         result["stroke_pixels"] = int(strokes.sum())
     else:
-        colour = np.array([float(v) for v in sys.argv[5:8]])
         fg = np.fromfile(os.path.join(scene_dir, f"fg{index}.f32"), dtype=np.float32).reshape(h, w, 3) * 255.0
-        expected = truth[..., None] * fg + (1 - truth[..., None]) * colour
+        if kind == "straight":
+            expected = fg
+        else:
+            colour = np.array([float(v) for v in sys.argv[5:8]])
+            expected = truth[..., None] * fg + (1 - truth[..., None]) * colour
         partial = (truth > 0.05) & (truth < 0.95)
         result["colour_error"] = float(np.mean(np.abs(rgba[..., :3] - expected)[partial]))
         result["partial_pixels"] = int(partial.sum())

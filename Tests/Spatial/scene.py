@@ -10,7 +10,7 @@ Writes into OUT_DIR, for each frame k (0..frames-1; frame k shifts the subject b
   alpha{k}.f32       ground-truth alpha, float32 in 0..1
   fg{k}.f32          ground-truth foreground colour, float32 RGB in 0..1
   strokes{k}.u8      1 where a pixel lies within 2 px of a stroke (and outside the body)
-and scene.json with the sizes.
+and frames.rgba (every frame, one after the other) and scene.json with the sizes.
 
 Usage: scene.py OUT_DIR --width W --height H [--stroke-width PX] [--seed N] [--frames N]
 """
@@ -87,6 +87,7 @@ def make(out_dir, width, height, stroke_width, seed, frames):
     scale = height / 1080.0
     edge = 3.0 * scale
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    everything = open(os.path.join(out_dir, "frames.rgba"), "wb")
     for k in range(frames):
         rng = np.random.default_rng(seed)  # same scene every frame, only the subject moves
         bg = background(rng, height, width)
@@ -104,9 +105,11 @@ def make(out_dir, width, height, stroke_width, seed, frames):
         rgba[..., :3] = np.clip(np.rint(picture * 255), 0, 255).astype(np.uint8)
         rgba[..., 3] = 255
         rgba.tofile(os.path.join(out_dir, f"frame{k}.rgba"))
+        everything.write(rgba.tobytes())
         alpha.astype(np.float32).tofile(os.path.join(out_dir, f"alpha{k}.f32"))
         fg.astype(np.float32).tofile(os.path.join(out_dir, f"fg{k}.f32"))
         band.astype(np.uint8).tofile(os.path.join(out_dir, f"strokes{k}.u8"))
+    everything.close()
     with open(os.path.join(out_dir, "scene.json"), "w") as f:
         json.dump({"width": width, "height": height, "frames": frames, "stroke_width": stroke_width, "seed": seed}, f)
 
