@@ -108,7 +108,7 @@ at::Tensor estimate_foreground(const at::Tensor& image, const at::Tensor& alpha,
     background = at::upsample_bilinear2d(background, {height, width}, false);
   }
   fuse(image, alpha, foreground, background, narrow_radius);
-  auto partial = alpha.gt(0.0).logical_and(alpha.lt(1.0));
+  auto partial = alpha.gt(0.02).logical_and(alpha.lt(0.98));
   return at::where(partial, foreground.clamp_(lowest, highest), image);
 }
 

@@ -30,8 +30,9 @@ at::Tensor guided_upsample(const at::Tensor& probability, const at::Tensor& guid
 // Blur-fusion foreground estimation (after Forte & Pitié 2020): the colour the subject itself has
 // in semi-transparent pixels, so that a composite does not carry the old background through.
 // image [n,c,H,W] in any affine colour coding (RGB 0..255, Y'CbCr code values); alpha [n,1,H,W]
-// in 0..1 at the same size. Returns the foreground colour, equal to the image where alpha is 0 or
-// 1, clamped to [lowest, highest].
+// in 0..1 at the same size (the soft coverage, also when the output matte is binary). Returns the
+// foreground colour, clamped to [lowest, highest], where alpha is between 0.02 and 0.98, and the
+// image itself where the pixel is clearly background or clearly subject.
 at::Tensor estimate_foreground(const at::Tensor& image, const at::Tensor& alpha, double lowest, double highest);
 
 }  // namespace bd

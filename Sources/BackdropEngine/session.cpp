@@ -85,8 +85,10 @@ at::Tensor blur(const at::Tensor& planes, double sigma) {
   return out;
 }
 
-// Whether any pixel is semi-transparent: only those need a foreground colour estimate.
-bool has_partial_alpha(const at::Tensor& alpha8) { return alpha8.gt(0).logical_and(alpha8.lt(255)).any().item<bool>(); }
+// Whether any pixel is partly covered: only those need a foreground colour estimate.
+bool has_partial_coverage(const at::Tensor& coverage) {
+  return coverage.gt(0.02).logical_and(coverage.lt(0.98)).any().item<bool>();
+}
 
 }  // namespace
 
@@ -269,16 +271,18 @@ YuvPlanes Session::background_yuv(const bd_composite_params& params, const YuvPl
   }
 }
 
-void Session::write_rgb(const Input& input, const at::Tensor& alpha8, const bd_composite_params& params,
-                        const bd_frame* outputs, int n) {
+void Session::write_rgb(const Input& input, const at::Tensor& alpha8, const at::Tensor& coverage,
+                        const bd_composite_params& params, const bd_frame* outputs, int n) {
   const auto format = config_.output_format;
   const bool composite = params.background != BD_BACKGROUND_NONE || !has_alpha(format);
   at::Tensor foreground = input.is_yuv ? yuv_to_rgb(input.yuv, input_coding_) * 255.0 : input.rgb255;
   auto a = alpha8.to(at::kFloat) / 255.0;
   at::Tensor background;
   if (composite) background = background_rgb255(params, foreground);  // blur: of the original frame
-  if (params.foreground_estimate && has_partial_alpha(alpha8)) {
-    foreground = estimate_foreground(foreground, a, 0.0, 255.0);
+  if (params.foreground_estimate && has_partial_coverage(coverage)) {
+    // Estimated from the soft coverage, so that a binary matte's opaque edge pixels lose the old
+    // background too; kept only where the pixel is visible at all.
+    foreground = at::where(alpha8.gt(0), estimate_foreground(foreground, coverage, 0.0, 255.0), foreground);
   }
   at::Tensor rgb = composite ? to_u8(background + a * (foreground - background)) : to_u8(foreground);
   const auto layout = packing(format);
@@ -292,8 +296,8 @@ void Session::write_rgb(const Input& input, const at::Tensor& alpha8, const bd_c
   store(at::cat(channels, 1), outputs, 0, "output plane");
 }
 
-void Session::write_yuv(const Input& input, const at::Tensor& alpha8, const bd_composite_params& params,
-                        const bd_frame* outputs, int n) {
+void Session::write_yuv(const Input& input, const at::Tensor& alpha8, const at::Tensor& coverage,
+                        const bd_composite_params& params, const bd_frame* outputs, int n) {
   const auto format = config_.output_format;
   const bool composite = params.background != BD_BACKGROUND_NONE || !has_alpha(format);
   const bool same_coding = input_coding_.matrix == output_coding_.matrix &&
@@ -303,10 +307,13 @@ void Session::write_yuv(const Input& input, const at::Tensor& alpha8, const bd_c
   auto a = alpha8.to(at::kFloat) / 255.0;
   YuvPlanes background;
   if (composite) background = background_yuv(params, foreground);  // blur: of the original frame
-  if (params.foreground_estimate && has_partial_alpha(alpha8)) {
+  if (params.foreground_estimate && has_partial_coverage(coverage)) {
     // Compositing is affine, so the estimate works on code values as it does on RGB.
-    result.y = foreground.y = estimate_foreground(foreground.y, a, 0.0, 255.0);
-    result.uv = foreground.uv = estimate_foreground(foreground.uv, downsample_chroma(a), 0.0, 255.0);
+    auto chroma_coverage = downsample_chroma(coverage);
+    result.y = foreground.y =
+        at::where(alpha8.gt(0), estimate_foreground(foreground.y, coverage, 0.0, 255.0), foreground.y);
+    result.uv = foreground.uv = at::where(downsample_chroma(a).gt(0),
+                                          estimate_foreground(foreground.uv, chroma_coverage, 0.0, 255.0), foreground.uv);
   }
   if (composite) {
     result.y = background.y + a * (foreground.y - background.y);
@@ -350,9 +357,9 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
   if (format == BD_FORMAT_GRAY8) {
     store(alpha, outputs, 0, "matte plane");
   } else if (is_rgb_family(format)) {
-    write_rgb(input, alpha, params, outputs, n);
+    write_rgb(input, alpha, prob, params, outputs, n);
   } else {
-    write_yuv(input, alpha, params, outputs, n);
+    write_yuv(input, alpha, prob, params, outputs, n);
   }
   stats_.frames += n;
   stats_.frames_inferred += n;

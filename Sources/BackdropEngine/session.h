@@ -49,10 +49,11 @@ class Session {
   at::Tensor cascade(const at::Tensor& prob_small, const at::Tensor& rgb01, const bd_composite_params& params);
   at::Tensor guide_grey(const Input& input) const;
   at::Tensor alpha8(const at::Tensor& probability, const bd_composite_params& params) const;
-  void write_rgb(const Input& input, const at::Tensor& alpha8, const bd_composite_params& params,
-                 const bd_frame* outputs, int n);
-  void write_yuv(const Input& input, const at::Tensor& alpha8, const bd_composite_params& params,
-                 const bd_frame* outputs, int n);
+  // coverage: the soft probability at stream size, for the foreground colour estimate (issue 9)
+  void write_rgb(const Input& input, const at::Tensor& alpha8, const at::Tensor& coverage,
+                 const bd_composite_params& params, const bd_frame* outputs, int n);
+  void write_yuv(const Input& input, const at::Tensor& alpha8, const at::Tensor& coverage,
+                 const bd_composite_params& params, const bd_frame* outputs, int n);
   at::Tensor background_rgb255(const bd_composite_params& params, const at::Tensor& foreground) const;
   YuvPlanes background_yuv(const bd_composite_params& params, const YuvPlanes& foreground) const;
   at::Tensor to_device(const at::Tensor& host) const;
