@@ -13,6 +13,8 @@ packages=(
   chromium firefox-esr
   # designed test models, BiRefNet fixtures, the selfie model conversion and its test photo
   python3-torch python3-pip python3-skimage
+  # ground-truth scenes, metrics and the before/after picture of the edge tests (issue 9)
+  python3-numpy python3-pil
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

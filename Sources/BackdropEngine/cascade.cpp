@@ -10,9 +10,10 @@
 namespace bd {
 namespace {
 
-// Share of a full pass at the cascade resolution the tiles may cost: the most uncertain tiles are
-// kept when more are uncertain, so the cascade always stays well under half a full pass.
-constexpr double kTileBudget = 0.45;
+// Share of a full pass at the cascade resolution the tiles may cover: the tiles with the most
+// unseen detail are kept when more are uncertain. Tiles overlap and a large batch costs a little
+// more per image than a whole-frame pass, so 0.3 keeps the cascade under half a full pass.
+constexpr double kTileBudget = 0.3;
 
 // Tile origins along one axis: the first at 0, the last flush with the end, neighbours
 // overlapping by at least an eighth of a tile so that the feathered seams have room.
