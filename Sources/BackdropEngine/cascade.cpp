@@ -95,7 +95,11 @@ CascadeResult cascade_refine(const at::Tensor& probability, const at::Tensor& rg
         if (count > kLeastDetail) candidates.push_back({i, x, y, count});
       }
     }
-    std::stable_sort(candidates.begin(), candidates.end(), [](const Tile& a, const Tile& b) { return a.uncertain > b.uncertain; });
+    // Most unseen detail first; ties in grid order, so the choice never depends on the batch.
+    std::sort(candidates.begin(), candidates.end(), [](const Tile& a, const Tile& b) {
+      if (a.uncertain != b.uncertain) return a.uncertain > b.uncertain;
+      return a.y != b.y ? a.y < b.y : a.x < b.x;
+    });
     if (candidates.size() > budget) candidates.resize(budget);
     chosen.insert(chosen.end(), candidates.begin(), candidates.end());
   }

@@ -41,13 +41,17 @@ final class SpatialRefinementTests: XCTestCase {
   }
 
   /// Runs the scene's frames through birefnetmatte (soft-key model, soft matte) into raw RGBA.
-  func matte(_ scene: Scene, _ properties: String, input: String = "frame0.rgba", output: String,
+  /// `yuv`: the element works on I420 in and out (videoconvert around it), as most decoders feed it.
+  func matte(_ scene: Scene, _ properties: String, input: String = "frame0.rgba", output: String, yuv: Bool = false,
              file: StaticString = #filePath, line: UInt = #line) -> URL {
     let outputURL = scene.folder.appendingPathComponent(output)
     let description = "filesrc location=\(scene.folder.appendingPathComponent(input).path) ! "
       + "rawvideoparse format=rgba width=\(scene.width) height=\(scene.height) framerate=25/1 ! "
+      + (yuv ? "videoconvert ! video/x-raw,format=I420,colorimetry=bt709 ! " : "")
       + "birefnetmatte model-file=\(TestEnvironment.designedModel("softkey")) device=cpu matte-mode=soft "
-      + "\(properties) ! video/x-raw,format=RGBA ! filesink location=\(outputURL.path)"
+      + "\(properties) ! "
+      + (yuv ? "video/x-raw,format=I420 ! videoconvert ! " : "")
+      + "video/x-raw,format=RGBA ! filesink location=\(outputURL.path)"
     let run = runPipeline(description, timeout: 300)
     XCTAssertEqual(run.errors, [], file: file, line: line)
     XCTAssertTrue(run.reachedEOS, file: file, line: line)
@@ -97,6 +101,13 @@ final class SpatialRefinementTests: XCTestCase {
     let (straightBefore, straightAfter) = (try XCTUnwrap(straightPlain["colour_error"]), try XCTUnwrap(straightEstimated["colour_error"]))
     print("foreground estimate, straight RGBA edge colour error: \(straightBefore) → \(straightAfter)")
     XCTAssertLessThanOrEqual(straightAfter, 0.7 * straightBefore, "straight-alpha edge colour error must drop by at least 30 %")
+
+    // The same on Y'CbCr planes (I420 in and out): the estimate runs on code values there.
+    let yuvPlain = try metrics(scene, "composite", matte(scene, "\(backdrop) foreground-estimate=false", output: "yuv-plain.rgba", yuv: true), ["51", "102", "204"])
+    let yuvEstimated = try metrics(scene, "composite", matte(scene, "\(backdrop) foreground-estimate=true", output: "yuv-estimated.rgba", yuv: true), ["51", "102", "204"])
+    let (yuvBefore, yuvAfter) = (try XCTUnwrap(yuvPlain["colour_error"]), try XCTUnwrap(yuvEstimated["colour_error"]))
+    print("foreground estimate, I420 composite edge colour error: \(yuvBefore) → \(yuvAfter)")
+    XCTAssertLessThanOrEqual(yuvAfter, 0.7 * yuvBefore, "I420 composite edge colour error must drop by at least 30 %")
   }
 
   /// 4K with 1-px strokes: re-inferring the uncertain band in 512-px tiles lowers the MAD in the

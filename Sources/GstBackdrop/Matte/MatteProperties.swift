@@ -182,7 +182,7 @@ enum MatteProperty: UInt32, CaseIterable {
     case .foregroundEstimate:
       return g_param_spec_boolean(
         "foreground-estimate", "Foreground estimate",
-        "Estimate the subject's own colour in semi-transparent pixels (blur-fusion), so that "
+        "Estimate the subject's own colour where it only partly covers a pixel (blur fusion), so that "
           + "composites and straight-alpha output carry no halo of the old background",
         defaults.foregroundEstimate ? 1 : 0, anytime)
     case .cascade:
