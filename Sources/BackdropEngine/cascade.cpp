@@ -139,6 +139,7 @@ CascadeResult cascade_refine(const at::Tensor& probability, const at::Tensor& rg
     weight.narrow(0, tile.frame, 1).narrow(2, gy0, cells_y).narrow(3, gx0, cells_x).add_(feather);
   }
   auto base_weight = (1.0 - weight).clamp_(0.0, 1.0);
+  result.coverage = 1.0 - base_weight;
   result.probability = ((sum + base_weight * base) / (weight + base_weight)).clamp_(0.0, 1.0);
   return result;
 }

@@ -21,6 +21,7 @@ using TileInference = std::function<at::Tensor(const at::Tensor& rgb01_tiles)>;
 
 struct CascadeResult {
   at::Tensor probability;  // [n,1,h',w'] on the cascade grid, or the input unchanged
+  at::Tensor coverage;     // [n,1,h',w'] in 0..1: how much of each cell came from tiles; undefined without tiles
   int64_t tiles = 0;       // tiles inferred for the whole batch
   int64_t grid_tiles = 0;  // tiles a full pass at the cascade resolution would need, per frame
 };

@@ -32,6 +32,7 @@ at::Tensor box_mean_along(const at::Tensor& x, int64_t dim, int64_t radius, bool
 // Trimap band radius and regularisation of the guided filter, on the probability's grid.
 constexpr int64_t kGuidedRadius = 2;
 constexpr double kGuidedEpsilon = 1e-3;
+constexpr int64_t kGuidedFitSide = 1024;
 
 // One blur-fusion step: local foreground and background means weighted by alpha, then both moved
 // so that alpha·F + (1 − alpha)·B reproduces the image.
@@ -69,12 +70,19 @@ at::Tensor bilinear_resize(const at::Tensor& probability, int64_t height, int64_
   return at::upsample_bilinear2d(probability, {height, width}, false);
 }
 
-at::Tensor guided_upsample(const at::Tensor& probability, const at::Tensor& guide) {
+at::Tensor guided_upsample(const at::Tensor& probability, const at::Tensor& guide, const at::Tensor& settled) {
   const int64_t height = guide.size(2), width = guide.size(3);
-  const int64_t h = probability.size(2), w = probability.size(3);
+  // The coefficients are fitted on the probability's grid, but on no more than kGuidedFitSide
+  // pixels a side (a cascade may deliver a frame-size grid): the fit is smooth anyway, and the
+  // full-size guide puts the detail back. A fit at full 4K size would cost seconds on a CPU.
+  const double fit_scale = std::min(1.0, double(kGuidedFitSide) / double(std::max(probability.size(2), probability.size(3))));
+  const int64_t h = std::max<int64_t>(1, std::llround(probability.size(2) * fit_scale));
+  const int64_t w = std::max<int64_t>(1, std::llround(probability.size(3) * fit_scale));
+  const bool refit = h != probability.size(2) || w != probability.size(3);
+  auto fit = refit ? at::_upsample_bilinear2d_aa(probability, {h, w}, false) : probability;
   // The guide as the model saw it: shrunk with the same antialiasing as the model's input.
   auto small_guide = h == height && w == width ? guide : at::_upsample_bilinear2d_aa(guide, {h, w}, false);
-  auto means = box_mean(at::cat({small_guide, probability, small_guide * probability, small_guide * small_guide}, 1),
+  auto means = box_mean(at::cat({small_guide, fit, small_guide * fit, small_guide * small_guide}, 1),
                         kGuidedRadius, /*precise=*/true);
   auto mean_i = means.narrow(1, 0, 1), mean_p = means.narrow(1, 1, 1);
   auto covariance = means.narrow(1, 2, 1) - mean_i * mean_p;
@@ -84,7 +92,8 @@ at::Tensor guided_upsample(const at::Tensor& probability, const at::Tensor& guid
   auto coefficients = bilinear_resize(box_mean(at::cat({a, b}, 1), kGuidedRadius, /*precise=*/true), height, width);
   auto guided = (coefficients.narrow(1, 0, 1) * guide + coefficients.narrow(1, 1, 1)).clamp_(0.0, 1.0);
   auto plain = bilinear_resize(probability, height, width);
-  auto band = bilinear_resize(uncertain_band(probability, kGuidedRadius + 1, 0.02), height, width);
+  auto band = bilinear_resize(uncertain_band(fit, kGuidedRadius + 1, 0.02), height, width);
+  if (settled.defined()) band = band * (1.0 - bilinear_resize(settled, height, width));
   return (plain + band * (guided - plain)).clamp_(0.0, 1.0);
 }
 

@@ -24,8 +24,10 @@ at::Tensor bilinear_resize(const at::Tensor& probability, int64_t height, int64_
 // probability are fitted on the probability's own grid, against the guide shrunk to that grid,
 // then upsampled and applied to the full-resolution guide. The result replaces bilinear
 // upsampling only inside the uncertain band, so flat regions stay exactly as the model said.
-// probability [n,1,h,w] in 0..1; guide [n,1,H,W] grey in 0..1. Returns [n,1,H,W] in 0..1.
-at::Tensor guided_upsample(const at::Tensor& probability, const at::Tensor& guide);
+// probability [n,1,h,w] in 0..1; guide [n,1,H,W] grey in 0..1. `settled` (optional, [n,1,h,w] in
+// 0..1) marks cells that already hold full-detail values (cascade tiles): the filter leaves them
+// as they are. Returns [n,1,H,W] in 0..1.
+at::Tensor guided_upsample(const at::Tensor& probability, const at::Tensor& guide, const at::Tensor& settled);
 
 // Blur-fusion foreground estimation (after Forte & Pitié 2020): the colour the subject itself has
 // in semi-transparent pixels, so that a composite does not carry the old background through.

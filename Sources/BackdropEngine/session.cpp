@@ -211,11 +211,13 @@ at::Tensor Session::probability_small(const at::Tensor& rgb01) {
 }
 
 at::Tensor Session::cascade(const at::Tensor& prob_small, const at::Tensor& rgb01, const bd_composite_params& params) {
+  cascade_coverage_ = at::Tensor();
   if (params.cascade != BD_CASCADE_AUTO) return prob_small;
   CascadeSettings settings{params.cascade_size > 0 ? params.cascade_size : 512, config_.inference_width,
                            config_.inference_height};
-  return cascade_refine(prob_small, rgb01, settings, [this](const at::Tensor& tiles) { return infer(tiles); })
-      .probability;
+  auto result = cascade_refine(prob_small, rgb01, settings, [this](const at::Tensor& tiles) { return infer(tiles); });
+  cascade_coverage_ = result.coverage;
+  return result.probability;
 }
 
 at::Tensor Session::guide_grey(const Input& input) const {
@@ -228,7 +230,11 @@ at::Tensor Session::guide_grey(const Input& input) const {
 
 at::Tensor Session::to_stream_size(const at::Tensor& prob_small, const Input& input,
                                    const bd_composite_params& params) const {
-  if (params.edge_refine == BD_EDGE_REFINE_GUIDED) return guided_upsample(prob_small, guide_grey(input));
+  if (params.edge_refine == BD_EDGE_REFINE_GUIDED) {
+    // The cascade's coverage only describes this grid (a stage in between may not resize it).
+    const bool same_grid = cascade_coverage_.defined() && cascade_coverage_.sizes() == prob_small.sizes();
+    return guided_upsample(prob_small, guide_grey(input), same_grid ? cascade_coverage_ : at::Tensor());
+  }
   return bilinear_resize(prob_small, config_.height, config_.width);
 }
 

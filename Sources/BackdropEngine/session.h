@@ -59,6 +59,9 @@ class Session {
   at::Tensor to_device(const at::Tensor& host) const;
 
   bd_session_stats stats_{};
+  // spatial refinement (issue 9): where this batch's cascade tiles already give full detail, on
+  // the cascade grid (undefined without tiles); the guided upsampling leaves those cells alone
+  at::Tensor cascade_coverage_;
 
   std::shared_ptr<MatteModel> model_;
   bd_session_config config_;
