@@ -80,17 +80,20 @@ at::Tensor guided_upsample(const at::Tensor& probability, const at::Tensor& guid
   const int64_t w = std::max<int64_t>(1, std::llround(probability.size(3) * fit_scale));
   const bool refit = h != probability.size(2) || w != probability.size(3);
   auto fit = refit ? at::_upsample_bilinear2d_aa(probability, {h, w}, false) : probability;
-  // The guide as the model saw it: shrunk with the same antialiasing as the model's input.
-  auto small_guide = h == height && w == width ? guide : at::_upsample_bilinear2d_aa(guide, {h, w}, false);
-  auto means = box_mean(at::cat({small_guide, fit, small_guide * fit, small_guide * small_guide}, 1),
-                        kGuidedRadius, /*precise=*/true);
+  // The guide as the model saw it: shrunk with the same antialiasing as the model's input. Both
+  // are centred on 0.5 (the filter does not depend on offsets), which keeps float running sums
+  // accurate enough for the variances; double sums cost several times more on the CPU.
+  auto small_guide = (h == height && w == width ? guide : at::_upsample_bilinear2d_aa(guide, {h, w}, false)) - 0.5;
+  auto centred = fit - 0.5;
+  auto means = box_mean(at::cat({small_guide, centred, small_guide * centred, small_guide * small_guide}, 1),
+                        kGuidedRadius, /*precise=*/false);
   auto mean_i = means.narrow(1, 0, 1), mean_p = means.narrow(1, 1, 1);
   auto covariance = means.narrow(1, 2, 1) - mean_i * mean_p;
   auto variance = means.narrow(1, 3, 1) - mean_i * mean_i;
   auto a = covariance / (variance + kGuidedEpsilon);
   auto b = mean_p - a * mean_i;
-  auto coefficients = bilinear_resize(box_mean(at::cat({a, b}, 1), kGuidedRadius, /*precise=*/true), height, width);
-  auto guided = (coefficients.narrow(1, 0, 1) * guide + coefficients.narrow(1, 1, 1)).clamp_(0.0, 1.0);
+  auto coefficients = bilinear_resize(box_mean(at::cat({a, b}, 1), kGuidedRadius, /*precise=*/false), height, width);
+  auto guided = (coefficients.narrow(1, 0, 1) * (guide - 0.5) + coefficients.narrow(1, 1, 1) + 0.5).clamp_(0.0, 1.0);
   auto plain = bilinear_resize(probability, height, width);
   auto band = bilinear_resize(uncertain_band(fit, kGuidedRadius + 1, 0.02), height, width);
   if (settled.defined()) band = band * (1.0 - bilinear_resize(settled, height, width));
@@ -101,10 +104,10 @@ at::Tensor estimate_foreground(const at::Tensor& image, const at::Tensor& alpha,
   const int64_t height = image.size(2), width = image.size(3);
   const int64_t short_side = std::min(height, width);
   // Radii follow the picture size: about 90 and 6 pixels at 1080p, as blur fusion suggests. Both
-  // passes only produce local means, so they run on smaller pictures (a quarter of the side for
-  // the narrow one at 1080p, an eighth for the wide one; more at 4K), and only the last, per-pixel
-  // step, which puts the detail back, runs at full resolution.
-  const int64_t unit = std::max<int64_t>(1, short_side / 540);
+  // passes only produce local means, so they run on smaller pictures (a third of the side for
+  // the narrow one at 1080p, a twelfth for the wide one; more at 4K), and only the last,
+  // per-pixel step, which puts the detail back, runs at full resolution.
+  const int64_t unit = std::max<int64_t>(1, short_side / 360);
   const int64_t narrow_factor = unit, wide_factor = 4 * unit;
   const int64_t wide_radius = std::max<int64_t>(2, short_side / 12 / wide_factor);
   const int64_t narrow_radius = std::max<int64_t>(2, short_side / 180 / narrow_factor);
@@ -121,12 +124,28 @@ at::Tensor estimate_foreground(const at::Tensor& image, const at::Tensor& alpha,
   foreground = both.narrow(1, 0, channels);
   background = both.narrow(1, channels, channels);
   fuse(narrow_image, narrow_alpha, foreground, background, narrow_radius);
-  // The means back at full size, and the step that makes alpha·F + (1 − alpha)·B match the image.
-  both = bilinear_resize(at::cat({foreground, background}, 1), height, width);
-  auto f = both.narrow(1, 0, channels), b = both.narrow(1, channels, channels);
-  foreground = f + alpha * (image - alpha * f - (1.0 - alpha) * b);
+  // The last step, which makes alpha·F + (1 − alpha)·B match the image, only where the pixel is
+  // partly covered (a thin band): the means are sampled bilinearly at those pixels alone (the
+  // same sampling as upsample_bilinear2d), not upsampled over the whole frame.
+  auto means = at::cat({foreground, background}, 1);
   auto partial = alpha.gt(0.02).logical_and(alpha.lt(0.98));
-  return at::where(partial, foreground.clamp_(lowest, highest), image);
+  auto result = image.clone(at::MemoryFormat::Contiguous);
+  for (int64_t i = 0; i < image.size(0); ++i) {
+    auto where = partial[i][0].nonzero();  // [P,2]: y, x
+    if (where.size(0) == 0) continue;
+    auto ys = where.select(1, 0), xs = where.select(1, 1);
+    auto grid = at::stack({(xs.to(at::kFloat) + 0.5) * (2.0 / width) - 1.0, (ys.to(at::kFloat) + 0.5) * (2.0 / height) - 1.0}, 1);
+    auto sampled = at::grid_sampler(means.narrow(0, i, 1), grid.view({1, 1, -1, 2}), /*bilinear*/ 0, /*border*/ 1,
+                                    /*align_corners=*/false)
+                       .view({2 * channels, -1});  // [2c,P]
+    auto f = sampled.narrow(0, 0, channels), b = sampled.narrow(0, channels, channels);
+    auto flat = ys * width + xs;
+    auto pixels = image[i].reshape({channels, -1}).index_select(1, flat);  // [c,P]
+    auto a = alpha[i].reshape({1, -1}).index_select(1, flat);              // [1,P]
+    auto estimate = (f + a * (pixels - a * f - (1.0 - a) * b)).clamp_(lowest, highest);
+    result[i].view({channels, -1}).index_copy_(1, flat, estimate);
+  }
+  return result;
 }
 
 }  // namespace bd
