@@ -73,6 +73,13 @@ let package = Package(
       cxxSettings: [.unsafeFlags(["-O2"])],
       linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")] + staticSwiftRuntime
     ),
+    // Per-stage cost of edge refinement, foreground colour and the cascade (issue 9); also CMake.
+    .executableTarget(
+      name: "spatial-bench",
+      dependencies: ["CBackdropEngineABI"],
+      cxxSettings: [.unsafeFlags(["-O2"])],
+      linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")] + staticSwiftRuntime
+    ),
     .testTarget(
       name: "BiRefNetTests",
       dependencies: ["CBDRand", "CBackdropEngineABI"],

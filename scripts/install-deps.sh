@@ -16,7 +16,7 @@ packages=(
   chromium firefox-esr
   # designed test models, BiRefNet fixtures, the selfie model conversion and its test photo
   python3-torch python3-pip python3-skimage
-  # synthetic clips with ground truth (temporal tests) and real footage (vtest.avi)
+  # synthetic clips and stills with ground truth (temporal and edge tests), real footage (vtest.avi)
   python3-numpy python3-pil opencv-doc
 )
 export DEBIAN_FRONTEND=noninteractive

@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "cascade.h"
+#include "refine.h"
+
 namespace bd {
 namespace {
 
@@ -80,6 +83,11 @@ at::Tensor blur(const at::Tensor& planes, double sigma) {
   out = at::conv2d(out, vertical, at::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, channels);
   if (factor > 1) out = at::upsample_bilinear2d(out, {height, width}, false);
   return out;
+}
+
+// Whether any pixel is partly covered: only those need a foreground colour estimate.
+bool has_partial_coverage(const at::Tensor& coverage) {
+  return coverage.gt(0.02).logical_and(coverage.lt(0.98)).any().item<bool>();
 }
 
 }  // namespace
@@ -194,16 +202,39 @@ at::Tensor Session::inference_input(const at::Tensor& rgb01) const {
   return at::_upsample_bilinear2d_aa(rgb01, {config_.inference_height, config_.inference_width}, false);
 }
 
-at::Tensor Session::probability_small(const at::Tensor& rgb01) {
-  auto x = ((inference_input(rgb01) - mean_) / std_).to(dtype_);
-  auto logits = model_->forward(x).to(at::kFloat);
-  return at::sigmoid(logits);
+at::Tensor Session::infer(const at::Tensor& rgb01_small) {
+  auto x = ((rgb01_small - mean_) / std_).to(dtype_);
+  return at::sigmoid(model_->forward(x).to(at::kFloat));
 }
 
-at::Tensor Session::to_stream_size(const at::Tensor& prob_small, const at::Tensor& rgb01) const {
-  const int64_t height = config_.height, width = config_.width;
-  if (prob_small.size(2) == height && prob_small.size(3) == width) return prob_small;
-  return at::upsample_bilinear2d(prob_small, {height, width}, false);
+at::Tensor Session::probability_small(const at::Tensor& rgb01) { return infer(inference_input(rgb01)); }
+
+at::Tensor Session::cascade(const at::Tensor& prob_small, const at::Tensor& rgb01, const bd_composite_params& params) {
+  cascade_coverage_ = at::Tensor();
+  if (params.cascade != BD_CASCADE_AUTO) return prob_small;
+  CascadeSettings settings{params.cascade_size > 0 ? params.cascade_size : 512, config_.inference_width,
+                           config_.inference_height};
+  auto result = cascade_refine(prob_small, rgb01, settings, [this](const at::Tensor& tiles) { return infer(tiles); });
+  cascade_coverage_ = result.coverage;
+  return result.probability;
+}
+
+at::Tensor Session::guide_grey(const Input& input) const {
+  if (input.is_yuv) {
+    return input_coding_.full_range ? input.yuv.y / 255.0 : ((input.yuv.y - 16.0) / 219.0).clamp_(0.0, 1.0);
+  }
+  return (input.rgb255.narrow(1, 0, 1) * 0.299 + input.rgb255.narrow(1, 1, 1) * 0.587 +
+          input.rgb255.narrow(1, 2, 1) * 0.114) / 255.0;
+}
+
+at::Tensor Session::to_stream_size(const at::Tensor& prob_small, const Input& input,
+                                   const bd_composite_params& params) const {
+  if (params.edge_refine == BD_EDGE_REFINE_GUIDED) {
+    // The cascade's coverage only describes this grid (a stage in between may not resize it).
+    const bool same_grid = cascade_coverage_.defined() && cascade_coverage_.sizes() == prob_small.sizes();
+    return guided_upsample(prob_small, guide_grey(input), same_grid ? cascade_coverage_ : at::Tensor());
+  }
+  return bilinear_resize(prob_small, config_.height, config_.width);
 }
 
 at::Tensor Session::alpha8(const at::Tensor& probability, const bd_composite_params& params) const {
@@ -245,19 +276,20 @@ YuvPlanes Session::background_yuv(const bd_composite_params& params, const YuvPl
   }
 }
 
-void Session::write_rgb(const Input& input, const at::Tensor& alpha8, const bd_composite_params& params,
-                        const bd_frame* outputs, int n) {
+void Session::write_rgb(const Input& input, const at::Tensor& alpha8, const at::Tensor& coverage,
+                        const bd_composite_params& params, const bd_frame* outputs, int n) {
   const auto format = config_.output_format;
   const bool composite = params.background != BD_BACKGROUND_NONE || !has_alpha(format);
   at::Tensor foreground = input.is_yuv ? yuv_to_rgb(input.yuv, input_coding_) * 255.0 : input.rgb255;
-  at::Tensor rgb;
-  if (composite) {
-    auto a = alpha8.to(at::kFloat) / 255.0;
-    auto background = background_rgb255(params, foreground);
-    rgb = to_u8(background + a * (foreground - background));
-  } else {
-    rgb = to_u8(foreground);
+  auto a = alpha8.to(at::kFloat) / 255.0;
+  at::Tensor background;
+  if (composite) background = background_rgb255(params, foreground);  // blur: of the original frame
+  if (params.foreground_estimate && has_partial_coverage(coverage)) {
+    // Estimated from the soft coverage, so that a binary matte's opaque edge pixels lose the old
+    // background too; kept only where the pixel is visible at all.
+    foreground = at::where(alpha8.gt(0), estimate_foreground(foreground, coverage, 0.0, 255.0), foreground);
   }
+  at::Tensor rgb = composite ? to_u8(background + a * (foreground - background)) : to_u8(foreground);
   const auto layout = packing(format);
   std::vector<at::Tensor> channels(layout.bytes);
   channels[layout.r] = rgb.narrow(1, 0, 1);
@@ -269,17 +301,26 @@ void Session::write_rgb(const Input& input, const at::Tensor& alpha8, const bd_c
   store(at::cat(channels, 1), outputs, 0, "output plane");
 }
 
-void Session::write_yuv(const Input& input, const at::Tensor& alpha8, const bd_composite_params& params,
-                        const bd_frame* outputs, int n) {
+void Session::write_yuv(const Input& input, const at::Tensor& alpha8, const at::Tensor& coverage,
+                        const bd_composite_params& params, const bd_frame* outputs, int n) {
   const auto format = config_.output_format;
   const bool composite = params.background != BD_BACKGROUND_NONE || !has_alpha(format);
   const bool same_coding = input_coding_.matrix == output_coding_.matrix &&
                            input_coding_.full_range == output_coding_.full_range;
   YuvPlanes foreground = input.is_yuv && same_coding ? input.yuv : rgb_to_yuv(rgb01(input), output_coding_);
   YuvPlanes result = foreground;
+  auto a = alpha8.to(at::kFloat) / 255.0;
+  YuvPlanes background;
+  if (composite) background = background_yuv(params, foreground);  // blur: of the original frame
+  if (params.foreground_estimate && has_partial_coverage(coverage)) {
+    // Compositing is affine, so the estimate works on code values as it does on RGB.
+    auto chroma_coverage = downsample_chroma(coverage);
+    result.y = foreground.y =
+        at::where(alpha8.gt(0), estimate_foreground(foreground.y, coverage, 0.0, 255.0), foreground.y);
+    result.uv = foreground.uv = at::where(downsample_chroma(a).gt(0),
+                                          estimate_foreground(foreground.uv, chroma_coverage, 0.0, 255.0), foreground.uv);
+  }
   if (composite) {
-    auto a = alpha8.to(at::kFloat) / 255.0;
-    auto background = background_yuv(params, foreground);
     result.y = background.y + a * (foreground.y - background.y);
     result.uv = background.uv + downsample_chroma(a) * (foreground.uv - background.uv);
   }
@@ -313,32 +354,37 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
 
   auto input = load_input(inputs, n);
   auto rgb = rgb01(input);
+  // DESIGN §10 order: probability at the inference size → cascade tiles → temporal blend →
+  // (guided) upsampling → threshold or soft → foreground colour → composite.
+  const auto small = inference_input(rgb);
+  auto model_probability = [&](const at::Tensor& index) {
+    if (!index.defined()) return cascade(infer(small), rgb, params);
+    return cascade(infer(small.index_select(0, index)), rgb.index_select(0, index), params);
+  };
   const auto temporal = TemporalSettings::from(params);
   at::Tensor prob_small;
   if (temporal.active()) {
-    // Between the model and the upsampling: the temporal stage decides which frames the model
-    // sees and stabilises the probability at the inference size (see temporal.h). It gets the
-    // frames already at the inference size, so its grey images cost next to nothing.
+    // The temporal stage decides which frames the model sees and stabilises the probability on
+    // the model's grid (see temporal.h); its grey images come from the small frames.
     TemporalCounts counts;
-    prob_small = temporal_.run(inference_input(rgb), temporal,
-                               [this](const at::Tensor& x) { return probability_small(x); }, counts);
+    prob_small = temporal_.run(small, temporal, model_probability, counts);
     stats_.frames_inferred += counts.inferred;
     stats_.frames_skipped += counts.skipped;
     stats_.scene_cuts += counts.scene_cuts;
   } else {
     temporal_.reset();  // nothing carried while off, so turning it on starts afresh
-    prob_small = probability_small(rgb);
+    prob_small = model_probability(at::Tensor());
     stats_.frames_inferred += n;
   }
-  auto prob = to_stream_size(prob_small, rgb);
+  auto prob = to_stream_size(prob_small, input, params);
   auto alpha = alpha8(prob, params);
   const auto format = config_.output_format;
   if (format == BD_FORMAT_GRAY8) {
     store(alpha, outputs, 0, "matte plane");
   } else if (is_rgb_family(format)) {
-    write_rgb(input, alpha, params, outputs, n);
+    write_rgb(input, alpha, prob, params, outputs, n);
   } else {
-    write_yuv(input, alpha, params, outputs, n);
+    write_yuv(input, alpha, prob, params, outputs, n);
   }
   stats_.frames += n;
 }

@@ -41,19 +41,31 @@ class Session {
   Input load_input(const bd_frame* inputs, int n) const;
   at::Tensor rgb01(const Input& input) const;
   at::Tensor inference_input(const at::Tensor& rgb01) const;  // [n,3,h,w]: resized to the inference size
-  at::Tensor probability_small(const at::Tensor& rgb01);  // [n,1,h,w] float, inference size
-  at::Tensor to_stream_size(const at::Tensor& prob_small, const at::Tensor& rgb01) const;  // [n,1,H,W]
+  // The model's probability [n,1,h,w] at the inference size (the stages between the two steps
+  // work on this grid), then brought to the stream size [n,1,H,W] (DESIGN §10 order).
+  at::Tensor probability_small(const at::Tensor& rgb01);
+  at::Tensor to_stream_size(const at::Tensor& prob_small, const Input& input, const bd_composite_params& params) const;
+  // normalisation, precision, forward and sigmoid of frames already at the model's input size
+  at::Tensor infer(const at::Tensor& rgb01_small);
+  // spatial refinement (issue 9): the resolution cascade on the small grid, the grey guide of the
+  // guided upsampling, and the foreground colour in semi-transparent pixels
+  at::Tensor cascade(const at::Tensor& prob_small, const at::Tensor& rgb01, const bd_composite_params& params);
+  at::Tensor guide_grey(const Input& input) const;
   at::Tensor alpha8(const at::Tensor& probability, const bd_composite_params& params) const;
-  void write_rgb(const Input& input, const at::Tensor& alpha8, const bd_composite_params& params,
-                 const bd_frame* outputs, int n);
-  void write_yuv(const Input& input, const at::Tensor& alpha8, const bd_composite_params& params,
-                 const bd_frame* outputs, int n);
+  // coverage: the soft probability at stream size, for the foreground colour estimate (issue 9)
+  void write_rgb(const Input& input, const at::Tensor& alpha8, const at::Tensor& coverage,
+                 const bd_composite_params& params, const bd_frame* outputs, int n);
+  void write_yuv(const Input& input, const at::Tensor& alpha8, const at::Tensor& coverage,
+                 const bd_composite_params& params, const bd_frame* outputs, int n);
   at::Tensor background_rgb255(const bd_composite_params& params, const at::Tensor& foreground) const;
   YuvPlanes background_yuv(const bd_composite_params& params, const YuvPlanes& foreground) const;
   at::Tensor to_device(const at::Tensor& host) const;
 
   bd_session_stats stats_{};
   TemporalStage temporal_;  // state carried from frame to frame (issue 9)
+  // spatial refinement (issue 9): where this batch's cascade tiles already give full detail, on
+  // the cascade grid (undefined without tiles); the guided upsampling leaves those cells alone
+  at::Tensor cascade_coverage_;
 
   std::shared_ptr<MatteModel> model_;
   bd_session_config config_;

@@ -181,7 +181,12 @@ at::Tensor TemporalStage::propagate(const at::Tensor& grey, const at::Tensor& pr
       displacement = at::upsample_bilinear2d(backward_d.unsqueeze(0), {h, w}, false).squeeze(0) * scale;
       if (blend) confidence = at::upsample_bilinear2d(confidence.unsqueeze(0), {h, w}, false).squeeze(0);
     }
-    auto warped = warp(previous_prob_, displacement);
+    // The history may sit on another grid (the cascade refines some batches finer than others).
+    auto history = previous_prob_;
+    if (history.size(1) != h || history.size(2) != w) {
+      history = at::upsample_bilinear2d(history.unsqueeze(0), {h, w}, false).squeeze(0);
+    }
+    auto warped = warp(history, displacement);
     if (!blend) {
       out = warped;  // a skipped frame: the last matte carried along the motion
     } else {
@@ -203,7 +208,8 @@ at::Tensor TemporalStage::propagate(const at::Tensor& grey, const at::Tensor& pr
 }
 
 at::Tensor TemporalStage::run(const at::Tensor& rgb01, const TemporalSettings& settings,
-                              const std::function<at::Tensor(const at::Tensor&)>& infer, TemporalCounts& counts) {
+                              const std::function<at::Tensor(const at::Tensor& index)>& infer,
+                              TemporalCounts& counts) {
   try {
     auto started = Clock::now();
     auto greys = small_grey(rgb01);
@@ -219,7 +225,7 @@ at::Tensor TemporalStage::run(const at::Tensor& rgb01, const TemporalSettings& s
     if (!chosen.empty()) {
       auto index = at::tensor(chosen, at::TensorOptions().dtype(at::kLong).device(rgb01.device()));
       started = Clock::now();
-      inferred = infer(chosen.size() == decisions.size() ? rgb01 : rgb01.index_select(0, index));
+      inferred = infer(chosen.size() == decisions.size() ? at::Tensor() : index);
       timing_.model_ms += elapsed_ms(started);
     }
     const int64_t h = inferred.defined() ? inferred.size(2) : previous_prob_.size(1);

@@ -56,8 +56,10 @@ class TemporalStage {
 
   // rgb01: [n,3,h,w] float in 0..1 on the device, at the inference size. infer: runs the model on
   // a sub-batch of rgb01 and returns its probability [m,1,h,w]. Returns [n,1,h,w].
+  // `infer` gets the indices (kLong, on the frames' device) of the frames the model must see, or an
+  // undefined tensor for all of them, and returns their probabilities [k,1,h,w] on any grid.
   at::Tensor run(const at::Tensor& rgb01, const TemporalSettings& settings,
-                 const std::function<at::Tensor(const at::Tensor&)>& infer, TemporalCounts& counts);
+                 const std::function<at::Tensor(const at::Tensor& index)>& infer, TemporalCounts& counts);
 
   // Forget everything carried across frames (the next frame is treated as a stream's first).
   void reset();

@@ -105,6 +105,15 @@ BD_DEFINE_ENUM(bd_matte_patch_order_get_type, "BdMattePatchOrder",
                {BD_MATTE_PATCH_ORDER_CURRENT, "Image patches as (c hg wg), weights from 2024-11 on", "current"},
                {BD_MATTE_PATCH_ORDER_LEGACY, "Image patches as (wg hg c), weights before 2024-11", "legacy"})
 
+/* spatial refinement (issue 9) */
+BD_DEFINE_ENUM(bd_matte_edge_refine_get_type, "BdMatteEdgeRefine",
+               {BD_MATTE_EDGE_REFINE_NONE, "Bilinear upsampling of the inference-size matte", "none"},
+               {BD_MATTE_EDGE_REFINE_GUIDED, "Guided filter steered by the full-resolution frame, in the uncertain band", "guided"})
+
+BD_DEFINE_ENUM(bd_matte_cascade_get_type, "BdMatteCascade",
+               {BD_MATTE_CASCADE_OFF, "One pass at the inference size", "off"},
+               {BD_MATTE_CASCADE_AUTO, "Frames larger than the inference size: re-infer the uncertain band in cascade-size tiles", "auto"})
+
 char *bd_plugin_file_path(void) {
   Dl_info info;
   if (dladdr((void *)&bd_plugin_file_path, &info) == 0 || info.dli_fname == NULL) return NULL;

@@ -87,6 +87,19 @@ struct MatteOptions: ParsableArguments {
   @Option(name: .long, help: ArgumentHelp("Grey-histogram change (0-1) that counts as a scene cut: the model runs and the temporal state restarts; 0 = off (default 0.3).", valueName: "T"))
   var sceneCutThreshold: Double?
 
+  // spatial refinement (issue 9)
+  @Option(name: .long, help: ArgumentHelp("How the matte reaches the frame size: guided (a guided filter steered by the frame, in the uncertain band; default) or none (bilinear).", valueName: "none|guided"))
+  var edgeRefine: String?
+
+  @Flag(name: .long, inversion: .prefixedNo, help: "Estimate the subject's own colour at soft edges, so composites and transparent output carry no halo of the old background (default: on).")
+  var foregroundEstimate: Bool?
+
+  @Option(name: .long, help: ArgumentHelp("Resolution cascade: auto re-infers the uncertain band in tiles at a higher resolution when the frame is larger than the model's size (default: auto for BiRefNet on CUDA, otherwise off; selfie sees whole people, not tiles).", valueName: "off|auto"))
+  var cascade: String?
+
+  @Option(name: .long, help: ArgumentHelp("Side of the cascade's square tiles in frame pixels, 64-4096 (default 512).", valueName: "PIXELS"))
+  var cascadeSize: Int?
+
   func validateValues() throws {
     if !["auto", "fp32", "fp16", "bf16"].contains(precision) {
       throw LauncherError.usage("--precision \(precision): expected auto, fp32, fp16 or bf16")
@@ -110,6 +123,15 @@ struct MatteOptions: ParsableArguments {
     }
     if let sceneCutThreshold, !(0...1).contains(sceneCutThreshold) {
       throw LauncherError.usage("--scene-cut-threshold \(sceneCutThreshold): expected a number from 0 (off) to 1")
+    }
+    if let edgeRefine, !["none", "guided"].contains(edgeRefine) {
+      throw LauncherError.usage("--edge-refine \(edgeRefine): expected none or guided")
+    }
+    if let cascade, !["off", "auto"].contains(cascade) {
+      throw LauncherError.usage("--cascade \(cascade): expected off or auto")
+    }
+    if let cascadeSize, !(64...4096).contains(cascadeSize) {
+      throw LauncherError.usage("--cascade-size \(cascadeSize): expected 64 to 4096 pixels")
     }
     _ = try parsedSize()
   }
@@ -136,6 +158,7 @@ struct MatteOptions: ParsableArguments {
     if let threshold { list.append("threshold=\(threshold)") }
     if let batchTimeoutMs { list.append("batch-timeout=\(batchTimeoutMs)") }
     list += temporalProperties(model: resolved)
+    list += spatialProperties(model: resolved, device: device)
     return list
   }
 
@@ -152,6 +175,22 @@ struct MatteOptions: ParsableArguments {
     if let inferInterval { list.append("infer-interval=\(inferInterval)") }
     if let skipSimilar { list.append("skip-similar=\(skipSimilar)") }
     if let sceneCutThreshold { list.append("scene-cut-threshold=\(sceneCutThreshold)") }
+    return list
+  }
+
+  /// Edge refinement, foreground colour and cascade (issue 9). Only what differs from the
+  /// element's defaults (edge-refine=guided, foreground-estimate=true, cascade=off) is written.
+  /// The cascade suits BiRefNet, which segments whatever salient object a tile shows, and costs
+  /// extra forwards: on by default only for BiRefNet weights on CUDA. The selfie model looks for a
+  /// whole person and would misread a tile of hair, so it keeps one pass.
+  func spatialProperties(model resolved: ResolvedModel, device: String) -> [String] {
+    var list: [String] = []
+    if let edgeRefine, edgeRefine != "guided" { list.append("edge-refine=\(edgeRefine)") }
+    if foregroundEstimate == false { list.append("foreground-estimate=false") }
+    let isBiRefNet = resolved.path.hasSuffix(".safetensors")
+    let cascadeMode = cascade ?? (isBiRefNet && device.hasPrefix("cuda") ? "auto" : "off")
+    if cascadeMode != "off" { list.append("cascade=\(cascadeMode)") }
+    if let cascadeSize { list.append("cascade-size=\(cascadeSize)") }
     return list
   }
 }

@@ -266,12 +266,16 @@ int main(int argc, char** argv) {
   std::string tmpdir;
   auto weights_for = [&](const char* backbone) -> std::string {
     std::string& given = std::string(backbone) == "swin_v1_t" ? weights_t : weights_l;
-    if (!given.empty()) return given;
-    if (tmpdir.empty()) {
-      if (!mkdtemp(tmpl)) { std::perror("mkdtemp"); std::exit(1); }
-      tmpdir = tmpl;
+    // A given file is used; a given path that does not exist yet is where the weights are written
+    // (so that other benchmarks, e.g. spatial-bench, can reuse them).
+    if (!given.empty() && access(given.c_str(), F_OK) == 0) return given;
+    if (given.empty()) {
+      if (tmpdir.empty()) {
+        if (!mkdtemp(tmpl)) { std::perror("mkdtemp"); std::exit(1); }
+        tmpdir = tmpl;
+      }
+      given = tmpdir + "/bdrand_" + backbone + ".safetensors";
     }
-    given = tmpdir + "/bdrand_" + backbone + ".safetensors";
     auto t0 = std::chrono::steady_clock::now();
     if (!write_weights(given, std::string(backbone) == "swin_v1_t" ? 96 : 192)) {
       std::fprintf(stderr, "cannot write %s\n", given.c_str());

@@ -17,6 +17,11 @@ final class CommandLineTests: XCTestCase {
                  "A420", "GRAY8", "NV12", "changeable only in NULL or READY state"] {
       XCTAssertTrue(result.stdout.contains(text), "gst-inspect-1.0 output lacks \(text)")
     }
+    // spatial refinement (issue 9): the properties, their enum values and defaults
+    for text in ["edge-refine", "Default: 1, \"guided\"", "(0): none", "foreground-estimate", "Default: true",
+                 "cascade", "Default: 0, \"off\"", "(1): auto", "cascade-size", "Default: 512"] {
+      XCTAssertTrue(result.stdout.contains(text), "gst-inspect-1.0 output lacks \(text)")
+    }
   }
 
   func testInspectDoesNotLoadLibtorch() throws {

@@ -279,6 +279,29 @@ final class ComposeTests: XCTestCase {
     XCTAssertEqual(quiet.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "", "--quiet: silent on a terminal too")
   }
 
+  /// Edge refinement, foreground colour and cascade options reach birefnetmatte (issue 9); the
+  /// element's defaults (guided, estimate on, cascade off) are not repeated; bad values are usage
+  /// errors that name the option.
+  func testSpatialRefinementOptionsMapToElementProperties() throws {
+    func pipeline(_ options: [String]) throws -> String {
+      let result = try backdrop(["compose", clip, "-o", path("spatial.webm"), "--model", model, "--print-pipeline"] + options)
+      XCTAssertEqual(result.status, 0, result.stderr)
+      return result.stdout
+    }
+    let defaults = try pipeline([])
+    for absent in ["edge-refine=", "foreground-estimate=", "cascade="] { XCTAssertFalse(defaults.contains(absent), defaults) }
+    let chosen = try pipeline(["--edge-refine", "none", "--no-foreground-estimate", "--cascade", "auto", "--cascade-size", "256"])
+    for present in ["edge-refine=none", "foreground-estimate=false", "cascade=auto", "cascade-size=256"] {
+      XCTAssertTrue(chosen.contains(present), "\(present) in \(chosen)")
+    }
+    for (options, message) in [(["--edge-refine", "sharp"], "--edge-refine sharp"), (["--cascade", "on"], "--cascade on"),
+                               (["--cascade-size", "10"], "--cascade-size 10")] {
+      let bad = try backdrop(["compose", clip, "-o", path("bad.webm"), "--model", model] + options)
+      XCTAssertEqual(bad.status, 64, bad.stderr)
+      XCTAssertTrue(bad.stderr.contains(message), bad.stderr)
+    }
+  }
+
   /// The offline default model, where scripts/setup-models.sh has made it.
   func testDefaultModelIsSelfie() throws {
     let selfie = Launcher.packageRoot.appendingPathComponent("models/selfie/selfie.pt").path

@@ -7,6 +7,10 @@ Each follows, or deliberately breaks, the engine contract
   lumakey.pt          logits = 20 * (luma - 0.5), luma = BT.601 luma of the un-normalised RGB.
                       Bright pixels are foreground (probability > 0.5), dark ones background, so a
                       test can predict the matte of any frame exactly.
+  softkey.pt          a linear key: probability = (luma - 0.13) / 0.70, clamped to 0.0001..0.9999, as
+                      logits. On a dark background under a bright subject (the spatial tests'
+                      scenes) the probability is the coverage itself, so a soft edge, a thin
+                      stroke or a blurred resize shows up in the matte as it would in a real one.
   wrong_output.pt     returns 3 channels: breaks the output contract.
   wrong_input.pt      a convolution that takes 1 channel: fails on a 3-channel input.
 
@@ -35,6 +39,22 @@ class LumaKey(torch.nn.Module):
         return self.gain * (luma - 0.5)
 
 
+class SoftKey(torch.nn.Module):
+    def __init__(self, low: float = 0.13, high: float = 0.83):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
+        self.register_buffer("weights", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1))
+        self.low = low
+        self.high = high
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rgb = x * self.std + self.mean
+        luma = (rgb * self.weights).sum(dim=1, keepdim=True)
+        p = ((luma - self.low) / (self.high - self.low)).clamp(0.0001, 0.9999)
+        return torch.log(p / (1.0 - p))
+
+
 class WrongOutput(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * 2.0
@@ -52,7 +72,7 @@ class WrongInput(torch.nn.Module):
 def main() -> None:
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     torch.manual_seed(0)
-    for name, module in [("lumakey", LumaKey()), ("wrong_output", WrongOutput()), ("wrong_input", WrongInput())]:
+    for name, module in [("lumakey", LumaKey()), ("softkey", SoftKey()), ("wrong_output", WrongOutput()), ("wrong_input", WrongInput())]:
         scripted = torch.jit.script(module.eval())
         path = os.path.join(out_dir, name + ".pt")
         scripted.save(path)

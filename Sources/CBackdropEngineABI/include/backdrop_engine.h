@@ -87,6 +87,17 @@ typedef enum {
   BD_BACKGROUND_BLUR = 3,  /* the frame itself, blurred */
 } bd_background;
 
+/* spatial refinement (issue 9) */
+typedef enum {
+  BD_EDGE_REFINE_NONE = 0,   /* bilinear upsampling of the inference-size probability */
+  BD_EDGE_REFINE_GUIDED = 1, /* fast guided filter guided by the full-resolution frame, in the uncertain band */
+} bd_edge_refine;
+
+typedef enum {
+  BD_CASCADE_OFF = 0,
+  BD_CASCADE_AUTO = 1, /* when the frame is larger than the inference size: tiles where the matte is uncertain */
+} bd_cascade;
+
 typedef struct bd_model bd_model;
 typedef struct bd_session bd_session;
 
@@ -134,6 +145,13 @@ typedef struct {
   int infer_interval;        /* the model runs on every k-th frame, the others are propagated; <= 1: all */
   float skip_similar_db;     /* no inference while the PSNR (dB) to the last inferred frame is >= this; 0 = off */
   float scene_cut_threshold; /* histogram distance 0..1 above which a frame starts a new scene; 0 = off */
+  /* spatial refinement (issue 9) */
+  bd_edge_refine edge_refine; /* how the inference-size matte reaches the stream size */
+  int foreground_estimate;    /* 1: estimate the subject's own colour in semi-transparent pixels
+                                 (composites and straight-alpha output lose the old background's halo) */
+  bd_cascade cascade;         /* re-infer the uncertain band in tiles at a higher resolution */
+  int cascade_size;           /* cascade tile side in stream pixels (each tile is inferred at the
+                                 inference size); <= 0: 512 */
 } bd_composite_params;
 
 /* One video frame: plane pointers and strides in bytes, as GstVideoFrame maps them. */

@@ -82,6 +82,19 @@ typedef enum {
 } BdMattePatchOrder;
 GType bd_matte_patch_order_get_type(void);
 
+/* spatial refinement (issue 9) */
+typedef enum {
+  BD_MATTE_EDGE_REFINE_NONE = 0,
+  BD_MATTE_EDGE_REFINE_GUIDED = 1,
+} BdMatteEdgeRefine;
+GType bd_matte_edge_refine_get_type(void);
+
+typedef enum {
+  BD_MATTE_CASCADE_OFF = 0,
+  BD_MATTE_CASCADE_AUTO = 1,
+} BdMatteCascade;
+GType bd_matte_cascade_get_type(void);
+
 G_END_DECLS
 
 #endif

@@ -29,6 +29,11 @@ struct MatteSettings: Sendable {
   var inferInterval = 1
   var skipSimilar = 0.0
   var sceneCutThreshold = MatteSettings.defaultSceneCutThreshold
+  // spatial refinement (issue 9)
+  var edgeRefine = BD_MATTE_EDGE_REFINE_GUIDED
+  var foregroundEstimate = true
+  var cascade = BD_MATTE_CASCADE_OFF
+  var cascadeSize = 512
 
   static let defaultBatchSize = 4
   /// History weight of the temporal stage: removes most boundary shimmer while the gates (flow
@@ -59,6 +64,11 @@ struct MatteSettings: Sendable {
     params.infer_interval = Int32(inferInterval)
     params.skip_similar_db = Float(skipSimilar)
     params.scene_cut_threshold = Float(sceneCutThreshold)
+    // spatial refinement (issue 9)
+    params.edge_refine = edgeRefine == BD_MATTE_EDGE_REFINE_GUIDED ? BD_EDGE_REFINE_GUIDED : BD_EDGE_REFINE_NONE
+    params.foreground_estimate = foregroundEstimate ? 1 : 0
+    params.cascade = cascade == BD_MATTE_CASCADE_AUTO ? BD_CASCADE_AUTO : BD_CASCADE_OFF
+    params.cascade_size = Int32(cascadeSize)
     return params
   }
 }
@@ -81,6 +91,8 @@ enum MatteProperty: UInt32, CaseIterable {
   case backgroundImage, blurRadius, batchTimeout, qos, modelDescription
   // temporal (issue 9)
   case temporalSmooth, inferInterval, skipSimilar, sceneCutThreshold, stats
+  // spatial refinement (issue 9)
+  case edgeRefine, foregroundEstimate, cascade, cascadeSize
 
   func paramSpec() -> UnsafeMutablePointer<GParamSpec>? {
     let atStart = bd_param_flags_mutable_ready()
@@ -211,6 +223,31 @@ enum MatteProperty: UInt32, CaseIterable {
         "Counters since the element started, as a GstStructure \"stats\": frames, inferred "
           + "(frames the model ran on), skipped (mattes carried by optical flow), scene-cuts",
         gst_structure_get_type(), bd_param_flags_read_only())
+    // spatial refinement (issue 9)
+    case .edgeRefine:
+      return g_param_spec_enum(
+        "edge-refine", "Edge refinement",
+        "How the inference-size matte is brought to the frame: guided (a guided filter steered by "
+          + "the full-resolution frame, in the band where the matte is uncertain) or none (bilinear)",
+        bd_matte_edge_refine_get_type(), Int32(defaults.edgeRefine.rawValue), anytime)
+    case .foregroundEstimate:
+      return g_param_spec_boolean(
+        "foreground-estimate", "Foreground estimate",
+        "Estimate the subject's own colour where it only partly covers a pixel (blur fusion), so that "
+          + "composites and straight-alpha output carry no halo of the old background",
+        defaults.foregroundEstimate ? 1 : 0, anytime)
+    case .cascade:
+      return g_param_spec_enum(
+        "cascade", "Resolution cascade",
+        "auto: on frames larger than the inference size, re-infer the tiles that hold the "
+          + "uncertain band at a higher resolution in one extra batch and paste them in feathered",
+        bd_matte_cascade_get_type(), Int32(defaults.cascade.rawValue), anytime)
+    case .cascadeSize:
+      return g_param_spec_uint(
+        "cascade-size", "Cascade tile size",
+        "Side of the cascade's square tiles in frame pixels; each is inferred at the inference "
+          + "size (smaller tiles: finer detail, more tiles)", 64, 4096, UInt32(defaults.cascadeSize),
+        anytime)
     }
   }
 }
@@ -243,6 +280,10 @@ extension MatteSettings {
     case .skipSimilar: skipSimilar = g_value_get_double(value)
     case .sceneCutThreshold: sceneCutThreshold = g_value_get_double(value)
     case .stats: break
+    case .edgeRefine: edgeRefine = BdMatteEdgeRefine(UInt32(g_value_get_enum(value)))
+    case .foregroundEstimate: foregroundEstimate = g_value_get_boolean(value) != 0
+    case .cascade: cascade = BdMatteCascade(UInt32(g_value_get_enum(value)))
+    case .cascadeSize: cascadeSize = Int(g_value_get_uint(value))
     }
   }
 
@@ -271,6 +312,10 @@ extension MatteSettings {
     case .skipSimilar: g_value_set_double(value, skipSimilar)
     case .sceneCutThreshold: g_value_set_double(value, sceneCutThreshold)
     case .stats: break  // answered by the element (MatteStats.swift)
+    case .edgeRefine: g_value_set_enum(value, Int32(edgeRefine.rawValue))
+    case .foregroundEstimate: g_value_set_boolean(value, foregroundEstimate ? 1 : 0)
+    case .cascade: g_value_set_enum(value, Int32(cascade.rawValue))
+    case .cascadeSize: g_value_set_uint(value, UInt32(cascadeSize))
     }
   }
 }
