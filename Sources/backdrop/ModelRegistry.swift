@@ -46,7 +46,8 @@ struct ModelRegistry {
   static var cacheFolder: URL { cacheDirectory().appendingPathComponent("models") }
 
   /// models/ of the package this program was built from: $BACKDROP_MODELS, else the first folder
-  /// above the executable holding models/registry.json or models/selfie, else the source tree.
+  /// above the executable holding models/registry.json or models/selfie (or, installed,
+  /// share/backdrop/models: /usr/bin/backdrop reads /usr/share/backdrop/models), else the source tree.
   static func modelsFolder() -> URL? {
     let fm = FileManager.default
     if let path = ProcessInfo.processInfo.environment["BACKDROP_MODELS"], !path.isEmpty {
@@ -60,6 +61,8 @@ struct ModelRegistry {
     while directory.path != "/" {
       let candidate = directory.appendingPathComponent("models")
       if isModels(candidate) { return candidate }
+      let installed = directory.appendingPathComponent("share/backdrop/models")
+      if isModels(installed) { return installed }
       directory = directory.deletingLastPathComponent()
     }
     let sourceTree = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
