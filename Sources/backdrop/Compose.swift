@@ -31,7 +31,7 @@ struct Compose: ParsableCommand {
   @Flag(name: .long, help: "With -o FILE.mp4: H.264 twice as tall, the colour on top and the alpha as grey below, for players without alpha (see examples/stacked-alpha/).")
   var stackedAlpha = false
 
-  @Option(name: .long, help: ArgumentHelp("Constant quality instead of a bitrate: H.264 0-50, VP9 0-63 (lower is better).", valueName: "N"))
+  @Option(name: .long, help: ArgumentHelp("Constant quality instead of a bitrate: H.264 1-50, VP9 0-63 (lower is better).", valueName: "N"))
   var crf: Int?
 
   @Option(name: .long, help: ArgumentHelp("Video bitrate in bit/s, e.g. 4M or 800k (default: about 0.12 bit per pixel).", valueName: "RATE"))

@@ -7,7 +7,7 @@ import Foundation
 /// What the user asked of the encoder's rate control.
 enum VideoQuality: Equatable {
   case automatic            // a bitrate from the picture's size and rate
-  case crf(Int)             // constant quality: x264 quantizer (0-50), VP9 cq-level (0-63)
+  case crf(Int)             // constant quality: x264 quantizer (1-50), VP9 cq-level (0-63)
   case bitrate(Int)         // bit/s
 
   /// From --crf and --bitrate (which exclude each other) for a container.
@@ -18,9 +18,10 @@ enum VideoQuality: Equatable {
         "--crf and --bitrate set a lossy encoder's quality: ProRes 4444 (.mov) and PNG have no such setting here")
     }
     if let crf {
-      let maximum = container == .mp4 ? 50 : 63
-      guard (0...maximum).contains(crf) else {
-        throw LauncherError.usage("--crf \(crf): expected 0 to \(maximum) for \(container == .mp4 ? "H.264" : "VP9") (lower is better)")
+      // x264's 0 is lossless, which the High profile players need does not allow.
+      let range = container == .mp4 ? 1...50 : 0...63
+      guard range.contains(crf) else {
+        throw LauncherError.usage("--crf \(crf): expected \(range.lowerBound) to \(range.upperBound) for \(container == .mp4 ? "H.264" : "VP9") (lower is better)")
       }
       return .crf(crf)
     }
@@ -79,14 +80,18 @@ extension ComposeGraph {
 
   /// The stacked-alpha branch: the decoded frame goes both to the top of a double-height picture
   /// and through the matte (GRAY8) to the bottom, so the alpha below is the element's matte itself.
-  /// Returns the video description up to and including the muxer.
+  /// Both halves meet as RGBA: GRAY8 → RGB copies the matte into R, G and B, and the one RGB → YUV
+  /// conversion after the compositor maps it to studio range, which players map back (GRAY8 → AYUV
+  /// would copy it into Y unscaled, and a player would stretch it). Returns the description up
+  /// to and including the muxer.
   func stackedAlphaVideo(encoder: String) -> String {
     let unbounded = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=0"
     return "dec. ! queue name=vq ! videoconvert ! tee name=split  "
-      + "split. ! \(unbounded) ! videoconvert ! video/x-raw,format=AYUV ! stack.sink_0  "
+      + "split. ! \(unbounded) ! videoconvert ! video/x-raw,format=RGBA ! stack.sink_0  "
       + "split. ! queue ! birefnetmatte name=matte \(matteProperties.joined(separator: " ")) ! video/x-raw,format=GRAY8 "
-      + "! videoconvert ! video/x-raw,format=AYUV ! stack.sink_1  "
+      + "! videoconvert ! video/x-raw,format=RGBA ! stack.sink_1  "
       + "compositor name=stack background=black sink_0::xpos=0 sink_0::ypos=0 sink_1::xpos=0 sink_1::ypos=\(height) "
-      + "! video/x-raw,width=\(width),height=\(height * 2) ! videoconvert ! video/x-raw,format=I420 ! \(encoder) ! mp4mux name=mux"
+      + "! video/x-raw,format=RGBA,width=\(width),height=\(height * 2) ! videoconvert "
+      + "! video/x-raw,format=I420,colorimetry=bt709 ! \(encoder) ! mp4mux name=mux"
   }
 }
