@@ -119,8 +119,9 @@ struct Compose: ParsableCommand {
     let counter = FrameCounter()       // frames out of the matte: progress
     let decoded = FrameCounter()       // frames into the video queue: where a Ctrl-C cuts
     let audioLimit = StreamLimiter()
+    let coverage = MatteCoverage()     // frames where the model found nobody: a warning at the end
     for (name, attach) in [
-      ("matte", { counter.attach(to: $0) }), ("vq", { decoded.attach(to: $0, pad: "sink") }),
+      ("matte", { counter.attach(to: $0); coverage.attach(to: $0) }), ("vq", { decoded.attach(to: $0, pad: "sink") }),
       ("aconv", { audioLimit.attach(to: $0) }),
     ] as [(String, (UnsafeMutablePointer<GstElement>) -> Void)] {
       if let element = pipeline.child(name) {
@@ -152,6 +153,7 @@ struct Compose: ParsableCommand {
     switch outcome {
     case .eos:
       for output in outputs { try output.commit() }
+      if let warning = coverage.warning(model: model) { progress.warning(warning) }
       progress.finished(frames: counter.frames, outputs: outputs.map { ($0.path, $0.size()) }, interrupted: interrupted)
       if interrupted { throw ExitCode(130) }
     case .error(let text):

@@ -62,7 +62,7 @@ struct MatteOptions: ParsableArguments {
   @Option(name: .long, help: "Frames per inference call (1-64; default 4, live sources 1).")
   var batchSize: Int?
 
-  @Option(name: .long, help: ArgumentHelp("Size the model sees (default: the model's native size, 512x512 for a file).", valueName: "WxH"))
+  @Option(name: .long, help: ArgumentHelp("Size the model sees (default: the registry's size for a name; for a file, the size it records, else 512x512).", valueName: "WxH"))
   var size: String?
 
   @Option(name: .long, help: "Binary matte: foreground where the probability is at least this (0-1, default 0.5).")
@@ -101,7 +101,8 @@ struct MatteOptions: ParsableArguments {
   /// The element's properties for these options and a resolved model.
   func properties(model resolved: ResolvedModel, device: String, batchTimeoutMs: Int? = nil) throws -> [String] {
     let (width, height) = try parsedSize() ?? (resolved.width, resolved.height)
-    var list = ["model-file=\(gstQuote(resolved.path))", "inference-width=\(width)", "inference-height=\(height)"]
+    var list = ["model-file=\(gstQuote(resolved.path))"]
+    if width > 0 && height > 0 { list += ["inference-width=\(width)", "inference-height=\(height)"] }
     if device != "auto" { list.append("device=\(device)") }
     if precision != "auto" { list.append("precision=\(precision)") }
     if let batchSize { list.append("batch-size=\(batchSize)") }

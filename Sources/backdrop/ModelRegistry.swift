@@ -70,6 +70,11 @@ struct ModelRegistry {
     return isModels(sourceTree) ? sourceTree : nil
   }
 
+  /// What the offline default is good for, said wherever a user picks a model.
+  static let selfieScope = "a head-and-shoulders model (MediaPipe selfie segmentation) for people close to "
+    + "the camera; it misses full-body and distant people: for those fetch a BiRefNet model "
+    + "(`backdrop models fetch lite`, or `general` for the best quality) and pass --model lite"
+
   /// The selfie entry: local, 256×256, made by scripts/setup-models.sh.
   static let selfie = ModelEntry(
     name: "selfie", repository: nil, file: "selfie.pt",
@@ -151,7 +156,8 @@ struct ModelRegistry {
 }
 
 /// A model chosen on the command line: a path or a registry name, resolved to a file and the
-/// inference size it wants.
+/// inference size it wants (0×0 for a path: the element then uses the size the file itself
+/// prefers, else its default 512×512).
 struct ResolvedModel {
   var path: String
   var width: Int
@@ -166,7 +172,7 @@ struct ResolvedModel {
     if looksLikePath || fm.fileExists(atPath: text) {
       let path = URL(fileURLWithPath: text).standardizedFileURL.path
       try checkModelFile(path)
-      return ResolvedModel(path: path, width: 512, height: 512, patchOrder: nil, name: text)
+      return ResolvedModel(path: path, width: 0, height: 0, patchOrder: nil, name: text)
     }
     let registry = try ModelRegistry.load()
     guard let entry = registry.entry(text) else {

@@ -14,6 +14,7 @@ struct MatteSettings: Sendable {
   var batchSizeWasSet = false
   var inferenceWidth = 512
   var inferenceHeight = 512
+  var inferenceSizeWasSet = false
   var threads = 0
   var engineLibrary: String? = nil
   var threshold = 0.5
@@ -99,12 +100,12 @@ enum MatteProperty: UInt32, CaseIterable {
     case .inferenceWidth:
       return g_param_spec_uint(
         "inference-width", "Inference width",
-        "Width the model sees, in pixels (BiRefNet: a multiple of 32)", 32, 4096,
+        "Width the model sees, in pixels (BiRefNet: a multiple of 32); unset: the size the model file prefers, else 512", 32, 4096,
         UInt32(defaults.inferenceWidth), atStart)
     case .inferenceHeight:
       return g_param_spec_uint(
         "inference-height", "Inference height",
-        "Height the model sees, in pixels (BiRefNet: a multiple of 32)", 32, 4096,
+        "Height the model sees, in pixels (BiRefNet: a multiple of 32); unset: the size the model file prefers, else 512", 32, 4096,
         UInt32(defaults.inferenceHeight), atStart)
     case .threads:
       return g_param_spec_uint(
@@ -174,8 +175,12 @@ extension MatteSettings {
     case .batchSize:
       batchSize = Int(g_value_get_uint(value))
       batchSizeWasSet = true
-    case .inferenceWidth: inferenceWidth = Int(g_value_get_uint(value))
-    case .inferenceHeight: inferenceHeight = Int(g_value_get_uint(value))
+    case .inferenceWidth:
+      inferenceWidth = Int(g_value_get_uint(value))
+      inferenceSizeWasSet = true
+    case .inferenceHeight:
+      inferenceHeight = Int(g_value_get_uint(value))
+      inferenceSizeWasSet = true
     case .threads: threads = Int(g_value_get_uint(value))
     case .engineLibrary: engineLibrary = value.stringValue
     case .threshold: threshold = g_value_get_double(value)
