@@ -13,6 +13,10 @@ packages=(
   chromium firefox-esr
   # designed test models, BiRefNet fixtures, the selfie model conversion and its test photo
   python3-torch python3-pip python3-skimage
+  # examples/python: birefnetmatte from Python (PyGObject, NumPy)
+  python3-gi python3-numpy gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+  # the Debian package test: a fresh Debian 12 root
+  debootstrap
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

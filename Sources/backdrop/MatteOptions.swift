@@ -74,6 +74,9 @@ struct MatteOptions: ParsableArguments {
   @Option(name: .long, help: "CPU threads for inference (default: one per core).")
   var threads: Int?
 
+  @Option(name: .long, help: ArgumentHelp("How --background image:PATH meets another shape: cover (fill, crop; the default), contain (black bars) or stretch.", valueName: "FIT"))
+  var backgroundFit: String?
+
   func validateValues() throws {
     if !["auto", "fp32", "fp16", "bf16"].contains(precision) {
       throw LauncherError.usage("--precision \(precision): expected auto, fp32, fp16 or bf16")
@@ -86,6 +89,9 @@ struct MatteOptions: ParsableArguments {
     }
     if soft && threshold != nil { throw LauncherError.usage("--soft and --threshold exclude each other") }
     if let threads, threads < 0 { throw LauncherError.usage("--threads \(threads): expected 0 or more") }
+    if let backgroundFit, !["cover", "contain", "stretch"].contains(backgroundFit) {
+      throw LauncherError.usage("--background-fit \(backgroundFit): expected cover, contain or stretch")
+    }
     _ = try parsedSize()
   }
 
@@ -111,6 +117,7 @@ struct MatteOptions: ParsableArguments {
     if soft { list.append("matte-mode=soft") }
     if let threshold { list.append("threshold=\(threshold)") }
     if let batchTimeoutMs { list.append("batch-timeout=\(batchTimeoutMs)") }
+    if let backgroundFit { list.append("background-fit=\(backgroundFit)") }
     return list
   }
 }

@@ -22,6 +22,7 @@ struct MatteSettings: Sendable {
   var background = BD_MATTE_BACKGROUND_NONE
   var backgroundColor: UInt32 = 0xFF00_FF00  // ARGB, pure green
   var backgroundImage: String? = nil
+  var backgroundFit = BD_MATTE_BACKGROUND_FIT_COVER
   var blurRadius = 12.0
   var batchTimeoutMs = 100
   var qos = true
@@ -65,7 +66,7 @@ func parseDevice(_ text: String) -> (bd_device_kind, Int32)? {
 enum MatteProperty: UInt32, CaseIterable {
   case modelFile = 1, device, precision, patchOrder, batchSize, inferenceWidth, inferenceHeight
   case threads, engineLibrary, threshold, matteMode, background, backgroundColor
-  case backgroundImage, blurRadius, batchTimeout, qos, modelDescription
+  case backgroundImage, blurRadius, batchTimeout, qos, modelDescription, backgroundFit
 
   func paramSpec() -> UnsafeMutablePointer<GParamSpec>? {
     let atStart = bd_param_flags_mutable_ready()
@@ -139,8 +140,14 @@ enum MatteProperty: UInt32, CaseIterable {
     case .backgroundImage:
       return g_param_spec_string(
         "background-image", "Background image",
-        "Image file for background=image (any format GStreamer decodes), scaled to the frame",
+        "Image file for background=image (any format GStreamer decodes), fitted to the frame as background-fit says",
         nil, anytime)
+    case .backgroundFit:
+      return g_param_spec_enum(
+        "background-fit", "Background fit",
+        "How background-image meets a frame of another shape: cover (fill, crop the overflow), "
+          + "contain (whole image, black bars) or stretch",
+        bd_matte_background_fit_get_type(), Int32(defaults.backgroundFit.rawValue), anytime)
     case .blurRadius:
       return g_param_spec_double(
         "blur-radius", "Blur radius",
@@ -188,6 +195,7 @@ extension MatteSettings {
     case .background: background = BdMatteBackground(UInt32(g_value_get_enum(value)))
     case .backgroundColor: backgroundColor = g_value_get_uint(value)
     case .backgroundImage: backgroundImage = value.stringValue
+    case .backgroundFit: backgroundFit = BdMatteBackgroundFit(UInt32(g_value_get_enum(value)))
     case .blurRadius: blurRadius = g_value_get_double(value)
     case .batchTimeout: batchTimeoutMs = Int(g_value_get_uint(value))
     case .qos: qos = g_value_get_boolean(value) != 0
@@ -211,6 +219,7 @@ extension MatteSettings {
     case .background: g_value_set_enum(value, Int32(background.rawValue))
     case .backgroundColor: g_value_set_uint(value, backgroundColor)
     case .backgroundImage: value.setString(backgroundImage)
+    case .backgroundFit: g_value_set_enum(value, Int32(backgroundFit.rawValue))
     case .blurRadius: g_value_set_double(value, blurRadius)
     case .batchTimeout: g_value_set_uint(value, UInt32(batchTimeoutMs))
     case .qos: g_value_set_boolean(value, qos ? 1 : 0)
