@@ -21,6 +21,7 @@ only libgstbackdrop.so (see README.md).
 import argparse
 import os
 import sys
+import time
 
 import gi
 
@@ -65,13 +66,18 @@ def matte_frames(path, model, width=None, height=None, properties=None, timeout_
 
     pipeline.set_state(Gst.State.PLAYING)
     try:
+        deadline = time.monotonic() + timeout_s
         while True:
-            sample = sink.try_pull_sample(timeout_s * Gst.SECOND)
+            # Short waits: an error stops the frames without an EOS, so look at the bus between them.
+            sample = sink.try_pull_sample(Gst.SECOND // 10)
             if sample is None:
                 raise_if_error()
                 if sink.is_eos():
                     return
-                raise PipelineError("no frame within %d s" % timeout_s)
+                if time.monotonic() > deadline:
+                    raise PipelineError("no frame within %d s" % timeout_s)
+                continue
+            deadline = time.monotonic() + timeout_s
             yield sample.get_buffer().pts, rgba_array(sample)
     finally:
         pipeline.set_state(Gst.State.NULL)
