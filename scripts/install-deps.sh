@@ -6,6 +6,9 @@ packages=(
   # build
   pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   libtorch-dev libvpx-dev
+  # the launcher linked with a static Swift runtime (scripts/install.sh, package-deb.sh): its
+  # static FoundationNetworking links libcurl
+  libcurl4-openssl-dev
   # run and test
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-libav gstreamer1.0-plugins-ugly libopenblas0-pthread ffmpeg mkvtoolnix

@@ -28,6 +28,10 @@ trap 'rm -rf "$work"' EXIT
 stage="$work/stage"
 bash "$root/scripts/install.sh" --prefix /usr --destdir "$stage" $build_flag >/dev/null
 rm -f "$stage/usr/share/backdrop/installed-files"  # dpkg keeps its own list
+# Debian ships binaries without debugging symbols (the launcher's static Swift runtime halves).
+strip --strip-unneeded --remove-section=.comment --remove-section=.note \
+  "$stage/usr/bin/backdrop" "$stage/usr/lib/$triplet/gstreamer-1.0/libgstbackdrop.so" \
+  "$stage/usr/lib/$triplet/backdrop/libbackdrop-torch.so"
 
 # Debian puts man pages gzipped, without names or times in the header.
 gzip -9n "$stage"/usr/share/man/man1/*.1

@@ -22,8 +22,17 @@ struct Compose: ParsableCommand {
       available, 70 pipeline error, 73 output not writable, 130 interrupted.
       """)
 
-  @Argument(help: "Input video: any file GStreamer decodes.")
+  @Argument(help: "Input video: any file GStreamer decodes, or an image sequence such as frames/%05d.png (PNG or JPEG, numbered from 0 or 1).")
   var input: String
+
+  @Option(name: .long, help: ArgumentHelp("Frame rate of an image-sequence input (default 25).", valueName: "FPS"))
+  var fps: String?
+
+  @Option(name: .long, help: ArgumentHelp("Start at this time of the input: seconds (12.5) or [HH:]MM:SS(.s).", valueName: "TIME"))
+  var start: String?
+
+  @Option(name: .long, help: ArgumentHelp("Stop at this time of the input (same forms as --start).", valueName: "TIME"))
+  var end: String?
 
   @Option(name: .shortAndLong, help: "Output file: .webm, .mp4, .mov (ProRes 4444 with alpha) or a PNG pattern such as frames/%05d.png.")
   var output: String
@@ -62,6 +71,10 @@ struct Compose: ParsableCommand {
     try matte.validateValues()
     try validateInferenceDevice(device)
     let inputPath = URL(fileURLWithPath: input).standardizedFileURL.path
+    let startNs = try start.map { try StreamTrim.parseTime($0, option: "--start") } ?? 0
+    let endNs = try end.map { try StreamTrim.parseTime($0, option: "--end") }
+    if let endNs, endNs <= startNs { throw LauncherError.usage("--end must be after --start") }
+    let sequence = try ImageSequence.detect(inputPath, fps: fps)
     let target = try OutputTarget(output, allowed: ["webm", "mp4", "mov", "png"], sequences: true)
     let container = Container(rawValue: target.fileExtension)!
     let quality = try VideoQuality.parse(crf: crf, bitrate: bitrate, container: container)
@@ -84,24 +97,28 @@ struct Compose: ParsableCommand {
           + "--stacked-alpha, or write .webm or .mov")
     }
     if matteOnly && background != nil { throw LauncherError.usage("--matte-only writes the matte: leave out --background") }
-    try checkInput(inputPath)
+    if sequence == nil { try checkInput(inputPath) }
     if inputPath == target.path { throw LauncherError.usage("the output would overwrite the input") }
     let model = try ResolvedModel.resolve(matte.model)
 
     try GStreamer.setUp()
-    let media = try MediaInfo.probe(inputPath)
+    var media = try sequence?.mediaInfo() ?? MediaInfo.probe(inputPath)
+    if let duration = media.durationNs {
+      if startNs >= duration { throw LauncherError.usage("--start \(start ?? ""): the input is only \(formatDuration(Double(duration) / 1e9)) long") }
+      media.durationNs = min(duration, endNs ?? duration) - startNs
+    }
     let alpha = container != .mp4 && backdrop == .none && !matteOnly
     if alpha && container == .webm && !(GStreamer.hasElement("vp9alphaenc") && GStreamer.hasElement("webmalphamux")) {
       throw LauncherError.unavailable(
         "a transparent WebM needs the vp9alphaenc and webmalphamux elements, which this backdrop plugin "
           + "(\(GStreamer.pluginFile ?? "?")) does not have: rebuild it, or pick a --background")
     }
-    let graph = ComposeGraph(
+    var graph = ComposeGraph(
       input: inputPath, container: container, alpha: alpha, matteOnly: matteOnly, backdrop: backdrop,
       matteProperties: try matte.properties(model: model, device: device), hasAudio: media.hasAudio,
       width: media.width, height: media.height, framerate: media.framerate, withPreview: previewTarget != nil,
       stackedAlpha: stackedAlpha, quality: quality)
-
+    graph.sourceDescription = sequence?.sourceDescription
     if outputOptions.printPipeline {
       let description = graph.description(output: target.path, preview: previewTarget?.path)
       let directory = try GStreamer.pluginOnlyDirectory()
@@ -119,10 +136,12 @@ struct Compose: ParsableCommand {
     let counter = FrameCounter()       // frames out of the matte: progress
     let decoded = FrameCounter()       // frames into the video queue: where a Ctrl-C cuts
     let audioLimit = StreamLimiter()
+    let trim = start != nil || end != nil ? StreamTrim(startNs: startNs, endNs: endNs) : nil
     let coverage = MatteCoverage()     // frames where the model found nobody: a warning at the end
     for (name, attach) in [
       ("matte", { counter.attach(to: $0); coverage.attach(to: $0) }), ("vq", { decoded.attach(to: $0, pad: "sink") }),
       ("aconv", { audioLimit.attach(to: $0) }),
+      ("vq", { trim?.attach(to: $0) }), ("aq", { trim?.attach(to: $0) }),
     ] as [(String, (UnsafeMutablePointer<GstElement>) -> Void)] {
       if let element = pipeline.child(name) {
         attach(element)
@@ -146,7 +165,7 @@ struct Compose: ParsableCommand {
       afterInterruptEOS: { audioLimit.limitNs.store(decoded.endNs, ordering: .relaxed) },
       tick: {
         let now = counter.snapshot
-        progress.update(frames: now.frames, positionNs: now.endNs)
+        progress.update(frames: now.frames, positionNs: now.endNs > startNs ? now.endNs - startNs : 0)
       })
     gst_element_set_state(pipeline.element, GST_STATE_NULL)
 
@@ -301,6 +320,8 @@ struct ComposeGraph {
   var withPreview: Bool
   var stackedAlpha = false
   var quality = VideoQuality.automatic
+  /// Replaces `filesrc ! decodebin name=dec` (an image sequence); must end in an element named dec.
+  var sourceDescription: String?
 
   /// A bitrate for the picture's size and rate (about 0.12 bit per pixel, at least 500 kbit/s).
   var videoBitrate: Int {
@@ -332,7 +353,7 @@ struct ComposeGraph {
 
   func description(output: String, preview: String?) -> String {
     var parts: [String] = []
-    parts.append("filesrc location=\(gstQuote(input)) ! decodebin name=dec")
+    parts.append(sourceDescription ?? "filesrc location=\(gstQuote(input)) ! decodebin name=dec")
     var video = "dec. ! queue name=vq ! videoconvert ! birefnetmatte name=matte " + matteProperties.joined(separator: " ")
     if stackedAlpha {
       video = stackedAlphaVideo(encoder: h264(videoBitrate, height: height * 2))

@@ -1,5 +1,6 @@
 // Smaller compose options a new user asked for: output quality (--crf/--bitrate) mapped onto each
-// encoder, and the warning when the model finds nobody on most frames.
+// encoder, the warning when the model finds nobody on most frames, --start/--end and
+// image-sequence input.
 import Foundation
 import XCTest
 
@@ -81,5 +82,77 @@ final class ComposeOptionsTests: XCTestCase {
     let bars = try backdrop(["compose", try clip("smpte"), "-o", output, "--model", model])
     XCTAssertEqual(bars.status, 0, bars.stderr)
     XCTAssertFalse(bars.stderr.contains("the matte is empty"), "the white and yellow bars are found: \(bars.stderr)")
+  }
+
+  /// Where the bright ball is (the centroid of values ≥ 128) in a single-channel picture.
+  func centroid(_ values: [UInt8], stride: Int = 1, offset: Int = 0) -> (x: Double, y: Double) {
+    var sumX = 0.0, sumY = 0.0, count = 0.0
+    for y in 0..<Self.height {
+      for x in 0..<Self.width where values[(y * Self.width + x) * stride + offset] >= 128 {
+        sumX += Double(x)
+        sumY += Double(y)
+        count += 1
+      }
+    }
+    return count > 0 ? (sumX / count, sumY / count) : (-1, -1)
+  }
+
+  func testStartAndEndCutTheInputAndStartAtZero() throws {
+    // 40 frames at 10 fps of a moving ball: --start 1 --end 2.5 keeps frames 10 to 24.
+    let path = directory.appendingPathComponent("ball.webm").path
+    try ComposeTests.makeClip(path, frames: 40, width: Self.width, height: Self.height, fps: Self.fps, pattern: "ball")
+    let output = directory.appendingPathComponent("cut.webm").path
+    let result = try backdrop(["compose", path, "-o", output, "--model", model, "--start", "1", "--end", "0:02.5", "--json"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let file = try ffprobe(output)
+    XCTAssertEqual(file.video?.frames, 15)
+    XCTAssertEqual(file.duration, 1.5, accuracy: 0.05, "the output is 1.5 s long")
+    XCTAssertNotNil(file.audio, "the sound is cut too")
+    let start = jsonEvents(result.stdout).first { $0["event"] as? String == "start" }
+    XCTAssertEqual(start?["total_frames"] as? Int, 15, "progress counts the cut part")
+    // The first frame out is frame 10 of the input: the ball is where it was then.
+    let source = try decodeFrames(path, format: "GRAY8", width: Self.width, height: Self.height)
+    let cut = try decodeFrames(output, format: "RGBA", width: Self.width, height: Self.height)
+    let first = centroid(cut[0], stride: 4, offset: 3)
+    let distances = source.map { frame -> Double in
+      let c = centroid(frame)
+      return abs(c.x - first.x) + abs(c.y - first.y)
+    }
+    XCTAssertEqual(distances.firstIndex(of: distances.min()!), 10, "the ball of input frame 10: \(distances.map { Int($0) })")
+
+    for (arguments, message) in [
+      (["--start", "2", "--end", "1"], "--end must be after --start"),
+      (["--start", "1:75"], "--start 1:75: expected seconds"),
+      (["--start", "9"], "the input is only"),
+    ] {
+      let bad = try backdrop(["compose", path, "-o", output, "--model", model] + arguments)
+      XCTAssertEqual(bad.status, 64, bad.stderr)
+      XCTAssertTrue(bad.stderr.contains(message), bad.stderr)
+    }
+  }
+
+  func testImageSequenceInput() throws {
+    // Five PNG frames numbered from 1, as many tools write them.
+    let folder = directory.appendingPathComponent("in")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try gstLaunch(["videotestsrc", "num-buffers=5", "pattern=smpte", "!", "video/x-raw,width=\(Self.width),height=\(Self.height)",
+                   "!", "videoconvert", "!", "pngenc", "!", "multifilesink", "index=1", "location=\(folder.path)/%04d.png"])
+    let output = directory.appendingPathComponent("from-png.webm").path
+    let result = try backdrop(["compose", folder.path + "/%04d.png", "-o", output, "--model", model, "--fps", "5", "-q"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let file = try ffprobe(output)
+    XCTAssertEqual(file.video?.frames, 5)
+    XCTAssertEqual(file.duration, 1.0, accuracy: 0.05, "5 frames at 5 fps")
+    XCTAssertNil(file.audio)
+    let frames = try decodeFrames(output, format: "RGBA", width: Self.width, height: Self.height)
+    XCTAssertGreaterThanOrEqual(frames.last.map { Int($0[(30 * Self.width + 10) * 4 + 3]) } ?? 0, 250, "white bar opaque")
+    XCTAssertLessThanOrEqual(frames.last.map { Int($0[(30 * Self.width + 150) * 4 + 3]) } ?? 255, 5, "blue bar transparent")
+
+    let missing = try backdrop(["compose", directory.path + "/none/%04d.png", "-o", output, "--model", model])
+    XCTAssertEqual(missing.status, 66)
+    XCTAssertTrue(missing.stderr.contains("no frames found: neither"), missing.stderr)
+    let fps = try backdrop(["compose", folder.path + "/%04d.png", "-o", output, "--model", model, "--fps", "fast"])
+    XCTAssertEqual(fps.status, 64)
+    XCTAssertTrue(fps.stderr.contains("--fps fast: expected frames per second"), fps.stderr)
   }
 }
