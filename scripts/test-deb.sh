@@ -3,14 +3,16 @@
 # it there as a user would, with no Backdrop or GStreamer environment variable:
 #   1. gst-inspect-1.0 birefnetmatte (and the plugin scanner must not load libtorch),
 #   2. gst-launch-1.0 videotestsrc → vp9alphaenc → webmalphamux: a transparent WebM,
-#   3. backdrop compose on a generated clip with the default model (selfie).
+#   3. backdrop compose with the default model (selfie): a generated clip with sound, and, when the
+#      host can make it (python3-skimage), three frames of the public-domain astronaut photo as an
+#      image-sequence input, where selfie must find the person.
 # Needs root, debootstrap and network access to a Debian mirror (apt resolves the package's
 # dependencies in the root).
 #
 #   scripts/test-deb.sh PACKAGE.deb OUTDIR
 #
-# OUTDIR receives inspect.txt, testsrc.webm, clip.webm, composed.webm, compose.txt and
-# scanner-libs.txt for the caller to check. Caches, kept between runs on the same machine (under
+# OUTDIR receives inspect.txt, testsrc.webm, clip.webm, composed.webm, compose.txt,
+# scanner-libs.txt, docs.txt and astronaut.webm for the caller to check. Caches, kept between runs on the same machine (under
 # $BACKDROP_CACHE, default /var/cache/backdrop): the debootstrap package tarball, a pristine
 # unpacked root (a tar of it; every run starts from a fresh copy) and apt's downloaded packages.
 # First run ≈ 5-8 minutes (download); later runs ≈ 1-2 minutes.
@@ -80,6 +82,13 @@ inside gst-launch-1.0 -q videotestsrc num-buffers=15 pattern=smpte ! video/x-raw
 inside backdrop compose /tmp/clip.webm -o /tmp/composed.webm > "$outdir/compose.txt" 2>&1
 cp "$root/tmp/clip.webm" "$root/tmp/composed.webm" "$outdir/"
 inside backdrop models list >> "$outdir/compose.txt" 2>&1
+here=$(cd "$(dirname "$0")/.." && pwd)
+if /usr/bin/python3 "$here/models/selfie/make_astronaut_input.py" "$root/tmp/astronaut.png" 2>/dev/null; then
+  mkdir -p "$root/tmp/astronaut"
+  for i in 00000 00001 00002; do cp "$root/tmp/astronaut.png" "$root/tmp/astronaut/$i.png"; done
+  inside backdrop compose '/tmp/astronaut/%05d.png' -o /tmp/astronaut.webm --fps 5 >> "$outdir/compose.txt" 2>&1
+  cp "$root/tmp/astronaut.webm" "$outdir/"
+fi
 inside sh -c 'ls /usr/share/man/man1/backdrop.1.gz /usr/share/man/man1/backdrop-compose.1.gz /usr/share/bash-completion/completions/backdrop /usr/share/zsh/vendor-completions/_backdrop /usr/share/fish/vendor_completions.d/backdrop.fish' \
   > "$outdir/docs.txt" 2>&1 || true
 step "done"
