@@ -13,7 +13,9 @@
 #   scripts/install.sh [--prefix DIR] [--destdir DIR] [--no-build]    (default prefix /usr/local)
 #   scripts/install.sh [--prefix DIR] --uninstall
 #
-# It builds in release mode first (--no-build uses .build/release as it is). Every installed file is
+# It builds in release mode first, in its own scratch folder .build-install (a static Swift runtime
+# changes every compile flag, and a separate folder also keeps it clear of a running `swift test`,
+# which holds .build's lock); --no-build uses .build-install/release as it is. Every installed file is
 # listed in PREFIX/share/backdrop/installed-files, which --uninstall reads. /usr/local is not in
 # GStreamer's default plugin path: `backdrop` finds the plugin by itself; for gst-launch-1.0 set
 # GST_PLUGIN_PATH=PREFIX/lib/<triplet>/gstreamer-1.0 (the Debian package installs into /usr, where
@@ -53,16 +55,17 @@ if [ "$uninstall" = yes ]; then
   exit 0
 fi
 
-release="$root/.build/release"
+scratch="${BACKDROP_INSTALL_SCRATCH:-$root/.build-install}"
+release="$scratch/release"
 if [ "$build" = yes ]; then
   # A static Swift runtime everywhere: the plugin, the engine (Package.swift) and the launcher
   # (--static-swift-stdlib) then run where no Swift toolchain is installed.
-  (cd "$root" && swift build -c release --static-swift-stdlib --product backdrop \
-    && swift build -c release --static-swift-stdlib --product gstbackdrop \
-    && swift build -c release --static-swift-stdlib --product backdrop-torch)
+  for product in backdrop gstbackdrop backdrop-torch; do
+    (cd "$root" && swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product "$product") >&2
+  done
 fi
 for file in backdrop libgstbackdrop.so libbackdrop-torch.so; do
-  [ -f "$release/$file" ] || { echo "install.sh: $release/$file is missing: build with swift build -c release" >&2; exit 66; }
+  [ -f "$release/$file" ] || { echo "install.sh: $release/$file is missing: run without --no-build" >&2; exit 66; }
 done
 selfie="$root/models/selfie/selfie.pt"
 [ -f "$selfie" ] || { echo "install.sh: $selfie is missing: run scripts/setup-models.sh first" >&2; exit 66; }
