@@ -93,7 +93,7 @@ let package = Package(
     ),
     .testTarget(
       name: "BackdropTests",
-      dependencies: ["GstBackdrop", "CGStreamer", "CGStreamerCheck", "CBackdropShim", "CBackdropEngineABI"],
+      dependencies: ["GstBackdrop", "BackdropEngineClient", "CGStreamer", "CGStreamerCheck", "CBackdropShim", "CBackdropEngineABI"],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
     // vp9alphaenc / webmalphamux round trips, seeking, audio, streaming and real browsers (issue 3).

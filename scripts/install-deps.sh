@@ -9,6 +9,9 @@ packages=(
   libopencv-dev  # DIS optical flow (temporal stage)
   # `backdrop serve`: its job table (SQLite), and curl and bc for its tests and benchmark
   libsqlite3-dev curl bc
+  # the launcher linked with a static Swift runtime (scripts/install.sh, package-deb.sh): its
+  # static FoundationNetworking links libcurl
+  libcurl4-openssl-dev
   # run and test
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-libav gstreamer1.0-plugins-ugly libopenblas0-pthread ffmpeg mkvtoolnix
@@ -18,6 +21,10 @@ packages=(
   python3-torch python3-pip python3-skimage
   # synthetic clips and stills with ground truth (temporal and edge tests), real footage (vtest.avi)
   python3-numpy python3-pil opencv-doc
+  # examples/python: birefnetmatte from Python (PyGObject, NumPy)
+  python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+  # the Debian package test: a fresh Debian 12 root
+  debootstrap
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

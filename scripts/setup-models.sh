@@ -19,3 +19,20 @@ if [[ $force == 0 && -s "$selfie" && "$selfie" -nt "$root/models/selfie/convert_
 else
   "$python" "$root/models/selfie/convert_selfie.py" "$selfie"
 fi
+
+# The size the selfie model prefers travels in the file (TorchScript extra file
+# backdrop/inference_size), so the element runs it at 256² whether it is named `selfie` or given as
+# a path. Stamped here, idempotently, also into a selfie.pt made before this existed.
+"$python" - "$selfie" <<'PY'
+import sys, zipfile
+import torch
+path = sys.argv[1]
+with zipfile.ZipFile(path) as archive:
+    if any(name.endswith("/extra/backdrop/inference_size") for name in archive.namelist()):
+        sys.exit(0)
+module = torch.jit.load(path)
+torch.jit.save(module, path + ".tmp", _extra_files={"backdrop/inference_size": "256x256"})
+import os
+os.replace(path + ".tmp", path)
+print("models/selfie/selfie.pt: preferred inference size 256x256 recorded")
+PY

@@ -3,6 +3,9 @@
 // last element (BiRefNet exports return one prediction per decoder stage, finest last).
 #include <torch/script.h>
 
+#include <cstdio>
+#include <utility>
+
 #include "model.h"
 
 namespace bd {
@@ -23,8 +26,9 @@ std::string last_line(const std::string& text) {
 
 class TorchScriptModel final : public MatteModel {
  public:
-  TorchScriptModel(torch::jit::Module module, std::string path)
-      : module_(std::move(module)), path_(std::move(path)) {}
+  TorchScriptModel(torch::jit::Module module, std::string path, int preferred_width, int preferred_height)
+      : module_(std::move(module)), path_(std::move(path)),
+        preferred_width_(preferred_width), preferred_height_(preferred_height) {}
 
   at::Tensor forward(const at::Tensor& normalized_rgb) override {
     std::lock_guard<std::mutex> lock(mutex_);  // a Module's forward is not re-entrant
@@ -61,6 +65,8 @@ class TorchScriptModel final : public MatteModel {
   }
 
   bd_model_kind kind() const override { return BD_MODEL_TORCHSCRIPT; }
+  int native_width() const override { return preferred_width_; }
+  int native_height() const override { return preferred_height_; }
   std::string description() const override { return "TorchScript " + path_; }
 
   static std::string shape_text(const at::Tensor& t) {
@@ -72,15 +78,29 @@ class TorchScriptModel final : public MatteModel {
  private:
   torch::jit::Module module_;
   std::string path_;
+  int preferred_width_;
+  int preferred_height_;
   std::mutex mutex_;
 };
+
+// A model carries the size it prefers as the extra file "backdrop/inference_size" ("256x256"),
+// written with torch.jit.save(..., _extra_files={"backdrop/inference_size": "256x256"}).
+// Anything else (absent, unparsable, out of range) means no preference: {0, 0}.
+std::pair<int, int> parse_inference_size(const std::string& text) {
+  int width = 0, height = 0;
+  char separator = 0;
+  if (std::sscanf(text.c_str(), "%d%c%d", &width, &separator, &height) != 3) return {0, 0};
+  if ((separator != 'x' && separator != 'X') || width < 32 || height < 32 || width > 4096 || height > 4096) return {0, 0};
+  return {width, height};
+}
 
 }  // namespace
 
 std::shared_ptr<MatteModel> load_torchscript(const std::string& path, const ModelLoadOptions& options) {
   torch::jit::Module module;
+  torch::jit::ExtraFilesMap extra_files{{"backdrop/inference_size", ""}};
   try {
-    module = torch::jit::load(path, options.device);
+    module = torch::jit::load(path, options.device, extra_files);
   } catch (const c10::Error& error) {
     throw ModelError("model-file " + path + " is not a valid TorchScript model: " +
                      first_line(error.what_without_backtrace()));
@@ -89,7 +109,8 @@ std::shared_ptr<MatteModel> load_torchscript(const std::string& path, const Mode
   }
   module.eval();
   module.to(options.dtype);
-  return std::make_shared<TorchScriptModel>(std::move(module), path);
+  auto preferred = parse_inference_size(extra_files["backdrop/inference_size"]);
+  return std::make_shared<TorchScriptModel>(std::move(module), path, preferred.first, preferred.second);
 }
 
 }  // namespace bd

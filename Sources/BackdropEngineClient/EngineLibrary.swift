@@ -30,9 +30,8 @@ public final class EngineLibrary: Sendable {
 
   private static let loaded = Mutex<[String: EngineLibrary]>([:])
 
-  /// Loads the engine from the first place that has one: the `engine-library` property, the
-  /// BACKDROP_ENGINE environment variable, the folder of `besideFile` (the plugin's own file for
-  /// the element, the plugin the launcher loads), the system library path.
+  /// Loads the engine from the first place that has one (see `searchOrder`); `besideFile` is the
+  /// plugin's real file (for the launcher: the plugin it loads).
   public static func load(explicitPath: String?, besideFile: String?) throws(EngineLoadError) -> EngineLibrary {
     // Idle OpenMP workers (libtorch) otherwise spin against OpenBLAS's threads between batches:
     // measured 2.9 s → 1.9 s per BiRefNet-lite frame at 512² on 2 cores. A user's value wins.
@@ -43,7 +42,7 @@ public final class EngineLibrary: Sendable {
       if candidate.hasPrefix("/") && access(candidate, F_OK) != 0 {
         attempts.append("\(candidate) (\(origin)): no such file")
         // An explicit path that does not exist is an error, not a reason to look elsewhere.
-        if origin != "plugin directory" { break } else { continue }
+        if origin == "engine-library property" || origin == "BACKDROP_ENGINE" { break } else { continue }
       }
       guard let handle = dlopen(candidate, RTLD_NOW | RTLD_LOCAL) else {
         let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
@@ -63,13 +62,28 @@ public final class EngineLibrary: Sendable {
   }
 
   private static func candidates(explicitPath: String?, besideFile: String?) -> [(String, String)] {
+    searchOrder(
+      explicitPath: explicitPath, environmentPath: getenv("BACKDROP_ENGINE").map { String(cString: $0) },
+      pluginFile: besideFile
+    ).map { ($0.path, $0.origin) }
+  }
+
+  /// Where the engine is looked for, in order: a path the user gave (the `engine-library`
+  /// property, else BACKDROP_ENGINE) is the only place tried; otherwise the private engine folder
+  /// of an installed plugin (`../backdrop/` from the plugin's folder: the engine must not sit in
+  /// a plugin folder, where gst-plugin-scanner would load libtorch), then the plugin's own folder
+  /// (a build folder), then the system library path. `pluginFile` is the plugin's real file.
+  public static func searchOrder(explicitPath: String?, environmentPath: String?, pluginFile: String?)
+    -> [(path: String, origin: String)]
+  {
     if let explicitPath, !explicitPath.isEmpty { return [(explicitPath, "engine-library property")] }
-    if let env = getenv("BACKDROP_ENGINE"), env.pointee != 0 {
-      return [(String(cString: env), "BACKDROP_ENGINE")]
-    }
-    var list: [(String, String)] = []
-    if let path = besideFile, let slash = path.lastIndex(of: "/") {
-      list.append((String(path[..<slash]) + "/" + fileName, "plugin directory"))
+    if let environmentPath, !environmentPath.isEmpty { return [(environmentPath, "BACKDROP_ENGINE")] }
+    var list: [(path: String, origin: String)] = []
+    if let pluginFile, let slash = pluginFile.lastIndex(of: "/") {
+      let folder = String(pluginFile[..<slash])
+      let parent = folder.lastIndex(of: "/").map { String(folder[..<$0]) } ?? ""
+      list.append((parent + "/backdrop/" + fileName, "private engine folder"))
+      list.append((folder + "/" + fileName, "plugin directory"))
     }
     list.append((fileName, "system library path"))
     return list

@@ -96,6 +96,11 @@ BD_DEFINE_ENUM(bd_matte_precision_get_type, "BdMattePrecision",
                {BD_MATTE_PRECISION_FP16, "16-bit float (CUDA only)", "fp16"},
                {BD_MATTE_PRECISION_BF16, "bfloat16 (CUDA only)", "bf16"})
 
+BD_DEFINE_ENUM(bd_matte_background_fit_get_type, "BdMatteBackgroundFit",
+               {BD_MATTE_BACKGROUND_FIT_COVER, "Fill the frame, keeping the aspect ratio (the overflow is cropped)", "cover"},
+               {BD_MATTE_BACKGROUND_FIT_CONTAIN, "Whole image, keeping the aspect ratio (black bars)", "contain"},
+               {BD_MATTE_BACKGROUND_FIT_STRETCH, "Whole image, stretched to the frame", "stretch"})
+
 BD_DEFINE_ENUM(bd_matte_mode_get_type, "BdMatteMode",
                {BD_MATTE_MODE_BINARY, "Hard matte: opaque where probability >= threshold", "binary"},
                {BD_MATTE_MODE_SOFT, "Soft matte: alpha = probability", "soft"})

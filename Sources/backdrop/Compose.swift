@@ -10,7 +10,10 @@ struct Compose: ParsableCommand {
     discussion: """
       The output's extension picks the format: .webm is VP9 (with alpha for --background none, \
       the default), .mp4 is H.264 with AAC audio (needs a backdrop: green, a colour, an image or \
-      blur; green by default). Audio is kept (Opus in WebM, AAC in MP4). The file is written beside \
+      blur; green by default; or --stacked-alpha), .mov is ProRes 4444 with alpha and PCM audio \
+      (what video editors import; ProRes 422 HQ for a backdrop or the matte), and a pattern such \
+      as frames/%05d.png writes an RGBA PNG sequence (no audio; the folder is created). Audio is \
+      kept (Opus in WebM, AAC in MP4). The file is written beside \
       the target under a temporary name and renamed when complete. Ctrl-C finishes the file with \
       what was processed; a second Ctrl-C aborts and removes it.
 
@@ -19,11 +22,29 @@ struct Compose: ParsableCommand {
       available, 70 pipeline error, 73 output not writable, 130 interrupted.
       """)
 
-  @Argument(help: "Input video: any file GStreamer decodes.")
+  @Argument(help: "Input video: any file GStreamer decodes, or an image sequence such as frames/%05d.png (PNG or JPEG, numbered from 0 or 1).")
   var input: String
 
-  @Option(name: .shortAndLong, help: "Output file: .webm or .mp4.")
+  @Option(name: .long, help: ArgumentHelp("Frame rate of an image-sequence input (default 25).", valueName: "FPS"))
+  var fps: String?
+
+  @Option(name: .long, help: ArgumentHelp("Start at this time of the input: seconds (12.5) or [HH:]MM:SS(.s).", valueName: "TIME"))
+  var start: String?
+
+  @Option(name: .long, help: ArgumentHelp("Stop at this time of the input (same forms as --start).", valueName: "TIME"))
+  var end: String?
+
+  @Option(name: .shortAndLong, help: "Output file: .webm, .mp4, .mov (ProRes 4444 with alpha) or a PNG pattern such as frames/%05d.png.")
   var output: String
+
+  @Flag(name: .long, help: "With -o FILE.mp4: H.264 twice as tall, the colour on top and the alpha as grey below, for players without alpha (see examples/stacked-alpha/).")
+  var stackedAlpha = false
+
+  @Option(name: .long, help: ArgumentHelp("Constant quality instead of a bitrate: H.264 1-50, VP9 0-63 (lower is better).", valueName: "N"))
+  var crf: Int?
+
+  @Option(name: .long, help: ArgumentHelp("Video bitrate in bit/s, e.g. 4M or 800k (default: about 0.12 bit per pixel).", valueName: "RATE"))
+  var bitrate: String?
 
   @Option(name: .long, help: ArgumentHelp("none (alpha, WebM only), green, color:#RRGGBB, image:PATH or blur[:STRENGTH].", valueName: "BACKDROP"))
   var background: String?
@@ -44,42 +65,60 @@ struct Compose: ParsableCommand {
     try reportingErrors(json: outputOptions.json) { try compose() }
   }
 
-  enum Container: String { case webm, mp4 }
+  enum Container: String { case webm, mp4, mov, png }
 
   private func compose() throws {
     try matte.validateValues()
     try validateInferenceDevice(device)
     let inputPath = URL(fileURLWithPath: input).standardizedFileURL.path
-    let target = try OutputTarget(output, allowed: ["webm", "mp4"])
+    let startNs = try start.map { try StreamTrim.parseTime($0, option: "--start") } ?? 0
+    let endNs = try end.map { try StreamTrim.parseTime($0, option: "--end") }
+    if let endNs, endNs <= startNs { throw LauncherError.usage("--end must be after --start") }
+    let sequence = try ImageSequence.detect(inputPath, fps: fps)
+    let target = try OutputTarget(output, allowed: ["webm", "mp4", "mov", "png"], sequences: true)
     let container = Container(rawValue: target.fileExtension)!
+    let quality = try VideoQuality.parse(crf: crf, bitrate: bitrate, container: container)
+    if stackedAlpha {
+      if container != .mp4 { throw LauncherError.usage("--stacked-alpha writes H.264: use -o FILE.mp4") }
+      if try matteOnly || (background.map(Background.parse) ?? .none) != .none {
+        throw LauncherError.usage("--stacked-alpha keeps the picture and its alpha: leave out --background and --matte-only")
+      }
+      if preview != nil { throw LauncherError.usage("--stacked-alpha and --preview cannot be combined") }
+    }
     var previewTarget: OutputTarget?
     if let preview {
       previewTarget = try OutputTarget(preview, allowed: ["mp4"])
       if previewTarget!.path == target.path { throw LauncherError.usage("--preview must name another file than -o") }
     }
-    let backdrop = try background.map(Background.parse) ?? (container == .mp4 ? .green : .none)
-    if container == .mp4 && backdrop == .none && !matteOnly {
+    let backdrop = try background.map(Background.parse) ?? (container == .mp4 && !stackedAlpha ? .green : .none)
+    if container == .mp4 && backdrop == .none && !matteOnly && !stackedAlpha {
       throw LauncherError.usage(
-        "MP4 cannot hold transparency: choose --background green, color:#RRGGBB, image:PATH or blur, or write .webm")
+        "MP4 cannot hold transparency: choose --background green, color:#RRGGBB, image:PATH or blur, "
+          + "--stacked-alpha, or write .webm or .mov")
     }
     if matteOnly && background != nil { throw LauncherError.usage("--matte-only writes the matte: leave out --background") }
-    try checkInput(inputPath)
+    if sequence == nil { try checkInput(inputPath) }
     if inputPath == target.path { throw LauncherError.usage("the output would overwrite the input") }
     let model = try ResolvedModel.resolve(matte.model)
 
     try GStreamer.setUp()
-    let media = try MediaInfo.probe(inputPath)
-    let alpha = container == .webm && backdrop == .none && !matteOnly
-    if alpha && !(GStreamer.hasElement("vp9alphaenc") && GStreamer.hasElement("webmalphamux")) {
+    var media = try sequence?.mediaInfo() ?? MediaInfo.probe(inputPath)
+    if let duration = media.durationNs {
+      if startNs >= duration { throw LauncherError.usage("--start \(start ?? ""): the input is only \(formatDuration(Double(duration) / 1e9)) long") }
+      media.durationNs = min(duration, endNs ?? duration) - startNs
+    }
+    let alpha = container != .mp4 && backdrop == .none && !matteOnly
+    if alpha && container == .webm && !(GStreamer.hasElement("vp9alphaenc") && GStreamer.hasElement("webmalphamux")) {
       throw LauncherError.unavailable(
         "a transparent WebM needs the vp9alphaenc and webmalphamux elements, which this backdrop plugin "
           + "(\(GStreamer.pluginFile ?? "?")) does not have: rebuild it, or pick a --background")
     }
-    let graph = ComposeGraph(
+    var graph = ComposeGraph(
       input: inputPath, container: container, alpha: alpha, matteOnly: matteOnly, backdrop: backdrop,
       matteProperties: try matte.properties(model: model, device: device), hasAudio: media.hasAudio,
-      width: media.width, height: media.height, framerate: media.framerate, withPreview: previewTarget != nil)
-
+      width: media.width, height: media.height, framerate: media.framerate, withPreview: previewTarget != nil,
+      stackedAlpha: stackedAlpha, quality: quality)
+    graph.sourceDescription = sequence?.sourceDescription
     if outputOptions.printPipeline {
       let description = graph.description(output: target.path, preview: previewTarget?.path)
       let directory = try GStreamer.pluginOnlyDirectory()
@@ -97,9 +136,12 @@ struct Compose: ParsableCommand {
     let counter = FrameCounter()       // frames out of the matte: progress
     let decoded = FrameCounter()       // frames into the video queue: where a Ctrl-C cuts
     let audioLimit = StreamLimiter()
+    let trim = start != nil || end != nil ? StreamTrim(startNs: startNs, endNs: endNs) : nil
+    let coverage = MatteCoverage()     // frames where the model found nobody: a warning at the end
     for (name, attach) in [
-      ("matte", { counter.attach(to: $0) }), ("vq", { decoded.attach(to: $0, pad: "sink") }),
+      ("matte", { counter.attach(to: $0); coverage.attach(to: $0) }), ("vq", { decoded.attach(to: $0, pad: "sink") }),
       ("aconv", { audioLimit.attach(to: $0) }),
+      ("vq", { trim?.attach(to: $0) }), ("aq", { trim?.attach(to: $0) }),
     ] as [(String, (UnsafeMutablePointer<GstElement>) -> Void)] {
       if let element = pipeline.child(name) {
         attach(element)
@@ -123,13 +165,14 @@ struct Compose: ParsableCommand {
       afterInterruptEOS: { audioLimit.limitNs.store(decoded.endNs, ordering: .relaxed) },
       tick: {
         let now = counter.snapshot
-        progress.update(frames: now.frames, positionNs: now.endNs)
+        progress.update(frames: now.frames, positionNs: now.endNs > startNs ? now.endNs - startNs : 0)
       })
     gst_element_set_state(pipeline.element, GST_STATE_NULL)
 
     switch outcome {
     case .eos:
       for output in outputs { try output.commit() }
+      if let warning = coverage.warning(model: model) { progress.warning(warning) }
       progress.finished(frames: counter.frames, outputs: outputs.map { ($0.path, $0.size()) }, interrupted: interrupted)
       if interrupted { throw ExitCode(130) }
     case .error(let text):
@@ -167,12 +210,14 @@ func checkInput(_ path: String) throws {
 }
 
 /// An output file: written under a temporary name in the same folder, renamed when complete.
+/// An image sequence (`sequences`, a pattern such as frames/%05d.png) is written in place.
 struct OutputTarget {
   let path: String
   let fileExtension: String
   let temporaryPath: String
+  var isSequence = false
 
-  init(_ text: String, allowed: [String]) throws {
+  init(_ text: String, allowed: [String], sequences: Bool = false) throws {
     let url = URL(fileURLWithPath: text).standardizedFileURL
     path = url.path
     fileExtension = url.pathExtension.lowercased()
@@ -181,13 +226,41 @@ struct OutputTarget {
       throw LauncherError.usage(
         "unknown output extension (\(ext)) for \(text): use " + allowed.map { ".\($0)" }.joined(separator: " or "))
     }
+    if sequences && fileExtension == "png" {
+      guard FramePattern.isPattern(url.lastPathComponent) && !url.deletingLastPathComponent().path.contains("%") else {
+        throw LauncherError.usage(
+          "\(text): PNG output is a frame sequence: name the files with one number pattern, e.g. frames/%05d.png")
+      }
+      isSequence = true
+      temporaryPath = path
+      return
+    }
     temporaryPath = url.deletingLastPathComponent()
       .appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid()).\(fileExtension)").path
   }
 
   var directory: String { (path as NSString).deletingLastPathComponent }
 
+  /// The files of a sequence written so far (numbered from 0).
+  var sequenceFiles: [String] {
+    var files: [String] = []
+    while FileManager.default.fileExists(atPath: FramePattern.file(path, files.count)) {
+      files.append(FramePattern.file(path, files.count))
+    }
+    return files
+  }
+
   func checkWritable() throws {
+    if isSequence && !FileManager.default.fileExists(atPath: directory) {
+      // The sequence's own folder is made for it; its parent must exist.
+      let parent = (directory as NSString).deletingLastPathComponent
+      guard FileManager.default.fileExists(atPath: parent) else {
+        throw LauncherError.cannotCreate("output folder does not exist: \(parent)")
+      }
+      do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false) } catch {
+        throw LauncherError.cannotCreate("cannot create the output folder \(directory): \(error.localizedDescription)")
+      }
+    }
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
       throw LauncherError.cannotCreate("output folder does not exist: \(directory)")
@@ -202,6 +275,10 @@ struct OutputTarget {
   }
 
   func commit() throws {
+    if isSequence {
+      guard !sequenceFiles.isEmpty else { throw LauncherError.failed("the pipeline finished without writing \(FramePattern.file(path, 0))") }
+      return
+    }
     guard FileManager.default.fileExists(atPath: temporaryPath) else {
       throw LauncherError.failed("the pipeline finished without writing \(path)")
     }
@@ -212,10 +289,19 @@ struct OutputTarget {
     }
   }
 
-  func removeTemporary() { try? FileManager.default.removeItem(atPath: temporaryPath) }
+  func removeTemporary() {
+    if isSequence {
+      for file in sequenceFiles { try? FileManager.default.removeItem(atPath: file) }
+      return
+    }
+    try? FileManager.default.removeItem(atPath: temporaryPath)
+  }
 
   func size() -> Int64 {
-    ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+    let files = isSequence ? sequenceFiles : [path]
+    return files.reduce(0) { total, file in
+      total + (((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.int64Value ?? 0)
+    }
   }
 }
 
@@ -232,29 +318,50 @@ struct ComposeGraph {
   var height: Int
   var framerate: (Int, Int)
   var withPreview: Bool
+  var stackedAlpha = false
+  var quality = VideoQuality.automatic
+  /// Replaces `filesrc ! decodebin name=dec` (an image sequence); must end in an element named dec.
+  var sourceDescription: String?
 
   /// A bitrate for the picture's size and rate (about 0.12 bit per pixel, at least 500 kbit/s).
   var videoBitrate: Int {
+    if case .bitrate(let rate) = quality { return rate }
     let fps = framerate.0 > 0 ? Double(framerate.0) / Double(framerate.1) : 30
     return max(500_000, Int(Double(width * height) * fps * 0.12))
   }
 
   /// H.264 in 4:2:0 wants even sizes (x264enc refuses odd ones, openh264enc crops): an odd last
   /// column or row is cropped.
-  func h264(_ bitrate: Int) -> String {
+  func h264(_ bitrate: Int, height: Int? = nil) -> String {
+    let height = height ?? self.height
     let crop = width % 2 == 1 || height % 2 == 1 ? "videocrop right=\(width % 2) bottom=\(height % 2) ! " : ""
-    return crop + (GStreamer.hasElement("x264enc")
-      ? "x264enc speed-preset=faster bitrate=\(bitrate / 1000) ! video/x-h264,profile=high ! h264parse"
-      : "openh264enc complexity=low rate-control=bitrate bitrate=\(bitrate) ! h264parse")
+    if GStreamer.hasElement("x264enc") {
+      let rate: String
+      if case .crf(let crf) = quality { rate = "pass=qual quantizer=\(crf)" } else { rate = "bitrate=\(bitrate / 1000)" }
+      return crop + "x264enc speed-preset=faster \(rate) ! video/x-h264,profile=high ! h264parse"
+    }
+    return crop + "openh264enc complexity=low rate-control=bitrate bitrate=\(bitrate) ! h264parse"
+  }
+
+  /// vp9enc/vp9alphaenc rate control: constant quality (end-usage q) or a target bitrate.
+  var vp9RateControl: String {
+    if case .crf(let crf) = quality { return "end-usage=q cq-level=\(crf)" }
+    return "end-usage=vbr target-bitrate=\(videoBitrate)"
   }
 
   var aacEncoder: String { GStreamer.hasElement("avenc_aac") ? "avenc_aac" : "voaacenc" }
 
   func description(output: String, preview: String?) -> String {
     var parts: [String] = []
-    parts.append("filesrc location=\(gstQuote(input)) ! decodebin name=dec")
+    parts.append(sourceDescription ?? "filesrc location=\(gstQuote(input)) ! decodebin name=dec")
     var video = "dec. ! queue name=vq ! videoconvert ! birefnetmatte name=matte " + matteProperties.joined(separator: " ")
-    if matteOnly {
+    if stackedAlpha {
+      video = stackedAlphaVideo(encoder: h264(videoBitrate, height: height * 2))
+    } else if container == .png {
+      video += matteOnly ? " ! video/x-raw,format=GRAY8" : alpha ? " ! video/x-raw,format=RGBA" : " \(backdrop.properties.joined(separator: " ")) ! video/x-raw,format=RGB"
+    } else if container == .mov {
+      video += matteOnly ? " ! video/x-raw,format=GRAY8" : alpha ? " ! video/x-raw,format=RGBA" : " \(backdrop.properties.joined(separator: " "))"
+    } else if matteOnly {
       video += " ! video/x-raw,format=GRAY8 ! videoconvert ! video/x-raw,format=I420"
     } else if alpha {
       video += " ! video/x-raw,format=A420"
@@ -265,11 +372,21 @@ struct ComposeGraph {
     if withTee { video += " ! tee name=vt ! queue" }
     switch container {
     case .webm where alpha:
-      video += " ! vp9alphaenc target-bitrate=\(videoBitrate) ! webmalphamux name=mux"
+      video += " ! vp9alphaenc \(vp9RateControl) ! webmalphamux name=mux"
     case .webm:
-      video += " ! vp9enc deadline=1 cpu-used=8 row-mt=true end-usage=vbr target-bitrate=\(videoBitrate) ! webmmux name=mux"
+      video += " ! vp9enc deadline=1 cpu-used=8 row-mt=true \(vp9RateControl) ! webmmux name=mux"
+    case .mp4 where stackedAlpha:
+      break
     case .mp4:
       video += " ! \(h264(videoBitrate)) ! mp4mux name=mux"
+    case .mov:
+      video += " ! \(proresEncoder(alpha: alpha)) ! qtmux name=mux"
+    case .png:
+      // One file per frame, numbered from 0; the sink writes straight into the folder.
+      video += " ! pngenc ! multifilesink index=0 location=\(gstQuote(output))"
+      parts.append(video)
+      if hasAudio { parts.append("dec. ! queue name=aq ! fakesink sync=false") }  // PNG frames have no sound
+      return parts.joined(separator: "  ")
     }
     // With a tee, async=false: a sink must not wait for the others to preroll. One branch's
     // encoder may hold many frames (x264enc's lookahead) before its file gets a byte, while the
@@ -290,7 +407,11 @@ struct ComposeGraph {
       let roomy = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=30000000000"
       var audio = "dec. ! \(roomy) name=aq ! audioconvert name=aconv ! audioresample"
       if withTee { audio += " ! tee name=at ! \(roomy)" }
-      audio += container == .webm ? " ! opusenc ! mux." : " ! \(aacEncoder) ! mux."
+      switch container {
+      case .webm: audio += " ! opusenc ! mux."
+      case .mov: audio += " ! audioconvert ! audio/x-raw,format=S16LE ! mux."  // PCM, as editors expect
+      default: audio += " ! \(aacEncoder) ! mux."
+      }
       parts.append(audio)
       if withTee { parts.append("at. ! \(roomy) ! audioconvert ! \(aacEncoder) ! pmux.") }
     }

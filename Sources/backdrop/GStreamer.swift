@@ -9,14 +9,21 @@ enum GStreamer {
   nonisolated(unsafe) static var pluginFile: String?
 
   /// Initialises GStreamer and makes sure `birefnetmatte` is registered: from the registry
-  /// (GST_PLUGIN_PATH), else from $BACKDROP_PLUGIN, else from libgstbackdrop.so beside this program.
+  /// (system plugin folder, GST_PLUGIN_PATH), else from $BACKDROP_PLUGIN, else from
+  /// libgstbackdrop.so beside this program (a build folder) or in the GStreamer plugin folder of
+  /// the prefix it is installed in (PREFIX/bin/backdrop: PREFIX/lib/<triplet>/gstreamer-1.0).
   static func setUp() throws {
     gst_init(nil, nil)
     if let file = registeredPluginFile("birefnetmatte") {
       pluginFile = file
       return
     }
+    let prefix = executableDirectory().deletingLastPathComponent()
     let candidate = ProcessInfo.processInfo.environment["BACKDROP_PLUGIN"]
+      ?? ([executableDirectory().appendingPathComponent("libgstbackdrop.so")]
+        + ["lib/x86_64-linux-gnu/gstreamer-1.0", "lib/aarch64-linux-gnu/gstreamer-1.0", "lib/gstreamer-1.0", "lib64/gstreamer-1.0"]
+        .map { prefix.appendingPathComponent($0).appendingPathComponent("libgstbackdrop.so") })
+        .map(\.path).first { FileManager.default.fileExists(atPath: $0) }
       ?? executableDirectory().appendingPathComponent("libgstbackdrop.so").path
     guard FileManager.default.fileExists(atPath: candidate) else {
       throw LauncherError.unavailable(

@@ -62,7 +62,7 @@ struct MatteOptions: ParsableArguments {
   @Option(name: .long, help: "Frames per inference call (1-64; default 4, live sources 1).")
   var batchSize: Int?
 
-  @Option(name: .long, help: ArgumentHelp("Size the model sees (default: the model's native size, 512x512 for a file).", valueName: "WxH"))
+  @Option(name: .long, help: ArgumentHelp("Size the model sees (default: the registry's size for a name; for a file, the size it records, else 512x512).", valueName: "WxH"))
   var size: String?
 
   @Option(name: .long, help: "Binary matte: foreground where the probability is at least this (0-1, default 0.5).")
@@ -73,6 +73,9 @@ struct MatteOptions: ParsableArguments {
 
   @Option(name: .long, help: "CPU threads for inference (default: one per core).")
   var threads: Int?
+
+  @Option(name: .long, help: ArgumentHelp("How --background image:PATH meets another shape: cover (fill, crop; the default), contain (black bars) or stretch.", valueName: "FIT"))
+  var backgroundFit: String?
 
   // temporal (issue 9)
   @Option(name: .long, help: ArgumentHelp("Weight (0-0.95) of the previous matte, carried by optical flow, in each new one: steadier mattes on video; 0 = off (default per model: selfie 0.8, BiRefNet 0.6).", valueName: "W"))
@@ -112,6 +115,9 @@ struct MatteOptions: ParsableArguments {
     }
     if soft && threshold != nil { throw LauncherError.usage("--soft and --threshold exclude each other") }
     if let threads, threads < 0 { throw LauncherError.usage("--threads \(threads): expected 0 or more") }
+    if let backgroundFit, !["cover", "contain", "stretch"].contains(backgroundFit) {
+      throw LauncherError.usage("--background-fit \(backgroundFit): expected cover, contain or stretch")
+    }
     if let temporalSmooth, !(0...0.95).contains(temporalSmooth) {
       throw LauncherError.usage("--temporal-smooth \(temporalSmooth): expected a number from 0 to 0.95")
     }
@@ -148,7 +154,8 @@ struct MatteOptions: ParsableArguments {
   /// The element's properties for these options and a resolved model.
   func properties(model resolved: ResolvedModel, device: String, batchTimeoutMs: Int? = nil) throws -> [String] {
     let (width, height) = try parsedSize() ?? (resolved.width, resolved.height)
-    var list = ["model-file=\(gstQuote(resolved.path))", "inference-width=\(width)", "inference-height=\(height)"]
+    var list = ["model-file=\(gstQuote(resolved.path))"]
+    if width > 0 && height > 0 { list += ["inference-width=\(width)", "inference-height=\(height)"] }
     if device != "auto" { list.append("device=\(device)") }
     if precision != "auto" { list.append("precision=\(precision)") }
     if let batchSize { list.append("batch-size=\(batchSize)") }
@@ -157,6 +164,7 @@ struct MatteOptions: ParsableArguments {
     if soft { list.append("matte-mode=soft") }
     if let threshold { list.append("threshold=\(threshold)") }
     if let batchTimeoutMs { list.append("batch-timeout=\(batchTimeoutMs)") }
+    if let backgroundFit { list.append("background-fit=\(backgroundFit)") }
     list += temporalProperties(model: resolved)
     list += spatialProperties(model: resolved, device: device)
     return list

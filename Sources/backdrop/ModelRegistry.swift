@@ -46,7 +46,8 @@ struct ModelRegistry {
   static var cacheFolder: URL { cacheDirectory().appendingPathComponent("models") }
 
   /// models/ of the package this program was built from: $BACKDROP_MODELS, else the first folder
-  /// above the executable holding models/registry.json or models/selfie, else the source tree.
+  /// above the executable holding models/registry.json or models/selfie (or, installed,
+  /// share/backdrop/models: /usr/bin/backdrop reads /usr/share/backdrop/models), else the source tree.
   static func modelsFolder() -> URL? {
     let fm = FileManager.default
     if let path = ProcessInfo.processInfo.environment["BACKDROP_MODELS"], !path.isEmpty {
@@ -60,12 +61,19 @@ struct ModelRegistry {
     while directory.path != "/" {
       let candidate = directory.appendingPathComponent("models")
       if isModels(candidate) { return candidate }
+      let installed = directory.appendingPathComponent("share/backdrop/models")
+      if isModels(installed) { return installed }
       directory = directory.deletingLastPathComponent()
     }
     let sourceTree = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .deletingLastPathComponent().appendingPathComponent("models")
     return isModels(sourceTree) ? sourceTree : nil
   }
+
+  /// What the offline default is good for, said wherever a user picks a model.
+  static let selfieScope = "a head-and-shoulders model (MediaPipe selfie segmentation) for people close to "
+    + "the camera; it misses full-body and distant people: for those fetch a BiRefNet model "
+    + "(`backdrop models fetch lite`, or `general` for the best quality) and pass --model lite"
 
   /// The selfie entry: local, 256×256, made by scripts/setup-models.sh.
   static let selfie = ModelEntry(
@@ -148,7 +156,8 @@ struct ModelRegistry {
 }
 
 /// A model chosen on the command line: a path or a registry name, resolved to a file and the
-/// inference size it wants.
+/// inference size it wants (0×0 for a path: the element then uses the size the file itself
+/// prefers, else its default 512×512).
 struct ResolvedModel {
   var path: String
   var width: Int
@@ -163,7 +172,7 @@ struct ResolvedModel {
     if looksLikePath || fm.fileExists(atPath: text) {
       let path = URL(fileURLWithPath: text).standardizedFileURL.path
       try checkModelFile(path)
-      return ResolvedModel(path: path, width: 512, height: 512, patchOrder: nil, name: text)
+      return ResolvedModel(path: path, width: 0, height: 0, patchOrder: nil, name: text)
     }
     let registry = try ModelRegistry.load()
     guard let entry = registry.entry(text) else {

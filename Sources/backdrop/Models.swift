@@ -41,6 +41,7 @@ struct Models: ParsableCommand {
             object["sha256"] = entry.sha256
             object["patch_order"] = entry.patchOrder
             object["path"] = path?.path
+            if entry.name == "selfie" { object["scope"] = ModelRegistry.selfieScope }
             Console.event(object)
           } else {
             let size = entry.bytes.map(formatBytes) ?? entry.approximateMB.map { "~\(Int($0)) MB" } ?? (entry.local ? "local" : "?")
@@ -53,6 +54,7 @@ struct Models: ParsableCommand {
                 + size.padding(toLength: 11, withPad: " ", startingAt: 0) + " " + here)
           }
         }
+        if !json && registry.entry("selfie") != nil { print("\nselfie: \(ModelRegistry.selfieScope)") }
       }
     }
   }
@@ -124,6 +126,7 @@ final class Download: NSObject, URLSessionDataDelegate, @unchecked Sendable {
   private var received: Int64 = 0      // bytes of this request
   private var total: Int64?            // whole file, from the headers
   private var failure: String?
+  private var gotResponse = false  // false after a failure: the server was never reached
   private var lastReport = Date.distantPast
   private let start = Date()
   private let finished = DispatchSemaphore(value: 0)
@@ -165,6 +168,13 @@ final class Download: NSObject, URLSessionDataDelegate, @unchecked Sendable {
     if showLine { Console.clearStatus() }
 
     let have = fileSize(partial)
+    if let failure, !gotResponse {
+      let host = url.host ?? url.absoluteString
+      let kept = have > 0 ? "; the \(formatBytes(have)) downloaded before are kept for a later resume" : ""
+      throw LauncherError.unavailable(
+        "could not reach \(host) to download \(entry.name) (\(failure)): check the network connection "
+          + "or proxy and run the same command again\(kept)")
+    }
     if let failure {
       let known = (entry.bytes ?? total).map { " of \(formatBytes($0))" } ?? ""
       throw LauncherError.io(
@@ -229,6 +239,7 @@ final class Download: NSObject, URLSessionDataDelegate, @unchecked Sendable {
 
   func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
                   completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
+    gotResponse = true
     guard let http = response as? HTTPURLResponse else {
       failure = "not an HTTP response"
       completionHandler(.cancel)

@@ -206,6 +206,7 @@ func messageText(_ message: UnsafeMutablePointer<GstMessage>) -> String {
   switch message.pointee.type {
   case GST_MESSAGE_ERROR: gst_message_parse_error(message, &error, &debug)
   case GST_MESSAGE_WARNING: gst_message_parse_warning(message, &error, &debug)
+  case GST_MESSAGE_INFO: gst_message_parse_info(message, &error, &debug)
   default: return ""
   }
   defer { g_clear_error(&error); g_free(debug) }
@@ -216,6 +217,7 @@ func messageText(_ message: UnsafeMutablePointer<GstMessage>) -> String {
 struct PipelineRun {
   var errors: [String] = []
   var warnings: [String] = []
+  var infos: [String] = []
   var reachedEOS = false
 }
 
@@ -243,7 +245,8 @@ func runPipeline(_ description: String, timeout: TimeInterval = 120) -> Pipeline
   while Date() < deadline {
     guard let message = gst_bus_timed_pop_filtered(
       bus, 100_000_000,
-      GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_WARNING.rawValue | GST_MESSAGE_EOS.rawValue))
+      GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_WARNING.rawValue | GST_MESSAGE_INFO.rawValue
+        | GST_MESSAGE_EOS.rawValue))
     else { continue }
     defer { gst_message_unref(message) }
     switch message.pointee.type {
@@ -251,6 +254,7 @@ func runPipeline(_ description: String, timeout: TimeInterval = 120) -> Pipeline
       run.errors.append(messageText(message))
       return run
     case GST_MESSAGE_WARNING: run.warnings.append(messageText(message))
+    case GST_MESSAGE_INFO: run.infos.append(messageText(message))
     default:
       run.reachedEOS = true
       return run

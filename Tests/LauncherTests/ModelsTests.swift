@@ -96,6 +96,25 @@ final class ModelsTests: XCTestCase {
 
   // MARK: - Tests
 
+  func testUnreachableHostIsSaidSo() throws {
+    // No server: the registry's base URL (port 9 on this machine) refuses the connection.
+    let result = try backdrop(["models", "fetch", "tiny"])
+    XCTAssertEqual(result.status, 69, result.stderr)
+    XCTAssertTrue(result.stderr.contains("could not reach 127.0.0.1 to download tiny ("), result.stderr)
+    XCTAssertTrue(result.stderr.contains("check the network connection"), result.stderr)
+    XCTAssertFalse(result.stderr.contains("interrupted"), "a download that never started was not interrupted: \(result.stderr)")
+  }
+
+  func testListSaysWhatSelfieIsFor() throws {
+    let result = try backdrop(["models", "list"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    XCTAssertTrue(result.stdout.contains("selfie: a head-and-shoulders model"), result.stdout)
+    XCTAssertTrue(result.stdout.contains("backdrop models fetch lite"), result.stdout)
+    let json = try backdrop(["models", "list", "--json"])
+    let selfie = jsonEvents(json.stdout).first { $0["name"] as? String == "selfie" }
+    XCTAssertTrue((selfie?["scope"] as? String)?.contains("misses full-body and distant people") == true)
+  }
+
   func testListShowsTheRegistryAndSelfie() throws {
     let result = try backdrop(["models", "list", "--json"])
     XCTAssertEqual(result.status, 0, result.stderr)

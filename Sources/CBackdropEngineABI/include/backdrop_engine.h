@@ -115,7 +115,8 @@ typedef struct {
   bd_device_kind device; /* resolved: never AUTO */
   int device_index;
   bd_precision precision; /* resolved: never AUTO */
-  int native_width;       /* the size the model was trained at, 0 when unknown */
+  int native_width;       /* the size the model prefers (TorchScript: its extra file
+                             "backdrop/inference_size", e.g. "256x256"), 0 when unknown */
   int native_height;
   char description[256];  /* e.g. "BiRefNet swin_v1_t (legacy patch order)" */
 } bd_model_info;

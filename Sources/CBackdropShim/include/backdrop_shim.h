@@ -76,6 +76,13 @@ typedef enum {
 GType bd_matte_mode_get_type(void);
 
 typedef enum {
+  BD_MATTE_BACKGROUND_FIT_COVER = 0,
+  BD_MATTE_BACKGROUND_FIT_CONTAIN = 1,
+  BD_MATTE_BACKGROUND_FIT_STRETCH = 2,
+} BdMatteBackgroundFit;
+GType bd_matte_background_fit_get_type(void);
+
+typedef enum {
   BD_MATTE_PATCH_ORDER_AUTO = 0,
   BD_MATTE_PATCH_ORDER_CURRENT = 1,
   BD_MATTE_PATCH_ORDER_LEGACY = 2,

@@ -1,5 +1,8 @@
 // Decodes the background-image file with GStreamer itself (no image library): a small
 // filesrc ! decodebin ! videoconvert ! videoscale pipeline prerolls one RGB frame at the stream size.
+// background-fit picks how an image of another shape meets the frame: cover crops it to the
+// frame's aspect ratio first (aspectratiocrop, centred), contain lets videoscale add black bars,
+// stretch scales it as it is.
 import CBackdropShim
 import CGStreamer
 
@@ -7,7 +10,7 @@ struct BackgroundImageError: Error {
   let message: String
 }
 
-/// Packed RGB pixels of an image scaled (stretched) to width × height.
+/// Packed RGB pixels of an image fitted to width × height.
 struct RGBImage {
   var pixels: [UInt8]
   var stride: Int
@@ -15,9 +18,19 @@ struct RGBImage {
   var height: Int
 }
 
-func decodeBackgroundImage(path: String, width: Int, height: Int) throws(BackgroundImageError) -> RGBImage {
+func decodeBackgroundImage(path: String, width: Int, height: Int, fit: BdMatteBackgroundFit = BD_MATTE_BACKGROUND_FIT_STRETCH)
+  throws(BackgroundImageError) -> RGBImage
+{
+  let divisor = greatestCommonDivisor(width, height)
+  let fitting: String
+  switch fit {
+  case BD_MATTE_BACKGROUND_FIT_COVER:
+    fitting = "aspectratiocrop aspect-ratio=\(width / divisor)/\(height / divisor) ! videoscale add-borders=false"
+  case BD_MATTE_BACKGROUND_FIT_CONTAIN: fitting = "videoscale add-borders=true"
+  default: fitting = "videoscale add-borders=false"
+  }
   let description =
-    "filesrc name=src ! decodebin ! videoconvert ! videoscale add-borders=false ! "
+    "filesrc name=src ! decodebin ! videoconvert ! \(fitting) ! "
     + "video/x-raw,format=RGB,width=\(width),height=\(height),pixel-aspect-ratio=1/1 ! "
     + "fakesink name=sink enable-last-sample=true"
   var parseError: UnsafeMutablePointer<GError>?
@@ -67,6 +80,8 @@ func decodeBackgroundImage(path: String, width: Int, height: Int) throws(Backgro
   let bytes = UnsafeRawBufferPointer(start: frame.data.0, count: stride * height)
   return RGBImage(pixels: Array(bytes), stride: stride, width: width, height: height)
 }
+
+func greatestCommonDivisor(_ a: Int, _ b: Int) -> Int { b == 0 ? max(a, 1) : greatestCommonDivisor(b, a % b) }
 
 /// The text of the first ERROR message on a pipeline's bus, if any.
 func busErrorText(_ pipeline: UnsafeMutablePointer<GstElement>) -> String? {

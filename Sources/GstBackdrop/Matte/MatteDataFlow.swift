@@ -63,7 +63,7 @@ extension MatteElement {
       return GST_FLOW_NOT_NEGOTIATED
     }
     let current = settings.withLock { $0 }
-    if current.background == BD_MATTE_BACKGROUND_IMAGE && !prepareBackgroundImage(current.backgroundImage, session) {
+    if current.background == BD_MATTE_BACKGROUND_IMAGE && !prepareBackgroundImage(current.backgroundImage, fit: current.backgroundFit, session) {
       inputs.forEach { gst_buffer_unref($0) }
       return GST_FLOW_ERROR
     }
@@ -153,7 +153,7 @@ extension MatteElement {
     return result
   }
 
-  func prepareBackgroundImage(_ path: String?, _ session: EngineSession) -> Bool {
+  func prepareBackgroundImage(_ path: String?, fit: BdMatteBackgroundFit, _ session: EngineSession) -> Bool {
     guard let path, !path.isEmpty else {
       postError(element, .resource, code: ResourceError.settings,
                 "background=image needs the background-image property: set it to an image file.")
@@ -161,10 +161,10 @@ extension MatteElement {
     }
     let width = Int(stream.inputInfo.width)
     let height = Int(stream.inputInfo.height)
-    let key = "\(path)@\(width)x\(height)"
+    let key = "\(path)@\(width)x\(height)/\(fit.rawValue)"
     if stream.backgroundImageKey == key { return true }
     do {
-      let image = try decodeBackgroundImage(path: path, width: width, height: height)
+      let image = try decodeBackgroundImage(path: path, width: width, height: height, fit: fit)
       try image.pixels.withUnsafeBufferPointer {
         try session.setBackgroundImage(rgb: $0.baseAddress!, stride: Int32(image.stride),
                                        width: Int32(width), height: Int32(height))

@@ -128,9 +128,16 @@ final class MatteElement: @unchecked Sendable {
     guard status == BD_OK, let openedModel else { return false }
     model = openedModel
     if deviceKind == BD_DEVICE_AUTO && openedModel.info.device == BD_DEVICE_CPU {
-      postWarning(element, .resource, code: ResourceError.settings,
-                  "device=auto: no CUDA device is available to the engine, running on the CPU.",
-                  debug: library.version)
+      // An engine built without CUDA (Debian's libtorch) runs on the CPU by design: say so once,
+      // as INFO. A CUDA engine that finds no GPU is a surprise worth a WARNING.
+      if library.version.contains("CUDA: not built in") {
+        postInfo(element, .resource, code: ResourceError.settings,
+                 "device=auto: this engine is built without CUDA, running on the CPU.", debug: library.version)
+      } else {
+        postWarning(element, .resource, code: ResourceError.settings,
+                    "device=auto: no CUDA device is available to the engine, running on the CPU.",
+                    debug: library.version)
+      }
     }
     let description = openedModel.description
     shared.withLock {

@@ -49,11 +49,17 @@ extension MatteElement {
     config.input_full_range = MatteFormats.isFullRange(inputInfo) ? 1 : 0
     config.output_matrix = MatteFormats.matrix(outputInfoVar)
     config.output_full_range = MatteFormats.isFullRange(outputInfoVar) ? 1 : 0
-    config.inference_width = Int32(current.inferenceWidth)
-    config.inference_height = Int32(current.inferenceHeight)
+    guard let model else { return false }
+    // The size a model file says it prefers wins over the default, not over a size that was set.
+    if !current.inferenceSizeWasSet && model.info.native_width > 0 && model.info.native_height > 0 {
+      config.inference_width = model.info.native_width
+      config.inference_height = model.info.native_height
+    } else {
+      config.inference_width = Int32(current.inferenceWidth)
+      config.inference_height = Int32(current.inferenceHeight)
+    }
     let batchSize = current.effectiveBatchSize(live: live)
     config.max_batch = Int32(batchSize)
-    guard let model else { return false }
     do {
       if stream.session != nil { closeSessionStats() }
       stream.session = nil  // free the old session's buffers first

@@ -14,6 +14,7 @@ struct MatteSettings: Sendable {
   var batchSizeWasSet = false
   var inferenceWidth = 512
   var inferenceHeight = 512
+  var inferenceSizeWasSet = false
   var threads = 0
   var engineLibrary: String? = nil
   var threshold = 0.5
@@ -21,6 +22,7 @@ struct MatteSettings: Sendable {
   var background = BD_MATTE_BACKGROUND_NONE
   var backgroundColor: UInt32 = 0xFF00_FF00  // ARGB, pure green
   var backgroundImage: String? = nil
+  var backgroundFit = BD_MATTE_BACKGROUND_FIT_COVER
   var blurRadius = 12.0
   var batchTimeoutMs = 100
   var qos = true
@@ -88,7 +90,7 @@ func parseDevice(_ text: String) -> (bd_device_kind, Int32)? {
 enum MatteProperty: UInt32, CaseIterable {
   case modelFile = 1, device, precision, patchOrder, batchSize, inferenceWidth, inferenceHeight
   case threads, engineLibrary, threshold, matteMode, background, backgroundColor
-  case backgroundImage, blurRadius, batchTimeout, qos, modelDescription
+  case backgroundImage, blurRadius, batchTimeout, qos, modelDescription, backgroundFit
   // temporal (issue 9)
   case temporalSmooth, inferInterval, skipSimilar, sceneCutThreshold, stats
   // spatial refinement (issue 9)
@@ -127,12 +129,12 @@ enum MatteProperty: UInt32, CaseIterable {
     case .inferenceWidth:
       return g_param_spec_uint(
         "inference-width", "Inference width",
-        "Width the model sees, in pixels (BiRefNet: a multiple of 32)", 32, 4096,
+        "Width the model sees, in pixels (BiRefNet: a multiple of 32); unset: the size the model file prefers, else 512", 32, 4096,
         UInt32(defaults.inferenceWidth), atStart)
     case .inferenceHeight:
       return g_param_spec_uint(
         "inference-height", "Inference height",
-        "Height the model sees, in pixels (BiRefNet: a multiple of 32)", 32, 4096,
+        "Height the model sees, in pixels (BiRefNet: a multiple of 32); unset: the size the model file prefers, else 512", 32, 4096,
         UInt32(defaults.inferenceHeight), atStart)
     case .threads:
       return g_param_spec_uint(
@@ -166,8 +168,14 @@ enum MatteProperty: UInt32, CaseIterable {
     case .backgroundImage:
       return g_param_spec_string(
         "background-image", "Background image",
-        "Image file for background=image (any format GStreamer decodes), scaled to the frame",
+        "Image file for background=image (any format GStreamer decodes), fitted to the frame as background-fit says",
         nil, anytime)
+    case .backgroundFit:
+      return g_param_spec_enum(
+        "background-fit", "Background fit",
+        "How background-image meets a frame of another shape: cover (fill, crop the overflow), "
+          + "contain (whole image, black bars) or stretch",
+        bd_matte_background_fit_get_type(), Int32(defaults.backgroundFit.rawValue), anytime)
     case .blurRadius:
       return g_param_spec_double(
         "blur-radius", "Blur radius",
@@ -262,8 +270,12 @@ extension MatteSettings {
     case .batchSize:
       batchSize = Int(g_value_get_uint(value))
       batchSizeWasSet = true
-    case .inferenceWidth: inferenceWidth = Int(g_value_get_uint(value))
-    case .inferenceHeight: inferenceHeight = Int(g_value_get_uint(value))
+    case .inferenceWidth:
+      inferenceWidth = Int(g_value_get_uint(value))
+      inferenceSizeWasSet = true
+    case .inferenceHeight:
+      inferenceHeight = Int(g_value_get_uint(value))
+      inferenceSizeWasSet = true
     case .threads: threads = Int(g_value_get_uint(value))
     case .engineLibrary: engineLibrary = value.stringValue
     case .threshold: threshold = g_value_get_double(value)
@@ -271,6 +283,7 @@ extension MatteSettings {
     case .background: background = BdMatteBackground(UInt32(g_value_get_enum(value)))
     case .backgroundColor: backgroundColor = g_value_get_uint(value)
     case .backgroundImage: backgroundImage = value.stringValue
+    case .backgroundFit: backgroundFit = BdMatteBackgroundFit(UInt32(g_value_get_enum(value)))
     case .blurRadius: blurRadius = g_value_get_double(value)
     case .batchTimeout: batchTimeoutMs = Int(g_value_get_uint(value))
     case .qos: qos = g_value_get_boolean(value) != 0
@@ -303,6 +316,7 @@ extension MatteSettings {
     case .background: g_value_set_enum(value, Int32(background.rawValue))
     case .backgroundColor: g_value_set_uint(value, backgroundColor)
     case .backgroundImage: value.setString(backgroundImage)
+    case .backgroundFit: g_value_set_enum(value, Int32(backgroundFit.rawValue))
     case .blurRadius: g_value_set_double(value, blurRadius)
     case .batchTimeout: g_value_set_uint(value, UInt32(batchTimeoutMs))
     case .qos: g_value_set_boolean(value, qos ? 1 : 0)

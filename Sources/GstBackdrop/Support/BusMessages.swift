@@ -35,6 +35,16 @@ func postWarning(
     function.description, Int32(line))
 }
 
+func postInfo(
+  _ element: UnsafeMutablePointer<GstElement>, _ domain: ErrorDomain, code: Int32,
+  _ text: String, debug: String? = nil, file: StaticString = #fileID,
+  function: StaticString = #function, line: Int = #line
+) {
+  bd_element_message(
+    element, GST_MESSAGE_INFO, domain.quark, code, text, debug, file.description,
+    function.description, Int32(line))
+}
+
 // Error codes as GStreamer numbers them (GstResourceError, GstStreamError, GstCoreError).
 enum ResourceError {
   static let notFound = Int32(GST_RESOURCE_ERROR_NOT_FOUND.rawValue)

@@ -1,5 +1,5 @@
 // A WebM track described from a sink pad's caps: VP9 video (with or without alpha), Opus or
-// Vorbis audio. Writes its TrackEntry.
+// Vorbis audio. Writes its TrackEntry (with VP9's CodecPrivate, see VP9CodecPrivate.swift).
 import CGStreamer
 
 struct WebMTrack {
@@ -45,6 +45,13 @@ struct WebMTrack {
       guard width > 0, height > 0 else {
         throw WebMError("VP9 caps without width and height (\(capsDescription(caps))); put vp9parse in front")
       }
+      func string(_ field: String) -> String? { gst_structure_get_string(structure, field).map { String(cString: $0) } }
+      let depth = int("bit-depth-luma")
+      codecPrivate = VP9CodecPrivate(
+        profile: string("profile"), bitDepth: depth > 0 ? depth : nil, chromaFormat: string("chroma-format"),
+        chromaSite: string("chroma-site"), width: width, height: height,
+        framesPerSecond: fpsN > 0 && fpsD > 0 ? Double(fpsN) / Double(fpsD) : nil
+      ).bytes
     case "audio/x-opus":
       kind = .audio
       codecID = "A_OPUS"
