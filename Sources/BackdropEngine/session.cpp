@@ -8,6 +8,7 @@
 #endif
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -197,11 +198,31 @@ at::Tensor Session::probability(const at::Tensor& rgb01) {
   }
   x = ((x - mean_) / std_).to(dtype_);
   auto logits = model_->forward(x).to(at::kFloat);
+  count_and_clear_nan(logits);
   auto prob = at::sigmoid(logits);
   if (prob.size(2) != height || prob.size(3) != width) {
     prob = at::upsample_bilinear2d(prob, {height, width}, false);
   }
   return prob;
+}
+
+// A model can output NaN (an overflow inside it, broken weights). NaN must not reach the matte:
+// sigmoid keeps it, a threshold compare says "background" but a soft matte's byte conversion is
+// undefined. Each NaN logit becomes -inf (probability 0: background) and is counted, so the
+// element can tell the user once per stream.
+void Session::count_and_clear_nan(at::Tensor& logits) {
+  auto nan = at::isnan(logits);
+  auto per_frame = nan.flatten(1).sum(1).to(at::kCPU);  // [n] int64; one small copy per batch
+  const auto* counts = per_frame.data_ptr<int64_t>();
+  int64_t frames = 0, pixels = 0;
+  for (int64_t i = 0; i < per_frame.size(0); ++i) {
+    if (counts[i] > 0) ++frames;
+    pixels += counts[i];
+  }
+  if (pixels == 0) return;
+  stats_.nan_frames += static_cast<uint64_t>(frames);
+  stats_.nan_pixels += static_cast<uint64_t>(pixels);
+  logits.masked_fill_(nan, -std::numeric_limits<float>::infinity());
 }
 
 at::Tensor Session::alpha8(const at::Tensor& probability, const bd_composite_params& params) const {

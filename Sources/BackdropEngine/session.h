@@ -39,6 +39,7 @@ class Session {
   Input load_input(const bd_frame* inputs, int n) const;
   at::Tensor rgb01(const Input& input) const;
   at::Tensor probability(const at::Tensor& rgb01);  // [n,1,H,W] float, stream size
+  void count_and_clear_nan(at::Tensor& logits);     // NaN → -inf (background), counted in stats_
   at::Tensor alpha8(const at::Tensor& probability, const bd_composite_params& params) const;
   void write_rgb(const Input& input, const at::Tensor& alpha8, const bd_composite_params& params,
                  const bd_frame* outputs, int n);

@@ -157,6 +157,7 @@ struct Camera: ParsableCommand {
     case .error(let text):
       target?.removeTemporary()
       progress.failed(text)
+      if pipeline.failedOnModelFile { throw LauncherError.data("bad model file \(model.path): \(text.dropFirst(7))") }
       throw LauncherError.failed(text.hasPrefix("matte:") ? "the matting element failed with model \(model.path): \(text.dropFirst(7))" : text)
     case .aborted, .timedOut:
       target?.removeTemporary()

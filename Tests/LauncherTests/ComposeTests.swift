@@ -411,13 +411,13 @@ final class ComposeTests: XCTestCase {
   func testModelFileOfTheWrongKind() throws {
     _ = FileManager.default.createFile(atPath: path("input-model.pt"), contents: Data("not a model".utf8))
     try assertFails([clip, "-o", path("o.webm"), "--model", path("input-model.pt")], status: 65,
-                    message: "is not a model file the engine loads")
+                    message: "bad model file \(path("input-model.pt")): model-file \(path("input-model.pt")) is neither a TorchScript archive nor a .safetensors file")
   }
 
   func testModelThatBreaksTheContract() throws {
     let wrong = Launcher.designedModel("wrong_output")
-    try assertFails([clip, "-o", path("o.webm"), "--model", wrong], status: 70,
-                    message: "the matting element failed with model \(wrong)")
+    try assertFails([clip, "-o", path("o.webm"), "--model", wrong], status: 65,
+                    message: "bad model file \(wrong)")
   }
 
   func testBadOptionValues() throws {

@@ -144,6 +144,12 @@ final class WebMAlphaMux {
       if best == nil || time < best!.time { best = (pad, time) }
     }
     if allEOS {
+      // A stream that ended before its first buffer still gets a valid, empty WebM (EBML header,
+      // Segment, Info, Tracks), as webmmux writes one: a 0-byte file is not a video.
+      if !headerWritten && !finished && pads.contains(where: hasCaps) {
+        let result = writeHeader(pads)
+        if result != GST_FLOW_OK { return result }
+      }
       return finish()
     }
     if waiting && !timeout {
@@ -267,6 +273,14 @@ final class WebMAlphaMux {
       gst_structure_take_value(structure, "streamheader", &array)
     }
     gst_aggregator_set_src_caps(aggregator, caps)
+  }
+
+  private func hasCaps(_ pad: UnsafeMutablePointer<GstAggregatorPad>) -> Bool {
+    guard let caps = gst_pad_get_current_caps(UnsafeMutableRawPointer(pad).assumingMemoryBound(to: GstPad.self)) else {
+      return false
+    }
+    gst_caps_unref(caps)
+    return true
   }
 
   private func isVideoPad(_ pad: UnsafeMutablePointer<GstAggregatorPad>) -> Bool {
