@@ -147,7 +147,13 @@ final class WebMAlphaMux {
       // A stream that ended before its first buffer still gets a valid, empty WebM (EBML header,
       // Segment, Info, Tracks), as webmmux writes one: a 0-byte file is not a video.
       if !headerWritten && !finished && pads.contains(where: hasCaps) {
-        let result = writeHeader(pads)
+        var result = writeHeader(pads)
+        if result != GST_FLOW_OK { return result }
+        // One empty Cluster (a timestamp, no blocks): without any Cluster, ffmpeg's demuxer
+        // rejects the file ("End of file") although Matroska allows it.
+        var w = EBMLWriter()
+        w.master(EBMLID.cluster) { c in c.uint(EBMLID.timestamp, 0) }
+        result = push(w.bytes)
         if result != GST_FLOW_OK { return result }
       }
       return finish()
