@@ -12,11 +12,13 @@ struct Compose: ParsableCommand {
       the default), .mp4 is H.264 with AAC audio (needs a backdrop: green, a colour, an image or \
       blur; green by default). Audio is kept (Opus in WebM, AAC in MP4). The file is written beside \
       the target under a temporary name and renamed when complete. Ctrl-C finishes the file with \
-      what was processed; a second Ctrl-C aborts and removes it.
+      what was processed (before the first frame: nothing is kept); a second Ctrl-C, SIGTERM or \
+      SIGHUP aborts and removes it.
 
       Exit status: 0 done, 64 bad usage (option value, output extension), 65 bad data (no video \
-      stream, not a model file), 66 input or model missing or unreadable, 69 model or plugin not \
-      available, 70 pipeline error, 73 output not writable, 130 interrupted.
+      stream, a model file the engine cannot use), 66 input or model missing or unreadable, 69 model \
+      or plugin not available, 70 pipeline error, 73 output cannot be created, 74 write error, 130 \
+      interrupted, 143 terminated (SIGTERM), 129 hung up (SIGHUP).
       """)
 
   @Argument(help: "Input video: any file GStreamer decodes.")

@@ -45,7 +45,10 @@ std::vector<uint8_t> read_file(const std::string& path) {
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 
+// A safetensors file: the 8-byte header length (`declared`, or the header's own length when 0),
+// the header, then `data` zero bytes.
 std::vector<uint8_t> safetensors(const std::string& header, uint64_t declared, size_t data) {
+  if (declared == 0) declared = header.size();
   std::vector<uint8_t> bytes(8);
   for (int i = 0; i < 8; ++i) bytes[i] = uint8_t(declared >> (8 * i));
   bytes.insert(bytes.end(), header.begin(), header.end());
@@ -92,7 +95,16 @@ struct Session {
 // A frame as one allocation per plane, sized exactly (so ASan sees any overrun).
 struct Frame {
   std::vector<std::vector<uint8_t>> planes;
-  bd_frame frame{};
+  std::vector<int32_t> strides;
+  // Pointers made on demand: a Frame may be copied (into a vector), its planes move with it.
+  bd_frame view() {
+    bd_frame frame{};
+    for (size_t p = 0; p < planes.size(); ++p) {
+      frame.planes[p] = planes[p].data();
+      frame.strides[p] = strides[p];
+    }
+    return frame;
+  }
   Frame(int width, int height, bd_pixel_format format) {
     const int cw = (width + 1) / 2, ch = (height + 1) / 2;
     std::vector<std::pair<int, int>> shape;  // stride, rows
@@ -107,8 +119,7 @@ struct Frame {
     planes.resize(shape.size());
     for (size_t p = 0; p < shape.size(); ++p) {
       planes[p].assign(size_t(shape[p].first) * shape[p].second, 0);
-      frame.planes[p] = planes[p].data();
-      frame.strides[p] = shape[p].first;
+      strides.push_back(shape[p].first);
     }
   }
 };
@@ -138,8 +149,8 @@ bd_composite_params params(bool soft = false, bd_background background = BD_BACK
 
 bd_status process(Session& s, std::vector<Frame>& in, std::vector<Frame>& out, const bd_composite_params& p, std::string* error = nullptr) {
   std::vector<bd_frame> a, b;
-  for (auto& f : in) a.push_back(f.frame);
-  for (auto& f : out) b.push_back(f.frame);
+  for (auto& f : in) a.push_back(f.view());
+  for (auto& f : out) b.push_back(f.view());
   char err[2048];
   const bd_status status = bd_session_process(s.handle, a.data(), b.data(), int(a.size()), &p, err, sizeof err);
   if (error) *error = err;
@@ -177,12 +188,13 @@ void lumakey_matte() {
   std::vector<Frame> four_in{picture(64, 64, 0, 0, 1, 1), picture(64, 64, 0, 0, 1, 1), picture(64, 64, 0, 0, 1, 1), picture(64, 64, 0, 0, 1, 1)};
   std::vector<Frame> four_out{Frame(64, 64, BD_FORMAT_RGBA), Frame(64, 64, BD_FORMAT_RGBA), Frame(64, 64, BD_FORMAT_RGBA), Frame(64, 64, BD_FORMAT_RGBA)};
   CHECK(process(s, four_in, four_out, params(), &error) == BD_ERR_INVALID_ARGUMENT, "n > max_batch: %s", error.c_str());
-  bd_frame bad = in[0].frame;
+  bd_frame bad = in[0].view();
+  bd_frame good_out = out[0].view();
   bad.strides[0] = 3;
   char err[512];
   auto p = params();
-  CHECK(bd_session_process(s.handle, &bad, &out[0].frame, 1, &p, err, sizeof err) == BD_ERR_INVALID_ARGUMENT, "short stride: %s", err);
-  CHECK(bd_session_process(nullptr, &bad, &out[0].frame, 1, &p, err, sizeof err) == BD_ERR_INVALID_ARGUMENT, "NULL session");
+  CHECK(bd_session_process(s.handle, &bad, &good_out, 1, &p, err, sizeof err) == BD_ERR_INVALID_ARGUMENT, "short stride: %s", err);
+  CHECK(bd_session_process(nullptr, &bad, &good_out, 1, &p, err, sizeof err) == BD_ERR_INVALID_ARGUMENT, "NULL session");
 }
 
 // Every input and output format at odd sizes, resized inference, every backdrop.
@@ -206,9 +218,10 @@ void formats_and_sizes() {
           std::string error;
           CHECK(process(s, in, out, params(background == BD_BACKGROUND_BLUR, background), &error) == BD_OK, "%s", error.c_str());
           ++ran;
-        }
-        if (out_format == BD_FORMAT_GRAY8) {
-          CHECK(out[0].planes[0][0] == 0, "dark frame: background (%d)", out[0].planes[0][0]);
+          if (out_format == BD_FORMAT_GRAY8 && background == BD_BACKGROUND_NONE) {
+            // Binary matte: a frame of 235 everywhere is bright (foreground) in every input format.
+            CHECK(out[1].planes[0][0] == 255, "bright frame: foreground (%d)", out[1].planes[0][0]);
+          }
         }
       }
   CHECK(ran == 3 * 8 * 6 * 3, "ran %d", ran);
@@ -260,11 +273,11 @@ void bad_model_files() {
     {write_file("half.pt", std::vector<uint8_t>(lumakey.begin(), lumakey.begin() + lumakey.size() / 2)), "is not a valid TorchScript model"},
     {write_file("huge.safetensors", safetensors("{}", uint64_t(1) << 40, 0)), "exceeds the 100 MB limit"},
     {write_file("past.safetensors", safetensors("{}", 4096, 0)), "runs past the end"},
-    {write_file("json.safetensors", safetensors(R"({"a":)", 5, 0)), "not valid JSON"},
-    {write_file("short.safetensors", safetensors(valid, valid.size(), 6)), "lies past the data area"},
-    {write_file("dtype.safetensors", safetensors(R"({"a":{"dtype":"Q7","shape":[1],"data_offsets":[0,1]}})", 54, 1)), "unsupported dtype"},
-    {write_file("overlap.safetensors", safetensors(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 109, 12)), "overlap"},
-    {write_file("notbiref.safetensors", safetensors(valid, valid.size(), 16)), "is not a BiRefNet"},
+    {write_file("json.safetensors", safetensors(R"({"a":)", 0, 0)), "not valid JSON"},
+    {write_file("short.safetensors", safetensors(valid, 0, 6)), "lies past the data area"},
+    {write_file("dtype.safetensors", safetensors(R"({"a":{"dtype":"Q7","shape":[1],"data_offsets":[0,1]}})", 0, 1)), "unsupported dtype"},
+    {write_file("overlap.safetensors", safetensors(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 0, 12)), "overlap"},
+    {write_file("notbiref.safetensors", safetensors(valid, 0, 16)), "is not a BiRefNet"},
   };
   for (auto& c : cases) {
     Model model(c.path);
