@@ -13,6 +13,8 @@ packages=(
   chromium firefox-esr
   # designed test models, BiRefNet fixtures, the selfie model conversion and its test photo
   python3-torch python3-pip python3-skimage
+  # the webm_mux fuzz target drives webmalphamux from Python (fuzz/webm_mux_fuzz.py)
+  python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

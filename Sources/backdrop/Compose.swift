@@ -114,7 +114,6 @@ struct Compose: ParsableCommand {
     }
     let progress = ProgressReporter(options: outputOptions, durationNs: media.durationNs, frameDurationNs: media.frameDurationNs)
     progress.started(input: inputPath, output: target.path, pipeline: description)
-    installInterruptHandler()
     var interrupted = false
     // Ctrl-C ends the streams where they leave the decoder: the demuxer may pull from the file, so
     // an EOS sent to the source would not stop it.

@@ -70,8 +70,3 @@ func installSignalHandlers() {
   signal(SIGTERM, terminate)
   signal(SIGHUP, terminate)
 }
-
-/// Kept for the commands that only need Ctrl-C counting from a later point (camera).
-func installInterruptHandler() {
-  installSignalHandlers()
-}
