@@ -175,7 +175,7 @@ final class ComposeTests: XCTestCase {
     XCTAssertEqual(event["status"] as? Int, 66)
     XCTAssertEqual(event["message"] as? String, "input not found: \(path("nope.webm"))")
     let broken = try backdrop(["compose", clip, "-o", path("o.webm"), "--model", Launcher.designedModel("wrong_output"), "--json"])
-    XCTAssertEqual(broken.status, 70)
+    XCTAssertEqual(broken.status, 65, "a model that breaks the contract is a bad model file")
     let events = jsonEvents(broken.stdout)
     XCTAssertEqual(events.filter { $0["event"] as? String == "error" }.count, 1, "one error event")
     XCTAssertEqual(events.last?["event"] as? String, "error")
