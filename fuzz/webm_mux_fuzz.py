@@ -184,7 +184,7 @@ def main() -> int:
         print("webm_mux_fuzz: no webmalphamux element (set GST_PLUGIN_PATH)", file=sys.stderr)
         return 69
     def files(folder):
-        return sorted(os.path.join(folder, n) for n in os.listdir(folder)) if os.path.isdir(folder) else []
+        return sorted(os.path.join(folder, n) for n in os.listdir(folder) if not n.startswith(".")) if os.path.isdir(folder) else []
     seeds = [open(p, "rb").read() for p in files(corpus)]
     rng = random.Random(int(os.environ.get("FUZZ_SEED", time.time())))
     failures, runs = 0, 0

@@ -91,6 +91,11 @@ std::shared_ptr<MatteModel> load_torchscript(const std::string& path, const Mode
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, options.device);
+  } catch (const std::bad_alloc&) {
+    // A corrupt archive can declare a record of many gigabytes (found by fuzz/model_open).
+    throw ModelError("model-file " + path +
+                     " is not a valid TorchScript model: it declares a record larger than the memory available "
+                     "(a corrupt or truncated archive?)");
   } catch (const c10::Error& error) {
     throw ModelError("model-file " + path + " is not a valid TorchScript model: " +
                      first_line(error.what_without_backtrace()));
