@@ -21,7 +21,7 @@ packages=(
   python3-torch python3-pip python3-skimage
   # synthetic clips and stills with ground truth (temporal and edge tests), real footage (vtest.avi)
   python3-numpy python3-pil opencv-doc
-  # examples/python: birefnetmatte from Python (PyGObject, NumPy)
+  # examples/python (PyGObject, NumPy) and the webm_mux fuzz target (fuzz/webm_mux_fuzz.py)
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   # the Debian package test: a fresh Debian 12 root
   debootstrap

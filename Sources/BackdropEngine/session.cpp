@@ -8,6 +8,7 @@
 #endif
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -204,7 +205,9 @@ at::Tensor Session::inference_input(const at::Tensor& rgb01) const {
 
 at::Tensor Session::infer(const at::Tensor& rgb01_small) {
   auto x = ((rgb01_small - mean_) / std_).to(dtype_);
-  return at::sigmoid(model_->forward(x).to(at::kFloat));
+  auto logits = model_->forward(x).to(at::kFloat);
+  count_and_clear_nan(logits);
+  return at::sigmoid(logits);
 }
 
 at::Tensor Session::probability_small(const at::Tensor& rgb01) { return infer(inference_input(rgb01)); }
@@ -235,6 +238,25 @@ at::Tensor Session::to_stream_size(const at::Tensor& prob_small, const Input& in
     return guided_upsample(prob_small, guide_grey(input), same_grid ? cascade_coverage_ : at::Tensor());
   }
   return bilinear_resize(prob_small, config_.height, config_.width);
+}
+
+// A model can output NaN (an overflow inside it, broken weights). NaN must not reach the matte:
+// sigmoid keeps it, a threshold compare says "background" but a soft matte's byte conversion is
+// undefined. Each NaN logit becomes -inf (probability 0: background) and is counted, so the
+// element can tell the user once per stream.
+void Session::count_and_clear_nan(at::Tensor& logits) {
+  auto nan = at::isnan(logits);
+  auto per_frame = nan.flatten(1).sum(1).to(at::kCPU);  // [n] int64; one small copy per batch
+  const auto* counts = per_frame.data_ptr<int64_t>();
+  int64_t frames = 0, pixels = 0;
+  for (int64_t i = 0; i < per_frame.size(0); ++i) {
+    if (counts[i] > 0) ++frames;
+    pixels += counts[i];
+  }
+  if (pixels == 0) return;
+  stats_.nan_frames += static_cast<uint64_t>(frames);
+  stats_.nan_pixels += static_cast<uint64_t>(pixels);
+  logits.masked_fill_(nan, -std::numeric_limits<float>::infinity());
 }
 
 at::Tensor Session::alpha8(const at::Tensor& probability, const bd_composite_params& params) const {

@@ -51,6 +51,7 @@ class Session {
   // guided upsampling, and the foreground colour in semi-transparent pixels
   at::Tensor cascade(const at::Tensor& prob_small, const at::Tensor& rgb01, const bd_composite_params& params);
   at::Tensor guide_grey(const Input& input) const;
+  void count_and_clear_nan(at::Tensor& logits);     // NaN → -inf (background), counted in stats_
   at::Tensor alpha8(const at::Tensor& probability, const bd_composite_params& params) const;
   // coverage: the soft probability at stream size, for the foreground colour estimate (issue 9)
   void write_rgb(const Input& input, const at::Tensor& alpha8, const at::Tensor& coverage,

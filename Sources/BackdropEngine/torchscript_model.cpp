@@ -61,6 +61,16 @@ class TorchScriptModel final : public MatteModel {
                        " for an input of shape " + shape_text(normalized_rgb) +
                        "; the contract is logits [B,1,H,W]");
     }
+    // The matte must line up with the frame pixel for pixel: a model that answers at another size
+    // (half-size logits from a stride mistake, a fixed-size export) breaks the contract, and
+    // silently resizing its answer would hide that. The session's probe forward meets this first.
+    if (logits.size(2) != normalized_rgb.size(2) || logits.size(3) != normalized_rgb.size(3)) {
+      throw ModelError("model-file " + path_ + " returned logits of size " + std::to_string(logits.size(3)) + "x" +
+                       std::to_string(logits.size(2)) + " (shape " + shape_text(logits) + ") for an input of " +
+                       std::to_string(normalized_rgb.size(3)) + "x" + std::to_string(normalized_rgb.size(2)) +
+                       " (shape " + shape_text(normalized_rgb) +
+                       "); the contract is logits [B,1,H,W] at the input's size: resize inside the model");
+    }
     return logits.to(normalized_rgb.scalar_type());
   }
 
@@ -101,6 +111,11 @@ std::shared_ptr<MatteModel> load_torchscript(const std::string& path, const Mode
   torch::jit::ExtraFilesMap extra_files{{"backdrop/inference_size", ""}};
   try {
     module = torch::jit::load(path, options.device, extra_files);
+  } catch (const std::bad_alloc&) {
+    // A corrupt archive can declare a record of many gigabytes (found by fuzz/model_open).
+    throw ModelError("model-file " + path +
+                     " is not a valid TorchScript model: it declares a record larger than the memory available "
+                     "(a corrupt or truncated archive?)");
   } catch (const c10::Error& error) {
     throw ModelError("model-file " + path + " is not a valid TorchScript model: " +
                      first_line(error.what_without_backtrace()));

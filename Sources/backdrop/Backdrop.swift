@@ -8,4 +8,13 @@ struct Backdrop: ParsableCommand {
     commandName: "backdrop",
     abstract: "Remove or replace video backgrounds with a matting network (GStreamer birefnetmatte).",
     subcommands: [Compose.self, Preview.self, Camera.self, Models.self, Bench.self, Serve.self])
+
+  /// compose and camera handle Ctrl-C, SIGTERM and SIGHUP themselves (finish or remove their
+  /// output): from the first moment of the program, before the arguments are even parsed.
+  static func main() {
+    if let command = CommandLine.arguments.dropFirst().first, ["compose", "camera"].contains(command) {
+      installSignalHandlers()
+    }
+    main(nil)
+  }
 }

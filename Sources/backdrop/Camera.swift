@@ -43,11 +43,13 @@ struct Camera: ParsableCommand {
   func run() throws { try reportingErrors(json: outputOptions.json) { try live() } }
 
   private func live() throws {
+    installSignalHandlers()  // SIGTERM/SIGHUP remove the unfinished recording
     try matte.validateValues()
     try validateInferenceDevice(inferenceDevice, option: "--inference-device")
     guard (0...60_000).contains(batchTimeout) else { throw LauncherError.usage("--batch-timeout \(batchTimeout): expected 0 to 60000 ms") }
     if let duration, duration <= 0 { throw LauncherError.usage("--duration \(duration): expected a positive number of seconds") }
     let target = try output.map { try OutputTarget($0, allowed: ["webm", "mp4"]) }
+    if let target { TemporaryFiles.register([target.temporaryPath]) }
     let backdrop = try Background.parse(background)
     if target?.fileExtension == "mp4" && backdrop == .none {
       throw LauncherError.usage("MP4 cannot hold transparency: choose another --background, or record .webm")
@@ -126,7 +128,6 @@ struct Camera: ParsableCommand {
     }
     let progress = ProgressReporter(options: outputOptions, durationNs: nil, frameDurationNs: nil)
     progress.started(input: source ?? device, output: target?.path ?? "window", pipeline: description)
-    installInterruptHandler()
     let start = Date()
     var stopping = false
     var interrupted = false
@@ -154,9 +155,11 @@ struct Camera: ParsableCommand {
     switch outcome {
     case .eos:
       try target?.commit()
+      TemporaryFiles.clear()
     case .error(let text):
       target?.removeTemporary()
       progress.failed(text)
+      if pipeline.failedOnModelFile { throw LauncherError.data("bad model file \(model.path): \(text.dropFirst(7))") }
       throw LauncherError.failed(text.hasPrefix("matte:") ? "the matting element failed with model \(model.path): \(text.dropFirst(7))" : text)
     case .aborted, .timedOut:
       target?.removeTemporary()

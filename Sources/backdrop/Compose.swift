@@ -15,11 +15,13 @@ struct Compose: ParsableCommand {
       as frames/%05d.png writes an RGBA PNG sequence (no audio; the folder is created). Audio is \
       kept (Opus in WebM, AAC in MP4). The file is written beside \
       the target under a temporary name and renamed when complete. Ctrl-C finishes the file with \
-      what was processed; a second Ctrl-C aborts and removes it.
+      what was processed (before the first frame: nothing is kept); a second Ctrl-C, SIGTERM or \
+      SIGHUP aborts and removes it.
 
       Exit status: 0 done, 64 bad usage (option value, output extension), 65 bad data (no video \
-      stream, not a model file), 66 input or model missing or unreadable, 69 model or plugin not \
-      available, 70 pipeline error, 73 output not writable, 130 interrupted.
+      stream, a model file the engine cannot use), 66 input or model missing or unreadable, 69 model \
+      or plugin not available, 70 pipeline error, 73 output cannot be created, 74 write error, 130 \
+      interrupted, 143 terminated (SIGTERM), 129 hung up (SIGHUP).
       """)
 
   @Argument(help: "Input video: any file GStreamer decodes, or an image sequence such as frames/%05d.png (PNG or JPEG, numbered from 0 or 1).")
@@ -68,6 +70,9 @@ struct Compose: ParsableCommand {
   enum Container: String { case webm, mp4, mov, png }
 
   private func compose() throws {
+    // First: a Ctrl-C, SIGTERM or SIGHUP at any moment from here on is handled (a press while the
+    // model loads used to be lost).
+    installSignalHandlers()
     try matte.validateValues()
     try validateInferenceDevice(device)
     let inputPath = URL(fileURLWithPath: input).standardizedFileURL.path
@@ -127,6 +132,7 @@ struct Compose: ParsableCommand {
     }
 
     let outputs = [target] + (previewTarget.map { [$0] } ?? [])
+    TemporaryFiles.register(outputs.map(\.temporaryPath))
     for output in outputs { try output.checkWritable() }
     let description = graph.description(output: target.temporaryPath, preview: previewTarget?.temporaryPath)
     let removeTemporaries = { for output in outputs { output.removeTemporary() } }
@@ -150,13 +156,13 @@ struct Compose: ParsableCommand {
     }
     let progress = ProgressReporter(options: outputOptions, durationNs: media.durationNs, frameDurationNs: media.frameDurationNs)
     progress.started(input: inputPath, output: target.path, pipeline: description)
-    installInterruptHandler()
     var interrupted = false
     // Ctrl-C ends the streams where they leave the decoder: the demuxer may pull from the file, so
     // an EOS sent to the source would not stop it.
     pipeline.eosTargets = ["vq", "aq"]
     let outcome = pipeline.run(
       warning: { progress.warning($0) },
+      hasOutput: { counter.frames > 0 },
       onInterrupt: {
         interrupted = true
         audioLimit.limitNs.store(decoded.endNs, ordering: .relaxed)
@@ -173,29 +179,46 @@ struct Compose: ParsableCommand {
     case .eos:
       for output in outputs { try output.commit() }
       if let warning = coverage.warning(model: model) { progress.warning(warning) }
+      TemporaryFiles.clear()
       progress.finished(frames: counter.frames, outputs: outputs.map { ($0.path, $0.size()) }, interrupted: interrupted)
       if interrupted { throw ExitCode(130) }
     case .error(let text):
       removeTemporaries()
-      let message = explain(text, model: model)
-      progress.failed(message)
-      throw LauncherError.failed(message)
+      let error = classify(text, pipeline: pipeline, model: model, outputs: outputs)
+      progress.failed(error.message)
+      throw error
     case .aborted:
       removeTemporaries()
       progress.failed("aborted")
-      throw LauncherError.aborted("aborted: nothing written")
+      throw LauncherError.aborted(counter.frames == 0 ? "interrupted before the first frame: nothing written" : "aborted: nothing written")
     case .timedOut:
       removeTemporaries()
       throw LauncherError.failed("timed out")
     }
   }
 
-  /// Adds what a user needs to an element's error text.
-  private func explain(_ text: String, model: ResolvedModel) -> String {
-    if text.hasPrefix("matte:") {
-      return "the matting element failed with model \(model.path): \(text.dropFirst("matte: ".count))"
+  /// Turns a pipeline error into the launcher's error: a model file the engine cannot use is bad
+  /// data (65, with the engine's cause), an output that cannot be created is 73 and a failed write
+  /// 74, naming the user's path (never the hidden temporary file); anything else is 70.
+  private func classify(_ text: String, pipeline: Pipeline, model: ResolvedModel, outputs: [OutputTarget]) -> LauncherError {
+    var text = text
+    for output in outputs { text = text.replacingOccurrences(of: output.temporaryPath, with: output.path) }
+    if pipeline.failedOnModelFile {
+      return .data("bad model file \(model.path): \(text.dropFirst("matte: ".count))")
     }
-    return text
+    if text.hasPrefix("matte:") {
+      return .failed("the matting element failed with model \(model.path): \(text.dropFirst("matte: ".count))")
+    }
+    if let failure = pipeline.failure, failure.domain == gst_resource_error_quark() {
+      switch UInt32(failure.code) {
+      case GST_RESOURCE_ERROR_OPEN_WRITE.rawValue, GST_RESOURCE_ERROR_OPEN_READ_WRITE.rawValue:
+        return .cannotCreate("cannot create the output: \(text)")
+      case GST_RESOURCE_ERROR_WRITE.rawValue, GST_RESOURCE_ERROR_NO_SPACE_LEFT.rawValue:
+        return .io("cannot write the output: \(text)")
+      default: break
+      }
+    }
+    return .failed(text)
   }
 }
 
@@ -272,6 +295,14 @@ struct OutputTarget {
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectoryTarget), isDirectoryTarget.boolValue {
       throw LauncherError.cannotCreate("output is a folder: \(path)")
     }
+    // access() says yes to root everywhere, and some folders refuse new files whatever the mode
+    // (/proc, read-only mounts): create the temporary file now, so the error names the user's path.
+    let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    guard fd >= 0 else {
+      throw LauncherError.cannotCreate("cannot create \(path): \(String(cString: strerror(errno)))")
+    }
+    close(fd)
+    unlink(temporaryPath)
   }
 
   func commit() throws {

@@ -96,18 +96,6 @@ func executableDirectory() -> URL {
   return URL(fileURLWithPath: path).resolvingSymlinksInPath().deletingLastPathComponent()
 }
 
-// MARK: - Ctrl-C
-
-/// Ctrl-C presses since the handler was installed (read by the bus loop).
-let interruptCount = Atomic<Int>(0)
-
-/// Replaces the default SIGINT action (exit) by counting, so a running pipeline can be finished
-/// (first press) or aborted (second press) by the bus loop.
-func installInterruptHandler() {
-  _ = interruptCount.load(ordering: .relaxed)  // initialise the global before the handler can run
-  signal(SIGINT) { _ in interruptCount.add(1, ordering: .relaxed) }
-}
-
 // MARK: - Pipelines
 
 /// A parsed pipeline and its bus.
@@ -165,19 +153,54 @@ final class Pipeline {
 
   enum Outcome { case eos, error(String), aborted, timedOut }
 
+  /// Where the first ERROR came from: the element's name and the GError's domain and code.
+  private(set) var failure: (source: String, domain: GQuark, code: Int32)?
+
+  /// Whether the pipeline failed because the matting element could not use its model file (the
+  /// element posts those as RESOURCE OPEN_READ: unreadable, corrupt, or breaking the contract).
+  var failedOnModelFile: Bool { failure.map(Pipeline.isModelFileFailure) ?? false }
+
+  static func isModelFileFailure(_ failure: (source: String, domain: GQuark, code: Int32)) -> Bool {
+    failure.source == "matte" && failure.domain == gst_resource_error_quark()
+      && failure.code == Int32(GST_RESOURCE_ERROR_OPEN_READ.rawValue)
+  }
+
+  /// The source element's name and the GError's domain and code of an ERROR message.
+  static func failureInfo(_ message: UnsafeMutablePointer<GstMessage>) -> (source: String, domain: GQuark, code: Int32) {
+    var error: UnsafeMutablePointer<GError>?
+    gst_message_parse_error(message, &error, nil)
+    defer { if let error { g_error_free(error) } }
+    var source = "pipeline"
+    if let src = message.pointee.src, let name = gst_object_get_name(src) {
+      source = String(cString: name)
+      g_free(name)
+    }
+    return (source, error?.pointee.domain ?? 0, error?.pointee.code ?? 0)
+  }
+
+  private func recordFailure(_ message: UnsafeMutablePointer<GstMessage>) -> String {
+    if failure == nil { failure = Pipeline.failureInfo(message) }
+    return Pipeline.errorText(message)
+  }
+
   /// Sets the pipeline PLAYING and pumps its bus until EOS or an error. `tick` runs at least every
-  /// `tickInterval` seconds; the first Ctrl-C sends EOS (the files are finalised), the second aborts.
+  /// `tickInterval` seconds. Ctrl-C presses count from `installSignalHandlers()`, so one pressed
+  /// while the pipeline starts (the model loads in the state change) is not lost: the first press
+  /// sends EOS (the files are finalised) once `hasOutput()` says a frame is out, and aborts before
+  /// that (nothing worth keeping); a second press aborts.
   func run(tickInterval: Double = 0.25, timeout: Double? = nil, warning: (String) -> Void = { _ in },
+           hasOutput: () -> Bool = { true },
            onInterrupt: () -> Void = {}, afterInterruptEOS: () -> Void = {}, tick: () -> Void = {}) -> Outcome {
+    if interruptCount.load(ordering: .relaxed) > 0 { return .aborted }  // pressed before the start
     if gst_element_set_state(element, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE,
       let message = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)
     {
       defer { gst_message_unref(message) }
-      return .error(Pipeline.errorText(message))
+      return .error(recordFailure(message))
     }
     let start = Date()
     var lastTick = Date.distantPast
-    var interruptsSeen = interruptCount.load(ordering: .relaxed)
+    var interruptsSeen = 0
     var eosSent = false
     let types = GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_EOS.rawValue | GST_MESSAGE_WARNING.rawValue)
     while true {
@@ -185,7 +208,7 @@ final class Pipeline {
       if interrupts > interruptsSeen {
         let presses = interrupts - interruptsSeen
         interruptsSeen = interrupts
-        if eosSent || presses >= 2 { return .aborted }
+        if eosSent || presses >= 2 || !hasOutput() { return .aborted }
         eosSent = true
         onInterrupt()
         sendEOS()
@@ -200,7 +223,7 @@ final class Pipeline {
       defer { gst_message_unref(message) }
       switch message.pointee.type {
       case GST_MESSAGE_EOS: return .eos
-      case GST_MESSAGE_ERROR: return .error(Pipeline.errorText(message))
+      case GST_MESSAGE_ERROR: return .error(recordFailure(message))
       default: warning(Pipeline.errorText(message))
       }
     }

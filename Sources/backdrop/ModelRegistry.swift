@@ -192,13 +192,17 @@ struct ResolvedModel {
     return ResolvedModel(path: path.path, width: entry.width, height: entry.height, patchOrder: entry.patchOrder, name: entry.name)
   }
 
-  /// A model file must exist, be readable and look like one of the two kinds the engine loads:
-  /// TorchScript (a zip archive) or safetensors (a little-endian header length, then JSON).
-  static func checkModelFile(_ path: String) throws {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+  /// A model file must exist and be readable (66 otherwise). Whether its contents are a model is
+  /// the engine's call (65 with its cause, when the pipeline starts); `sniff` adds a quick check of
+  /// the first bytes for a fresh download.
+  static func checkModelFile(_ path: String, sniff: Bool = false) throws {
+    guard FileManager.default.fileExists(atPath: path) else {
       throw LauncherError.noInput("model file not found: \(path)")
     }
+    guard FileManager.default.isReadableFile(atPath: path) else {
+      throw LauncherError.noInput("model file is not readable: \(path)")
+    }
+    guard sniff else { return }
     guard let handle = FileHandle(forReadingAtPath: path) else {
       throw LauncherError.noInput("model file is not readable: \(path)")
     }

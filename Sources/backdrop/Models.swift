@@ -206,7 +206,7 @@ final class Download: NSObject, URLSessionDataDelegate, @unchecked Sendable {
       }
     }
     do {
-      try ResolvedModel.checkModelFile(partial.path)
+      try ResolvedModel.checkModelFile(partial.path, sniff: true)
     } catch let error as LauncherError {
       try? FileManager.default.removeItem(at: partial)
       throw LauncherError.data("\(entry.name): \(error.message); the download was removed")

@@ -98,6 +98,9 @@ struct Preview: ParsableCommand {
     defer { gst_message_unref(message) }
     if message.pointee.type == GST_MESSAGE_ERROR {
       let text = Pipeline.errorText(message)
+      if Pipeline.isModelFileFailure(Pipeline.failureInfo(message)) {
+        throw LauncherError.data("bad model file: \(text.dropFirst(7))")
+      }
       throw LauncherError.failed(text.hasPrefix("matte:") ? "the matting element failed: \(text.dropFirst(7))" : text)
     }
   }

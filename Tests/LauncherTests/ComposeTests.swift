@@ -175,7 +175,7 @@ final class ComposeTests: XCTestCase {
     XCTAssertEqual(event["status"] as? Int, 66)
     XCTAssertEqual(event["message"] as? String, "input not found: \(path("nope.webm"))")
     let broken = try backdrop(["compose", clip, "-o", path("o.webm"), "--model", Launcher.designedModel("wrong_output"), "--json"])
-    XCTAssertEqual(broken.status, 70)
+    XCTAssertEqual(broken.status, 65, "a model that breaks the contract is a bad model file")
     let events = jsonEvents(broken.stdout)
     XCTAssertEqual(events.filter { $0["event"] as? String == "error" }.count, 1, "one error event")
     XCTAssertEqual(events.last?["event"] as? String, "error")
@@ -449,13 +449,13 @@ final class ComposeTests: XCTestCase {
   func testModelFileOfTheWrongKind() throws {
     _ = FileManager.default.createFile(atPath: path("input-model.pt"), contents: Data("not a model".utf8))
     try assertFails([clip, "-o", path("o.webm"), "--model", path("input-model.pt")], status: 65,
-                    message: "is not a model file the engine loads")
+                    message: "bad model file \(path("input-model.pt")): model-file \(path("input-model.pt")) is neither a TorchScript archive nor a .safetensors file")
   }
 
   func testModelThatBreaksTheContract() throws {
     let wrong = Launcher.designedModel("wrong_output")
-    try assertFails([clip, "-o", path("o.webm"), "--model", wrong], status: 70,
-                    message: "the matting element failed with model \(wrong)")
+    try assertFails([clip, "-o", path("o.webm"), "--model", wrong], status: 65,
+                    message: "bad model file \(wrong)")
   }
 
   func testBadOptionValues() throws {

@@ -13,6 +13,10 @@ Each follows, or deliberately breaks, the engine contract
                       stroke or a blurred resize shows up in the matte as it would in a real one.
   wrong_output.pt     returns 3 channels: breaks the output contract.
   wrong_input.pt      a convolution that takes 1 channel: fails on a 3-channel input.
+  half_size.pt        lumakey's logits at half the input's width and height: breaks the contract
+                      (logits must have the input's size).
+  nan_bright.pt       lumakey, but NaN wherever luma > 0.5: every bright pixel is a NaN, so a test
+                      knows how many NaN a frame gives (they must come out as background).
 
 Usage: /usr/bin/python3 models/designed/make_designed_models.py [OUTPUT_DIR]
 """
@@ -69,10 +73,30 @@ class WrongInput(torch.nn.Module):
         return self.conv(x)
 
 
+class HalfSize(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.key = LumaKey()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.avg_pool2d(self.key(x), 2)
+
+
+class NanBright(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.key = LumaKey()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.key(x)
+        return torch.where(logits > 0, torch.full_like(logits, float("nan")), logits)
+
+
 def main() -> None:
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     torch.manual_seed(0)
-    for name, module in [("lumakey", LumaKey()), ("softkey", SoftKey()), ("wrong_output", WrongOutput()), ("wrong_input", WrongInput())]:
+    for name, module in [("lumakey", LumaKey()), ("softkey", SoftKey()), ("wrong_output", WrongOutput()),
+                         ("wrong_input", WrongInput()), ("half_size", HalfSize()), ("nan_bright", NanBright())]:
         scripted = torch.jit.script(module.eval())
         path = os.path.join(out_dir, name + ".pt")
         scripted.save(path)

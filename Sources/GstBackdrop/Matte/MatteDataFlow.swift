@@ -25,6 +25,10 @@ extension MatteElement {
         return GST_FLOW_NOT_NEGOTIATED
       }
     }
+    if stream.failed {
+      gst_buffer_unref(buffer)
+      return GST_FLOW_ERROR  // the inference ERROR was posted once; the stream is over
+    }
     if stream.lastFlow != GST_FLOW_OK {
       // A push from a drain or the batch timeout failed: tell upstream now.
       gst_buffer_unref(buffer)
@@ -73,11 +77,16 @@ extension MatteElement {
       outputs = try runEngine(session, inputs, current.compositeParams)
     } catch {
       inputs.forEach { gst_buffer_unref($0) }
-      postError(element, .stream, code: StreamError.failed, "Inference failed: \(error.message)")
+      if !stream.failed {
+        postError(element, .stream, code: StreamError.failed, "Inference failed: \(error.message)")
+      }
+      stream.failed = true
+      stream.lastFlow = GST_FLOW_ERROR
       return GST_FLOW_ERROR
     }
     inputs.forEach { gst_buffer_unref($0) }
     recordSessionStats(session)
+    reportNaN(session, modelFile: current.modelFile)
     recordProcessingTime(UInt(g_get_monotonic_time() - started) * 1000, frames: outputs.count)
 
     var flow = GST_FLOW_OK
@@ -90,6 +99,21 @@ extension MatteElement {
     }
     stream.lastFlow = flow
     return flow
+  }
+
+  /// One WARNING per stream when the model gave NaN (the engine counts them and makes them
+  /// background): a matte with holes and no word would look like a bad model, not a broken one.
+  func reportNaN(_ session: EngineSession, modelFile: String?) {
+    guard !stream.nanReported else { return }
+    let stats = session.stats
+    guard stats.nan_pixels > 0 else { return }
+    stream.nanReported = true
+    postWarning(
+      element, .stream, code: StreamError.decode,
+      "model-file \(modelFile ?? "?") gave NaN (not a number) for \(stats.nan_pixels) pixel(s) in "
+        + "\(stats.nan_frames) of \(stats.frames) frame(s) so far; they are treated as background. "
+        + "The model is broken or overflows at this precision (try precision=fp32).",
+      debug: "pixels are counted at the inference size, where the model answers")
   }
 
   struct ProcessError: Error { let message: String }
@@ -172,7 +196,7 @@ extension MatteElement {
       stream.backgroundImageKey = key
       return true
     } catch let error as BackgroundImageError {
-      postError(element, .resource, code: ResourceError.openRead, error.message)
+      postError(element, .resource, code: ResourceError.read, error.message)
     } catch let error as EngineCallError {
       postError(element, .resource, code: ResourceError.failed, "background-image \"\(path)\": \(error.message)")
     } catch {

@@ -22,6 +22,13 @@ struct MatteStreamState {
   var backgroundImageKey: String? = nil
   /// What the last push downstream returned; a failure is handed upstream on the next buffer.
   var lastFlow = GST_FLOW_OK
+  /// Caps whose engine session could not be made (the ERROR was posted): refused again quietly,
+  /// since upstream re-sends sticky caps with every buffer and every one would post it again.
+  var refusedCaps: UnsafeMutablePointer<GstCaps>? = nil
+  /// Inference failed and the ERROR was posted: later buffers fail quietly (one ERROR per stream).
+  var failed = false
+  /// The model's NaN output was reported for this stream (one WARNING per stream).
+  var nanReported = false
 }
 
 /// What queries and the timeout read from other threads.
@@ -156,6 +163,7 @@ final class MatteElement: @unchecked Sendable {
     closeSessionStats()
     stream.session = nil
     if let caps = stream.inputCaps { gst_caps_unref(caps) }
+    if let caps = stream.refusedCaps { gst_caps_unref(caps) }
     stream = MatteStreamState()
     gst_segment_init(&stream.segment, GST_FORMAT_TIME)
     bd_pad_stream_unlock(sinkPad)

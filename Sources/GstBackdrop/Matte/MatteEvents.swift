@@ -35,7 +35,9 @@ extension MatteElement {
       stream.session?.reset()  // frames after a flush (a seek) must not inherit the old mattes
       stream.lastFlow = GST_FLOW_OK
       shared.withLock { $0.earliestTime = GST_CLOCK_TIME_NONE_VALUE }
-    case GST_EVENT_STREAM_START, GST_EVENT_TAG:
+    case GST_EVENT_STREAM_START:
+      stream.nanReported = false  // a new stream gets its own NaN warning
+    case GST_EVENT_TAG:
       break  // stream-level: no need to hold them behind queued frames
     default:
       // EOS, GAP and every other serialized event must not overtake the frames we hold.

@@ -9,6 +9,9 @@ extension MatteElement {
 
   /// Chooses the output format, tells downstream, and (re)creates the engine session.
   func configure(_ caps: UnsafeMutablePointer<GstCaps>) -> Bool {
+    if let refused = stream.refusedCaps, gst_caps_is_equal(refused, caps) != 0 {
+      return false  // the ERROR for these caps is on the bus already
+    }
     var inputInfo = GstVideoInfo()
     guard gst_video_info_from_caps(&inputInfo, caps) != 0,
       let inputFormat = MatteFormats.engineFormat(inputInfo.finfo.pointee.format)
@@ -65,7 +68,12 @@ extension MatteElement {
       stream.session = nil  // free the old session's buffers first
       stream.session = try EngineSession(model: model, config: config)
     } catch {
-      postError(element, .resource, code: ResourceError.settings, error.message)
+      // A model that breaks the contract is a bad model file (RESOURCE OPEN_READ, as when it
+      // cannot be loaded); other refusals are about the settings (size, format).
+      let code = error.status == BD_ERR_MODEL ? ResourceError.openRead : ResourceError.settings
+      postError(element, .resource, code: code, error.message)
+      if let refused = stream.refusedCaps { gst_caps_unref(refused) }
+      stream.refusedCaps = gst_caps_ref(caps)
       return false
     }
     if let old = stream.inputCaps { gst_caps_unref(old) }

@@ -48,7 +48,8 @@ func postInfo(
 // Error codes as GStreamer numbers them (GstResourceError, GstStreamError, GstCoreError).
 enum ResourceError {
   static let notFound = Int32(GST_RESOURCE_ERROR_NOT_FOUND.rawValue)
-  static let openRead = Int32(GST_RESOURCE_ERROR_OPEN_READ.rawValue)
+  static let openRead = Int32(GST_RESOURCE_ERROR_OPEN_READ.rawValue)  // a model file that cannot be used
+  static let read = Int32(GST_RESOURCE_ERROR_READ.rawValue)
   static let settings = Int32(GST_RESOURCE_ERROR_SETTINGS.rawValue)
   static let failed = Int32(GST_RESOURCE_ERROR_FAILED.rawValue)
 }
@@ -57,6 +58,7 @@ enum StreamError {
   static let failed = Int32(GST_STREAM_ERROR_FAILED.rawValue)
   static let format = Int32(GST_STREAM_ERROR_FORMAT.rawValue)
   static let encode = Int32(GST_STREAM_ERROR_ENCODE.rawValue)
+  static let decode = Int32(GST_STREAM_ERROR_DECODE.rawValue)
 }
 
 enum LibraryError {

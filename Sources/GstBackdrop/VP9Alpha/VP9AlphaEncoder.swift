@@ -329,7 +329,14 @@ final class VP9AlphaEncoder {
   }
 
   func finish() -> GstFlowReturn {
-    drain()
+    // A stream that ends before its first frame: the base class sends the output caps only with
+    // a frame, so send them now; a muxer then still knows the track and writes a valid header.
+    if frameNumber == 0, colour != nil, gst_pad_has_current_caps(element.pointee.srcpad) == 0 {
+      if gst_video_encoder_negotiate(element) == 0 {
+        vp9AlphaDebug.warning(element, "could not send the output caps of an empty stream")
+      }
+    }
+    return drain()
   }
 
   func flush() {

@@ -144,6 +144,18 @@ final class WebMAlphaMux {
       if best == nil || time < best!.time { best = (pad, time) }
     }
     if allEOS {
+      // A stream that ended before its first buffer still gets a valid, empty WebM (EBML header,
+      // Segment, Info, Tracks), as webmmux writes one: a 0-byte file is not a video.
+      if !headerWritten && !finished && pads.contains(where: hasCaps) {
+        var result = writeHeader(pads)
+        if result != GST_FLOW_OK { return result }
+        // One empty Cluster (a timestamp, no blocks): without any Cluster, ffmpeg's demuxer
+        // rejects the file ("End of file") although Matroska allows it.
+        var w = EBMLWriter()
+        w.master(EBMLID.cluster) { c in c.uint(EBMLID.timestamp, 0) }
+        result = push(w.bytes)
+        if result != GST_FLOW_OK { return result }
+      }
       return finish()
     }
     if waiting && !timeout {
@@ -267,6 +279,14 @@ final class WebMAlphaMux {
       gst_structure_take_value(structure, "streamheader", &array)
     }
     gst_aggregator_set_src_caps(aggregator, caps)
+  }
+
+  private func hasCaps(_ pad: UnsafeMutablePointer<GstAggregatorPad>) -> Bool {
+    guard let caps = gst_pad_get_current_caps(UnsafeMutableRawPointer(pad).assumingMemoryBound(to: GstPad.self)) else {
+      return false
+    }
+    gst_caps_unref(caps)
+    return true
   }
 
   private func isVideoPad(_ pad: UnsafeMutablePointer<GstAggregatorPad>) -> Bool {
