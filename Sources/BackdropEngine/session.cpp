@@ -377,13 +377,15 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
   auto input = load_input(inputs, n);
   auto rgb = rgb01(input);
   // DESIGN §10 order: probability at the inference size → cascade tiles → temporal blend →
-  // (guided) upsampling → threshold or soft → foreground colour → composite.
+  // (guided) upsampling → threshold or soft → foreground colour → composite. Where the picture
+  // stands still the guided result is blended once more (its detail carries the frame's noise).
   const auto small = inference_input(rgb);
   auto model_probability = [&](const at::Tensor& index) {
     if (!index.defined()) return cascade(infer(small), rgb, params);
     return cascade(infer(small.index_select(0, index)), rgb.index_select(0, index), params);
   };
-  const auto temporal = TemporalSettings::from(params);
+  auto temporal = TemporalSettings::from(params);
+  temporal.blend_at_stream_size = params.edge_refine == BD_EDGE_REFINE_GUIDED;
   at::Tensor prob_small;
   if (temporal.active()) {
     // The temporal stage decides which frames the model sees and stabilises the probability on
@@ -399,6 +401,7 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
     stats_.frames_inferred += n;
   }
   auto prob = to_stream_size(prob_small, input, params);
+  if (temporal.active()) prob = temporal_.finish(prob);
   auto alpha = alpha8(prob, params);
   const auto format = config_.output_format;
   if (format == BD_FORMAT_GRAY8) {

@@ -96,6 +96,8 @@ void TemporalStage::reset() {
   since_inference_ = 0;
   previous_grey_ = at::Tensor();
   previous_prob_ = at::Tensor();
+  deferred_.clear();
+  previous_full_ = at::Tensor();
 }
 
 at::Tensor TemporalStage::small_grey(const at::Tensor& rgb01) const {
@@ -153,6 +155,7 @@ at::Tensor TemporalStage::flow(const at::Tensor& from, const at::Tensor& to) {
 at::Tensor TemporalStage::propagate(const at::Tensor& grey, const at::Tensor& prob, bool inferred, float smooth,
                                     int64_t h, int64_t w) {
   at::Tensor out;
+  Deferred deferred;
   if (!previous_prob_.defined() || (inferred && smooth <= 0)) {
     out = prob;  // a stream's first frame, a cut, or nothing to blend: the model's own answer
   } else {
@@ -187,8 +190,11 @@ at::Tensor TemporalStage::propagate(const at::Tensor& grey, const at::Tensor& pr
       history = at::upsample_bilinear2d(history.unsqueeze(0), {h, w}, false).squeeze(0);
     }
     auto warped = warp(history, displacement);
+    deferred.restart = false;
+    deferred.displacement = displacement;
     if (!blend) {
       out = warped;  // a skipped frame: the last matte carried along the motion
+      deferred.skipped = true;
     } else {
       // Two more gates on the history weight. Agreement: a disagreement well beyond noise is real
       // change (motion the flow missed, something new), so it follows the model (0 from 0.6 on).
@@ -198,19 +204,75 @@ at::Tensor TemporalStage::propagate(const at::Tensor& grey, const at::Tensor& pr
       auto agreement = (1 - (difference / 0.6).pow(2)).clamp_min(0);
       auto certainty = (prob * 2 - 1).pow(2) * (difference / 0.2).clamp_max(1);
       auto weight = confidence * agreement * (1 - certainty) * smooth;
+      if (defer_) {
+        // Guided upsampling follows: it gives moving edges this frame's exact position, which
+        // history could only blur, so history is kept to what stands still (finish() adds the
+        // same at the stream size).
+        weight = weight * at::exp(-(displacement.pow(2).sum(0, true) / 0.25));
+        deferred.weight = weight;
+      }
       out = prob + weight * (warped - prob);
     }
     timing_.blend_ms += elapsed_ms(started);
   }
   previous_grey_ = grey;
   previous_prob_ = out;
+  if (defer_) deferred_.push_back(std::move(deferred));
   return out;
+}
+
+at::Tensor TemporalStage::finish(const at::Tensor& prob) {
+  if (deferred_.empty()) {
+    previous_full_ = at::Tensor();  // not deferring: nothing to carry at the stream size
+    return prob;
+  }
+  TORCH_CHECK(static_cast<int64_t>(deferred_.size()) == prob.size(0), "temporal finish: ", deferred_.size(),
+              " frames decided, ", prob.size(0), " given");
+  auto started = Clock::now();
+  const int64_t height = prob.size(2), width = prob.size(3);
+  std::vector<at::Tensor> outputs;
+  for (int64_t i = 0; i < prob.size(0); ++i) {
+    const auto& decided = deferred_[static_cast<size_t>(i)];
+    at::Tensor out = prob[i];
+    if (!decided.restart && previous_full_.defined()) {
+      auto displacement = decided.displacement;
+      const int64_t h = displacement.size(1), w = displacement.size(2);
+      if (h != height || w != width) {
+        auto scale = at::tensor({static_cast<float>(width) / w, static_cast<float>(height) / h},
+                                displacement.options()).view({2, 1, 1});
+        displacement = at::upsample_bilinear2d(displacement.unsqueeze(0), {height, width}, false).squeeze(0) * scale;
+      }
+      auto history = previous_full_;
+      if (history.size(1) != height || history.size(2) != width) {
+        history = at::upsample_bilinear2d(history.unsqueeze(0), {height, width}, false).squeeze(0);
+      }
+      auto warped = warp(history, displacement);
+      if (decided.weight.defined()) {
+        auto weight = decided.weight;
+        if (weight.size(1) != height || weight.size(2) != width) {
+          weight = at::upsample_bilinear2d(weight.unsqueeze(0), {height, width}, false).squeeze(0);
+        }
+        // Only where the flow says the picture stands still (within about half a pixel): there the
+        // warp is exact and the guide's noise is all that changes; moving parts keep this frame's
+        // upsampling of the already stabilised matte, aligned to this frame's edges.
+        auto still = at::exp(-(displacement.pow(2).sum(0, true) / 0.25));
+        out = out + weight * still * (warped - out);
+      }
+    }
+    previous_full_ = out;
+    outputs.push_back(out);
+  }
+  deferred_.clear();
+  timing_.blend_ms += elapsed_ms(started);
+  return at::stack(outputs);
 }
 
 at::Tensor TemporalStage::run(const at::Tensor& rgb01, const TemporalSettings& settings,
                               const std::function<at::Tensor(const at::Tensor& index)>& infer,
                               TemporalCounts& counts) {
   try {
+    defer_ = settings.blend_at_stream_size;
+    deferred_.clear();
     auto started = Clock::now();
     auto greys = small_grey(rgb01);
     timing_.grey_ms += elapsed_ms(started);

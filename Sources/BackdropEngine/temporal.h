@@ -35,6 +35,13 @@ struct TemporalSettings {
   float skip_similar_db = 0;   // PSNR (dB) at or above which a frame reuses the last matte; 0 = off
   float scene_cut_threshold = 0;  // histogram distance (0..1) above which a frame is a cut; 0 = off
 
+  // Set by the session, not from params: the output is upsampled with the guided filter, whose
+  // detail comes from the full-resolution frame and so carries that frame's sensor noise, which a
+  // blend on the small grid cannot reach. run() then also records its flow and weights, and
+  // finish() blends the upsampled matte once more with its own history where the picture stands
+  // still.
+  bool blend_at_stream_size = false;
+
   static TemporalSettings from(const bd_composite_params& params);
   // False when every frame would be inferred and nothing blended: the stage is skipped entirely.
   bool active() const { return smooth > 0 || infer_interval > 1 || skip_similar_db > 0; }
@@ -60,6 +67,12 @@ class TemporalStage {
   // undefined tensor for all of them, and returns their probabilities [k,1,h,w] on any grid.
   at::Tensor run(const at::Tensor& rgb01, const TemporalSettings& settings,
                  const std::function<at::Tensor(const at::Tensor& index)>& infer, TemporalCounts& counts);
+
+  // With blend_at_stream_size: blends the stream-size probabilities [n,1,H,W] of the last run()'s
+  // frames with the previous output at the stream size, warped along the same flow, weighed as
+  // run() weighed them and only where the flow is still (skipped frames and fresh starts keep
+  // their own). Otherwise returns prob as it is.
+  at::Tensor finish(const at::Tensor& prob);
 
   // Forget everything carried across frames (the next frame is treated as a stream's first).
   void reset();
@@ -92,6 +105,17 @@ class TemporalStage {
   int64_t since_inference_ = 0;
   // Propagation state: the previous frame's grey image and output probability [1,h,w].
   at::Tensor previous_grey_, previous_prob_;
+  // blend_at_stream_size: what run() decided for each frame of the batch, for finish(), and the
+  // previous frame's output at the stream size.
+  struct Deferred {
+    bool restart = true;      // no history: the frame's own probability
+    bool skipped = false;     // no inference: its own (the warped matte, upsampled)
+    at::Tensor displacement;  // [2,h,w] on the probability grid, in its pixels
+    at::Tensor weight;        // [1,h,w] history weight of an inferred frame
+  };
+  std::vector<Deferred> deferred_;
+  at::Tensor previous_full_;
+  bool defer_ = false;
   Timing timing_;
 };
 
