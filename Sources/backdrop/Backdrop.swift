@@ -7,5 +7,5 @@ struct Backdrop: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "backdrop",
     abstract: "Remove or replace video backgrounds with a matting network (GStreamer birefnetmatte).",
-    subcommands: [Compose.self, Preview.self, Camera.self, Models.self, Bench.self])
+    subcommands: [Compose.self, Preview.self, Camera.self, Models.self, Bench.self, Plan.self, Join.self])
 }

@@ -39,6 +39,7 @@ struct Compose: ParsableCommand {
 
   @OptionGroup var matte: MatteOptions
   @OptionGroup var outputOptions: OutputOptions
+  @OptionGroup(title: "Parts of a clip (scale-out)") var segmentOptions: SegmentOptions
 
   func run() throws {
     try reportingErrors(json: outputOptions.json) { try compose() }
@@ -69,6 +70,7 @@ struct Compose: ParsableCommand {
 
     try GStreamer.setUp()
     let media = try MediaInfo.probe(inputPath)
+    let window = try segmentOptions.resolve(input: inputPath, media: media)
     let alpha = container == .webm && backdrop == .none && !matteOnly
     if alpha && !(GStreamer.hasElement("vp9alphaenc") && GStreamer.hasElement("webmalphamux")) {
       throw LauncherError.unavailable(
@@ -78,7 +80,8 @@ struct Compose: ParsableCommand {
     let graph = ComposeGraph(
       input: inputPath, container: container, alpha: alpha, matteOnly: matteOnly, backdrop: backdrop,
       matteProperties: try matte.properties(model: model, device: device), hasAudio: media.hasAudio,
-      width: media.width, height: media.height, framerate: media.framerate, withPreview: previewTarget != nil)
+      width: media.width, height: media.height, framerate: media.framerate, withPreview: previewTarget != nil,
+      muxTitle: window?.title, alphaLossless: segmentOptions.alphaLossless)
 
     if outputOptions.printPipeline {
       let description = graph.description(output: target.path, preview: previewTarget?.path)
@@ -105,6 +108,9 @@ struct Compose: ParsableCommand {
         attach(element)
         gst_object_unref(element)
       }
+    }
+    if let window {
+      do { try window.prepare(pipeline) } catch { removeTemporaries(); throw error }
     }
     let progress = ProgressReporter(options: outputOptions, durationNs: media.durationNs, frameDurationNs: media.frameDurationNs)
     progress.started(input: inputPath, output: target.path, pipeline: description)
@@ -232,6 +238,9 @@ struct ComposeGraph {
   var height: Int
   var framerate: (Int, Int)
   var withPreview: Bool
+  /// The transparent WebM's title (a part's clip and range, see SegmentOptions).
+  var muxTitle: String? = nil
+  var alphaLossless = false
 
   /// A bitrate for the picture's size and rate (about 0.12 bit per pixel, at least 500 kbit/s).
   var videoBitrate: Int {
@@ -265,7 +274,8 @@ struct ComposeGraph {
     if withTee { video += " ! tee name=vt ! queue" }
     switch container {
     case .webm where alpha:
-      video += " ! vp9alphaenc target-bitrate=\(videoBitrate) ! webmalphamux name=mux"
+      video += " ! vp9alphaenc target-bitrate=\(videoBitrate)\(alphaLossless ? " alpha-lossless=true" : "")"
+        + " ! webmalphamux name=mux\(muxTitle.map { " title=\(gstQuote($0))" } ?? "")"
     case .webm:
       video += " ! vp9enc deadline=1 cpu-used=8 row-mt=true end-usage=vbr target-bitrate=\(videoBitrate) ! webmmux name=mux"
     case .mp4:
