@@ -13,8 +13,13 @@ packages=(
   chromium firefox-esr
   # designed test models, BiRefNet fixtures, the selfie model conversion and its test photo
   python3-torch python3-pip python3-skimage
+  # scale-out tests: a one-node Slurm (deploy/slurm/local-cluster.sh)
+  slurmctld slurmd slurm-client munge
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
-echo "installed: ${packages[*]}"
+# The Kubernetes manifests' schema check (deploy/kubernetes): a validator that carries the
+# Kubernetes schemas, so it runs offline.
+python3 -m pip install --quiet --break-system-packages kubernetes-validate==1.37.0
+echo "installed: ${packages[*]} kubernetes-validate"
