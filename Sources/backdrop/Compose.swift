@@ -19,11 +19,11 @@ struct Compose: ParsableCommand {
       available, 70 pipeline error, 73 output not writable, 130 interrupted.
       """)
 
-  @Argument(help: "Input video: any file GStreamer decodes.")
-  var input: String
+  @Argument(help: "Input video: any file GStreamer decodes (none with --batch).")
+  var input: String?
 
-  @Option(name: .shortAndLong, help: "Output file: .webm or .mp4.")
-  var output: String
+  @Option(name: .shortAndLong, help: "Output file: .webm or .mp4 (none with --batch).")
+  var output: String?
 
   @Option(name: .long, help: ArgumentHelp("none (alpha, WebM only), green, color:#RRGGBB, image:PATH or blur[:STRENGTH].", valueName: "BACKDROP"))
   var background: String?
@@ -40,14 +40,24 @@ struct Compose: ParsableCommand {
   @OptionGroup var matte: MatteOptions
   @OptionGroup var outputOptions: OutputOptions
   @OptionGroup(title: "Parts of a clip (scale-out)") var segmentOptions: SegmentOptions
+  @OptionGroup(title: "Many clips") var batchOptions: BatchOptions
 
   func run() throws {
-    try reportingErrors(json: outputOptions.json) { try compose() }
+    try reportingErrors(json: outputOptions.json) {
+      if batchOptions.batch != nil || batchOptions.outDir != nil {
+        guard input == nil, output == nil else {
+          throw LauncherError.usage("--batch takes its inputs from the list and writes to --out-dir: leave out INPUT and -o")
+        }
+        return try BatchMode.run(options: batchOptions, quiet: outputOptions.quiet)
+      }
+      try compose()
+    }
   }
 
   enum Container: String { case webm, mp4 }
 
   private func compose() throws {
+    guard let input, let output else { throw LauncherError.usage("give an INPUT and -o OUTPUT (or --batch LIST --out-dir DIR)") }
     try matte.validateValues()
     try validateInferenceDevice(device)
     let inputPath = URL(fileURLWithPath: input).standardizedFileURL.path
