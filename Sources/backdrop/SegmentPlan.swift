@@ -30,14 +30,20 @@ struct KeyframeIndex {
         gst_caps_unref(caps)
       }
       if isVideo && collector.claimVideo() {
-        gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, { _, info, data in
-          guard let info, let data, let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self) else {
+        let mask = GstPadProbeType(rawValue: GST_PAD_PROBE_TYPE_BUFFER.rawValue | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM.rawValue)
+        gst_pad_add_probe(pad, mask, { _, info, data in
+          guard let info, let data else { return GST_PAD_PROBE_OK }
+          let collector = Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue()
+          guard let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self),
+            info.pointee.type.rawValue & GST_PAD_PROBE_TYPE_BUFFER.rawValue != 0
+          else {
+            if let event = info.pointee.data?.assumingMemoryBound(to: GstEvent.self) { collector.streamTime.update(event) }
             return GST_PAD_PROBE_OK
           }
           let isKey = (buffer.pointee.mini_object.flags & GST_BUFFER_FLAG_DELTA_UNIT.rawValue) == 0
           let pts = buffer.pointee.pts != UInt.max ? buffer.pointee.pts : buffer.pointee.dts
-          if pts != UInt.max {
-            Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().add(UInt64(pts), key: isKey)
+          if pts != UInt.max, let time = collector.streamTime.of(UInt64(pts)) {
+            collector.add(time, key: isKey)
           }
           return GST_PAD_PROBE_OK
         }, data, nil)
@@ -64,6 +70,7 @@ struct KeyframeIndex {
 
   private final class Collector: @unchecked Sendable {
     let pipeline: UnsafeMutablePointer<GstElement>
+    let streamTime = StreamTime()
     private let state = Mutex((index: KeyframeIndex(), claimed: false))
     init(_ pipeline: UnsafeMutablePointer<GstElement>) { self.pipeline = pipeline }
     var index: KeyframeIndex { state.withLock { $0.index } }
@@ -75,6 +82,26 @@ struct KeyframeIndex {
         if key { $0.index.keyframesNs.append(pts) }
       }
     }
+  }
+}
+
+/// Stream time of buffers on a pad (the position a seek names), from its last SEGMENT event:
+/// PTS − start + time. Containers with an edit list (MP4 with B-frames) start their PTS later
+/// than 0, so plans, seeks and range checks all use stream time.
+final class StreamTime: @unchecked Sendable {
+  private let offset = Atomic<Int64>(0)
+
+  func update(_ event: UnsafeMutablePointer<GstEvent>) {
+    guard event.pointee.type == GST_EVENT_SEGMENT else { return }
+    var segment: UnsafePointer<GstSegment>?
+    gst_event_parse_segment(event, &segment)
+    guard let segment, segment.pointee.format == GST_FORMAT_TIME else { return }
+    offset.store(Int64(segment.pointee.time) - Int64(segment.pointee.start), ordering: .relaxed)
+  }
+
+  func of(_ pts: UInt64) -> UInt64? {
+    let time = Int64(pts) + offset.load(ordering: .relaxed)
+    return time >= 0 ? UInt64(time) : nil
   }
 }
 

@@ -33,12 +33,13 @@ private final class FlushGate: @unchecked Sendable {
   }
 }
 
-/// Drops buffers outside [startNs, endNs) by PTS; with `overlapping`, keeps those that straddle
+/// Drops buffers outside [startNs, endNs) by stream time; with `overlapping`, keeps those that straddle
 /// the start (audio buffers are not cut at frame boundaries).
 private final class TimeWindowFilter: @unchecked Sendable {
   let startNs: UInt64
   let endNs: UInt64
   let overlapping: Bool
+  let streamTime = StreamTime()
 
   init(startNs: UInt64, endNs: UInt64?, overlapping: Bool) {
     (self.startNs, self.endNs, self.overlapping) = (startNs, endNs ?? UInt64.max, overlapping)
@@ -53,14 +54,20 @@ private final class TimeWindowFilter: @unchecked Sendable {
   func attach(to element: UnsafeMutablePointer<GstElement>, pad name: String) {
     guard let pad = gst_element_get_static_pad(element, name) else { return }
     defer { gst_object_unref(pad) }
-    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, { _, info, data in
-      guard let info, let data, let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self) else {
+    let mask = GstPadProbeType(rawValue: GST_PAD_PROBE_TYPE_BUFFER.rawValue | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM.rawValue)
+    gst_pad_add_probe(pad, mask, { _, info, data in
+      guard let info, let data else { return GST_PAD_PROBE_OK }
+      let filter = Unmanaged<TimeWindowFilter>.fromOpaque(data).takeUnretainedValue()
+      guard info.pointee.type.rawValue & GST_PAD_PROBE_TYPE_BUFFER.rawValue != 0,
+        let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self)
+      else {
+        if let event = info.pointee.data?.assumingMemoryBound(to: GstEvent.self) { filter.streamTime.update(event) }
         return GST_PAD_PROBE_OK
       }
-      let filter = Unmanaged<TimeWindowFilter>.fromOpaque(data).takeUnretainedValue()
       let pts = UInt64(buffer.pointee.pts)
       if pts == UInt64.max { return GST_PAD_PROBE_OK }
-      return filter.keeps(pts: pts, duration: UInt64(buffer.pointee.duration)) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP
+      guard let time = filter.streamTime.of(pts) else { return GST_PAD_PROBE_DROP }
+      return filter.keeps(pts: time, duration: UInt64(buffer.pointee.duration)) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP
     }, Unmanaged.passRetained(self).toOpaque(), { data in
       if let data { Unmanaged<TimeWindowFilter>.fromOpaque(data).release() }
     })
