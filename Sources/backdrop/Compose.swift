@@ -122,7 +122,10 @@ struct Compose: ParsableCommand {
     if let window {
       do { try window.prepare(pipeline) } catch { removeTemporaries(); throw error }
     }
-    let progress = ProgressReporter(options: outputOptions, durationNs: media.durationNs, frameDurationNs: media.frameDurationNs)
+    // A part reports progress through its own range.
+    let progressDurationNs = window.map { UInt64($0.frames) * (media.frameDurationNs ?? 0) } ?? media.durationNs
+    let windowStartNs = window?.startNs ?? 0
+    let progress = ProgressReporter(options: outputOptions, durationNs: progressDurationNs, frameDurationNs: media.frameDurationNs)
     progress.started(input: inputPath, output: target.path, pipeline: description)
     installInterruptHandler()
     var interrupted = false
@@ -139,7 +142,7 @@ struct Compose: ParsableCommand {
       afterInterruptEOS: { audioLimit.limitNs.store(decoded.endNs, ordering: .relaxed) },
       tick: {
         let now = counter.snapshot
-        progress.update(frames: now.frames, positionNs: now.endNs)
+        progress.update(frames: now.frames, positionNs: now.endNs > windowStartNs ? now.endNs - windowStartNs : 0)
       })
     gst_element_set_state(pipeline.element, GST_STATE_NULL)
 
