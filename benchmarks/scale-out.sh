@@ -12,7 +12,8 @@
 #   parallel    parts 0/2 and 1/2 side by side, --threads 1 each (2 parts on 2 cores), then join
 #
 # Overhead = sequential / single1 - 1 (target < 3 %); speed-up = single2 / parallel. Best of
-# REPEAT (default 2) runs of each, alternating. Environment: SCRATCH (default .build), MODEL (default
+# REPEAT (default 2) runs of each, alternating. MODES picks some (default all four; e.g.
+# MODES="single1 sequential" for the overhead alone on a long clip). Environment: SCRATCH (default .build), MODEL (default
 # models/selfie/selfie.pt), REPEAT.
 set -eu
 cd "$(dirname "$0")/.."
@@ -58,7 +59,7 @@ parallel() {
 best_single1=; best_single2=; best_sequential=; best_parallel=
 i=0
 while [ "$i" -lt "$REPEAT" ]; do
-  for mode in single1 sequential single2 parallel; do
+  for mode in ${MODES:-single1 sequential single2 parallel}; do
     rm -f "$WORK"/*.webm
     start=$(now); $mode; end=$(now)
     t=$(echo "$end - $start" | bc -l)
@@ -68,12 +69,22 @@ while [ "$i" -lt "$REPEAT" ]; do
   done
   i=$((i + 1))
 done
-frames=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$WORK/parallel.webm")
+joined=$(ls "$WORK"/sequential.webm "$WORK"/parallel.webm 2>/dev/null | head -1)
 echo "scale-out benchmark: $FRAMES frames 640x360, model $(basename "$MODEL"), $(nproc) cores, best of $REPEAT"
-printf '  single pass, 1 thread                      %7.2f s  %6.1f fps\n' "$best_single1" "$(echo "$FRAMES / $best_single1" | bc -l)"
-printf '  2 parts in sequence + join, 1 thread       %7.2f s  overhead %+.1f %% of the single pass (target < 3 %%)\n' \
-  "$best_sequential" "$(echo "($best_sequential / $best_single1 - 1) * 100" | bc -l)"
-printf '  1 part on 2 cores (single pass, 2 threads) %7.2f s  %6.1f fps\n' "$best_single2" "$(echo "$FRAMES / $best_single2" | bc -l)"
-printf '  2 parts on 2 cores (1 thread each) + join  %7.2f s  speed-up x%.2f over 1 part on 2 cores\n' "$best_parallel" \
-  "$(echo "$best_single2 / $best_parallel" | bc -l)"
-echo "  joined file: $frames frames"
+if [ -n "$best_single1" ]; then
+  printf '  single pass, 1 thread                      %7.2f s  %6.1f fps\n' "$best_single1" "$(echo "$FRAMES / $best_single1" | bc -l)"
+fi
+if [ -n "$best_single1" ] && [ -n "$best_sequential" ]; then
+  printf '  2 parts in sequence + join, 1 thread       %7.2f s  overhead %+.1f %% of the single pass (target < 3 %%)\n' \
+    "$best_sequential" "$(echo "($best_sequential / $best_single1 - 1) * 100" | bc -l)"
+fi
+if [ -n "$best_single2" ]; then
+  printf '  1 part on 2 cores (single pass, 2 threads) %7.2f s  %6.1f fps\n' "$best_single2" "$(echo "$FRAMES / $best_single2" | bc -l)"
+fi
+if [ -n "$best_single2" ] && [ -n "$best_parallel" ]; then
+  printf '  2 parts on 2 cores (1 thread each) + join  %7.2f s  speed-up x%.2f over 1 part on 2 cores\n' "$best_parallel" \
+    "$(echo "$best_single2 / $best_parallel" | bc -l)"
+fi
+if [ -n "$joined" ]; then
+  echo "  joined file: $(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$joined") frames"
+fi
