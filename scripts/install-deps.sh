@@ -25,8 +25,13 @@ packages=(
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   # the Debian package test: a fresh Debian 12 root
   debootstrap
+  # scale-out tests: a one-node Slurm (deploy/slurm/local-cluster.sh)
+  slurmctld slurmd slurm-client munge
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
-echo "installed: ${packages[*]}"
+# The Kubernetes manifests' schema check (deploy/kubernetes): a validator that carries the
+# Kubernetes schemas, so it runs offline.
+/usr/bin/python3 -m pip install --quiet --break-system-packages kubernetes-validate==1.37.0
+echo "installed: ${packages[*]} kubernetes-validate"

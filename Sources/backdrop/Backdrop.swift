@@ -7,7 +7,7 @@ struct Backdrop: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "backdrop",
     abstract: "Remove or replace video backgrounds with a matting network (GStreamer birefnetmatte).",
-    subcommands: [Compose.self, Preview.self, Camera.self, Models.self, Bench.self, Serve.self])
+    subcommands: [Compose.self, Preview.self, Camera.self, Models.self, Bench.self, Serve.self, Plan.self, Join.self])
 
   /// compose and camera handle Ctrl-C, SIGTERM and SIGHUP themselves (finish or remove their
   /// output): from the first moment of the program, before the arguments are even parsed.

@@ -24,8 +24,8 @@ struct Compose: ParsableCommand {
       interrupted, 143 terminated (SIGTERM), 129 hung up (SIGHUP).
       """)
 
-  @Argument(help: "Input video: any file GStreamer decodes, or an image sequence such as frames/%05d.png (PNG or JPEG, numbered from 0 or 1).")
-  var input: String
+  @Argument(help: "Input video: any file GStreamer decodes, or an image sequence such as frames/%05d.png (PNG or JPEG, numbered from 0 or 1); none with --batch.")
+  var input: String?
 
   @Option(name: .long, help: ArgumentHelp("Frame rate of an image-sequence input (default 25).", valueName: "FPS"))
   var fps: String?
@@ -36,8 +36,8 @@ struct Compose: ParsableCommand {
   @Option(name: .long, help: ArgumentHelp("Stop at this time of the input (same forms as --start).", valueName: "TIME"))
   var end: String?
 
-  @Option(name: .shortAndLong, help: "Output file: .webm, .mp4, .mov (ProRes 4444 with alpha) or a PNG pattern such as frames/%05d.png.")
-  var output: String
+  @Option(name: .shortAndLong, help: "Output file: .webm, .mp4, .mov (ProRes 4444 with alpha) or a PNG pattern such as frames/%05d.png (none with --batch).")
+  var output: String?
 
   @Flag(name: .long, help: "With -o FILE.mp4: H.264 twice as tall, the colour on top and the alpha as grey below, for players without alpha (see examples/stacked-alpha/).")
   var stackedAlpha = false
@@ -62,9 +62,19 @@ struct Compose: ParsableCommand {
 
   @OptionGroup var matte: MatteOptions
   @OptionGroup var outputOptions: OutputOptions
+  @OptionGroup(title: "Parts of a clip (scale-out)") var segmentOptions: SegmentOptions
+  @OptionGroup(title: "Many clips") var batchOptions: BatchOptions
 
   func run() throws {
-    try reportingErrors(json: outputOptions.json) { try compose() }
+    try reportingErrors(json: outputOptions.json) {
+      if batchOptions.batch != nil || batchOptions.outDir != nil {
+        guard input == nil, output == nil else {
+          throw LauncherError.usage("--batch takes its inputs from the list and writes to --out-dir: leave out INPUT and -o")
+        }
+        return try BatchMode.run(options: batchOptions, quiet: outputOptions.quiet)
+      }
+      try compose()
+    }
   }
 
   enum Container: String { case webm, mp4, mov, png }
@@ -73,6 +83,7 @@ struct Compose: ParsableCommand {
     // First: a Ctrl-C, SIGTERM or SIGHUP at any moment from here on is handled (a press while the
     // model loads used to be lost).
     installSignalHandlers()
+    guard let input, let output else { throw LauncherError.usage("give an INPUT and -o OUTPUT (or --batch LIST --out-dir DIR)") }
     try matte.validateValues()
     try validateInferenceDevice(device)
     let inputPath = URL(fileURLWithPath: input).standardizedFileURL.path
@@ -108,6 +119,10 @@ struct Compose: ParsableCommand {
 
     try GStreamer.setUp()
     var media = try sequence?.mediaInfo() ?? MediaInfo.probe(inputPath)
+    let window = try segmentOptions.resolve(input: inputPath, media: media)
+    if window != nil && (start != nil || end != nil) {
+      throw LauncherError.usage("--segment picks its own range: leave out --start and --end")
+    }
     if let duration = media.durationNs {
       if startNs >= duration { throw LauncherError.usage("--start \(start ?? ""): the input is only \(formatDuration(Double(duration) / 1e9)) long") }
       media.durationNs = min(duration, endNs ?? duration) - startNs
@@ -122,7 +137,7 @@ struct Compose: ParsableCommand {
       input: inputPath, container: container, alpha: alpha, matteOnly: matteOnly, backdrop: backdrop,
       matteProperties: try matte.properties(model: model, device: device), hasAudio: media.hasAudio,
       width: media.width, height: media.height, framerate: media.framerate, withPreview: previewTarget != nil,
-      stackedAlpha: stackedAlpha, quality: quality)
+      stackedAlpha: stackedAlpha, quality: quality, muxTitle: window?.title, alphaLossless: segmentOptions.alphaLossless)
     graph.sourceDescription = sequence?.sourceDescription
     if outputOptions.printPipeline {
       let description = graph.description(output: target.path, preview: previewTarget?.path)
@@ -154,7 +169,14 @@ struct Compose: ParsableCommand {
         gst_object_unref(element)
       }
     }
-    let progress = ProgressReporter(options: outputOptions, durationNs: media.durationNs, frameDurationNs: media.frameDurationNs)
+    if let window {
+      do { try window.prepare(pipeline) } catch { removeTemporaries(); throw error }
+    }
+    // A part reports progress through its own range.
+    let progressDurationNs = window.map { UInt64($0.frames) * (media.frameDurationNs ?? 0) } ?? media.durationNs
+    // Progress counts from where the written range starts (a segment, or --start).
+    let origin = window?.startNs ?? startNs
+    let progress = ProgressReporter(options: outputOptions, durationNs: progressDurationNs, frameDurationNs: media.frameDurationNs)
     progress.started(input: inputPath, output: target.path, pipeline: description)
     var interrupted = false
     // Ctrl-C ends the streams where they leave the decoder: the demuxer may pull from the file, so
@@ -171,7 +193,7 @@ struct Compose: ParsableCommand {
       afterInterruptEOS: { audioLimit.limitNs.store(decoded.endNs, ordering: .relaxed) },
       tick: {
         let now = counter.snapshot
-        progress.update(frames: now.frames, positionNs: now.endNs > startNs ? now.endNs - startNs : 0)
+        progress.update(frames: now.frames, positionNs: now.endNs > origin ? now.endNs - origin : 0)
       })
     gst_element_set_state(pipeline.element, GST_STATE_NULL)
 
@@ -353,6 +375,9 @@ struct ComposeGraph {
   var quality = VideoQuality.automatic
   /// Replaces `filesrc ! decodebin name=dec` (an image sequence); must end in an element named dec.
   var sourceDescription: String?
+  /// The transparent WebM's title (a part's clip and range, see SegmentOptions).
+  var muxTitle: String? = nil
+  var alphaLossless = false
 
   /// A bitrate for the picture's size and rate (about 0.12 bit per pixel, at least 500 kbit/s).
   var videoBitrate: Int {
@@ -403,7 +428,8 @@ struct ComposeGraph {
     if withTee { video += " ! tee name=vt ! queue" }
     switch container {
     case .webm where alpha:
-      video += " ! vp9alphaenc \(vp9RateControl) ! webmalphamux name=mux"
+      video += " ! vp9alphaenc \(vp9RateControl)\(alphaLossless ? " alpha-lossless=true" : "")"
+        + " ! webmalphamux name=mux\(muxTitle.map { " title=\(gstQuote($0))" } ?? "")"
     case .webm:
       video += " ! vp9enc deadline=1 cpu-used=8 row-mt=true \(vp9RateControl) ! webmmux name=mux"
     case .mp4 where stackedAlpha:

@@ -123,6 +123,7 @@ enum EBMLID {
   static let duration: UInt32 = 0x4489
   static let muxingApp: UInt32 = 0x4D80
   static let writingApp: UInt32 = 0x5741
+  static let title: UInt32 = 0x7BA9
 
   static let tracks: UInt32 = 0x1654_AE6B
   static let trackEntry: UInt32 = 0xAE

@@ -13,6 +13,7 @@ import Synchronization
 
 struct WebMMuxSettings: Sendable {
   var streamable = false
+  var title = ""
 }
 
 final class WebMAlphaMux {
@@ -241,6 +242,8 @@ final class WebMAlphaMux {
     info.uint(EBMLID.timestampScale, 1_000_000)
     info.string(EBMLID.muxingApp, "backdrop webmalphamux")
     info.string(EBMLID.writingApp, "backdrop webmalphamux")
+    let title = settings.withLock { $0.title }
+    if !title.isEmpty { info.string(EBMLID.title, title) }
     var durationOffsetInInfo = 0
     if !live {
       info.id(EBMLID.duration)

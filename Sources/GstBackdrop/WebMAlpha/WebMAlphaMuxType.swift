@@ -19,6 +19,7 @@ let webmAudioSinkCaps =
 
 enum WebMMuxProperty: UInt32, CaseIterable {
   case streamable = 1
+  case title = 2
 
   func paramSpec() -> UnsafeMutablePointer<GParamSpec>? {
     switch self {
@@ -28,6 +29,12 @@ enum WebMMuxProperty: UInt32, CaseIterable {
         "Write live WebM (unknown sizes, no Cues or Duration) even when downstream can seek; "
           + "it is written anyway when downstream cannot seek (pipes, network)",
         0, bd_param_flags_mutable_ready())
+    case .title:
+      // `backdrop compose --segment` names the clip and range of a part here, for `backdrop join`.
+      return g_param_spec_string(
+        "title", "Title",
+        "The file's title (Matroska Segment Info Title); empty writes none",
+        nil, bd_param_flags_mutable_ready())
     }
   }
 }
@@ -50,16 +57,25 @@ private func webmClassInit(_ klass: gpointer?) {
   let objectClass = classStruct(klass, as: GObjectClass.self)
   objectClass.pointee.set_property = { object, id, value, _ in
     guard let mux = attachedState(object, as: WebMAlphaMux.self), let value,
-      WebMMuxProperty(rawValue: id) == .streamable
+      let property = WebMMuxProperty(rawValue: id)
     else { return }
-    let streamable = g_value_get_boolean(value) != 0
-    mux.settings.withLock { $0.streamable = streamable }
+    switch property {
+    case .streamable:
+      let streamable = g_value_get_boolean(value) != 0
+      mux.settings.withLock { $0.streamable = streamable }
+    case .title:
+      let title = g_value_get_string(value).map { String(cString: $0) } ?? ""
+      mux.settings.withLock { $0.title = title }
+    }
   }
   objectClass.pointee.get_property = { object, id, value, _ in
     guard let mux = attachedState(object, as: WebMAlphaMux.self), let value,
-      WebMMuxProperty(rawValue: id) == .streamable
+      let property = WebMMuxProperty(rawValue: id)
     else { return }
-    g_value_set_boolean(value, mux.settings.withLock { $0.streamable } ? 1 : 0)
+    switch property {
+    case .streamable: g_value_set_boolean(value, mux.settings.withLock { $0.streamable } ? 1 : 0)
+    case .title: g_value_set_string(value, mux.settings.withLock { $0.title })
+    }
   }
   for property in WebMMuxProperty.allCases {
     installProperty(klass, id: property.rawValue, property.paramSpec())
