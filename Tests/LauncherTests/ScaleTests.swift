@@ -23,7 +23,10 @@ enum ScaleFixture {
   }
 
   /// The lumakey model at 64x64: alpha follows the picture's brightness, frame by frame.
-  static var modelArguments: [String] { ["--model", Launcher.designedModel("lumakey"), "--size", "64x64"] }
+  /// A per-frame run: the temporal stage (on by default) carries state from frame to frame, which
+  /// a part can only rebuild from warm-up frames (testTemporalPartsWithWarmupStayWithinOneLevel).
+  static var modelArguments: [String] { perFrameModelArguments + ["--temporal-smooth", "0"] }
+  static var perFrameModelArguments: [String] { ["--model", Launcher.designedModel("lumakey"), "--size", "64x64"] }
 
   /// Every frame's alpha plane, decoded by GStreamer (vp9alphadecodebin) as AYUV.
   static func alphaPlanes(_ path: String, in directory: URL) throws -> [[UInt8]] {
@@ -72,6 +75,33 @@ final class ScaleTests: XCTestCase {
   }
 
   override func tearDown() { try? FileManager.default.removeItem(at: directory) }
+
+  /// With the temporal stage on (its default weight), parts that start from `--warmup` frames
+  /// before their cut join to within one alpha level of a single pass.
+  func testTemporalPartsWithWarmupStayWithinOneLevel() throws {
+    let clip = path("clip.webm")
+    try ScaleFixture.makeClip(clip)
+    let temporal = ScaleFixture.perFrameModelArguments
+    let single = try backdrop(["compose", clip, "-o", path("single.webm"), "--alpha-lossless", "-q"] + temporal)
+    XCTAssertEqual(single.status, 0, single.stderr)
+    for k in 0..<4 {
+      let part = try backdrop(["compose", clip, "-o", path("part-\(k).webm"), "--alpha-lossless", "-q", "--segment", "\(k)/4",
+                               "--warmup", "20"] + temporal)
+      XCTAssertEqual(part.status, 0, part.stderr)
+    }
+    let join = try backdrop(["join"] + (0..<4).map { path("part-\($0).webm") } + ["-o", path("whole.webm")])
+    XCTAssertEqual(join.status, 0, join.stderr)
+    let a = try ScaleFixture.alphaPlanes(path("single.webm"), in: directory)
+    let b = try ScaleFixture.alphaPlanes(path("whole.webm"), in: directory)
+    XCTAssertEqual(a.count, 40)
+    XCTAssertEqual(b.count, 40)
+    var worst = 0
+    for (x, y) in zip(a, b) {
+      for (p, q) in zip(x, y) { worst = max(worst, abs(Int(p) - Int(q))) }
+    }
+    print("temporal parts with warm-up: largest alpha difference to the single pass \(worst) level(s)")
+    XCTAssertLessThanOrEqual(worst, 1, "within one level of the single pass")
+  }
 
   func backdrop(_ arguments: [String], extra: [String: String] = [:]) throws -> RunResult {
     try runProgram(Launcher.executable, arguments, environment: Launcher.environment(cache: cache, extra: extra))
