@@ -1,5 +1,5 @@
 // Native BiRefNet vs the official implementation: every fixture case of
-// ../shared/fixtures/birefnet, with bdrand weights written from the manifests, loaded through the
+// Tests/Fixtures/birefnet, with bdrand weights written from the manifests, loaded through the
 // public bd_model_open, compared tensor by tensor with the README's tolerances.
 import CBackdropEngineABI
 import Foundation
