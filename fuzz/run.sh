@@ -48,8 +48,12 @@ classify_findings() {  # classify_findings NAME BINARY
   mkdir -p "$out/known-oom/$name"
   for artifact in "$findings"/*; do
     [[ -f $artifact ]] || continue
-    if "$binary" "$artifact" 2>&1 | grep -q "AddressSanitizer: out of memory" \
-      && "$binary" "$artifact" 2>&1 | grep -A3 "out of memory" | grep -q "libtorch"; then
+    # The replay aborts (non-zero) by design: take its report first, so that pipefail does not
+    # turn every replay into "not a known case".
+    local report
+    report=$("$binary" "$artifact" 2>&1 || true)
+    if grep -q "AddressSanitizer: out of memory" <<<"$report" \
+      && grep -A3 "out of memory" <<<"$report" | grep -q "libtorch"; then
       mv "$artifact" "$out/known-oom/$name/"
       known=$((known + 1))
     fi
