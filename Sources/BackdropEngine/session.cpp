@@ -203,10 +203,10 @@ at::Tensor Session::inference_input(const at::Tensor& rgb01) const {
   return at::_upsample_bilinear2d_aa(rgb01, {config_.inference_height, config_.inference_width}, false);
 }
 
-at::Tensor Session::infer(const at::Tensor& rgb01_small) {
+at::Tensor Session::infer(const at::Tensor& rgb01_small, bool frames) {
   auto x = ((rgb01_small - mean_) / std_).to(dtype_);
   auto logits = model_->forward(x).to(at::kFloat);
-  count_and_clear_nan(logits);
+  count_and_clear_nan(logits, frames);
   return at::sigmoid(logits);
 }
 
@@ -217,7 +217,7 @@ at::Tensor Session::cascade(const at::Tensor& prob_small, const at::Tensor& rgb0
   if (params.cascade != BD_CASCADE_AUTO) return prob_small;
   CascadeSettings settings{params.cascade_size > 0 ? params.cascade_size : 512, config_.inference_width,
                            config_.inference_height};
-  auto result = cascade_refine(prob_small, rgb01, settings, [this](const at::Tensor& tiles) { return infer(tiles); });
+  auto result = cascade_refine(prob_small, rgb01, settings, [this](const at::Tensor& tiles) { return infer(tiles, /*frames=*/false); });
   cascade_coverage_ = result.coverage;
   return result.probability;
 }
@@ -243,9 +243,14 @@ at::Tensor Session::to_stream_size(const at::Tensor& prob_small, const Input& in
 // A model can output NaN (an overflow inside it, broken weights). NaN must not reach the matte:
 // sigmoid keeps it, a threshold compare says "background" but a soft matte's byte conversion is
 // undefined. Each NaN logit becomes -inf (probability 0: background) and is counted, so the
-// element can tell the user once per stream.
-void Session::count_and_clear_nan(at::Tensor& logits) {
+// element can tell the user once per stream. Cascade tiles (not frames) are cleared but not
+// counted: their frame was counted by the whole-frame pass.
+void Session::count_and_clear_nan(at::Tensor& logits, bool count) {
   auto nan = at::isnan(logits);
+  if (!count) {
+    logits.masked_fill_(nan, -std::numeric_limits<float>::infinity());
+    return;
+  }
   auto per_frame = nan.flatten(1).sum(1).to(at::kCPU);  // [n] int64; one small copy per batch
   const auto* counts = per_frame.data_ptr<int64_t>();
   int64_t frames = 0, pixels = 0;

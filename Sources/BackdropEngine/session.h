@@ -46,12 +46,13 @@ class Session {
   at::Tensor probability_small(const at::Tensor& rgb01);
   at::Tensor to_stream_size(const at::Tensor& prob_small, const Input& input, const bd_composite_params& params) const;
   // normalisation, precision, forward and sigmoid of frames already at the model's input size
-  at::Tensor infer(const at::Tensor& rgb01_small);
+  // (frames: the batch holds whole frames, whose NaN outputs are counted; false for cascade tiles)
+  at::Tensor infer(const at::Tensor& rgb01_small, bool frames = true);
   // spatial refinement (issue 9): the resolution cascade on the small grid, the grey guide of the
   // guided upsampling, and the foreground colour in semi-transparent pixels
   at::Tensor cascade(const at::Tensor& prob_small, const at::Tensor& rgb01, const bd_composite_params& params);
   at::Tensor guide_grey(const Input& input) const;
-  void count_and_clear_nan(at::Tensor& logits);     // NaN → -inf (background), counted in stats_
+  void count_and_clear_nan(at::Tensor& logits, bool count);  // NaN → -inf (background), counted in stats_
   at::Tensor alpha8(const at::Tensor& probability, const bd_composite_params& params) const;
   // coverage: the soft probability at stream size, for the foreground colour estimate (issue 9)
   void write_rgb(const Input& input, const at::Tensor& alpha8, const at::Tensor& coverage,
