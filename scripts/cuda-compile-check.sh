@@ -24,8 +24,11 @@ for w in torch- nvidia_cuda_runtime- nvidia_cuda_crt-; do
 done
 if [[ $have_all == 0 ]]; then
   echo "cuda-compile-check: downloading ${wheels[*]} (about 530 MB, once)"
+  # torch is tagged manylinux_2_28, the nvidia wheels manylinux2014 (2_17); pip does not widen
+  # an explicit --platform to older tags, so every tag the pinned wheels carry is named.
   "$python" -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 \
-    --platform manylinux_2_28_x86_64 -d "$cache/wheels" "${wheels[@]}"
+    --platform manylinux_2_28_x86_64 \
+    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$cache/wheels" "${wheels[@]}"
 fi
 
 unpacked="$cache/unpacked"
@@ -43,7 +46,9 @@ fi
 
 # The CMake build as a GPU user runs it (a torch package directory, CUDA headers from the
 # nvidia-cuda-runtime wheel beside it), which also links with -z defs: a missing symbol fails.
-build="$cache/build"
+# One build folder per checkout: CMake refuses a cache made for another source folder, and the
+# cache outlives any one clone (CI builds from a fresh clone at another path).
+build="$cache/build-$(printf '%s' "$root" | sha1sum | cut -c1-12)"
 echo "cuda-compile-check: CMake build of the engine and birefnet-bench against torch $torch_version (CUDA 13)"
 cmake -S "$root/Sources/BackdropEngine" -B "$build" -G Ninja -DBD_TORCH_DIR="$unpacked/torch" \
   -DCMAKE_BUILD_TYPE=Release >"$cache/cmake-configure.log" 2>&1 || { cat "$cache/cmake-configure.log"; exit 1; }
