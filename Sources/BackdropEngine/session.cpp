@@ -51,15 +51,6 @@ at::Tensor plane(uint8_t* data, int32_t stride, int64_t rows, int64_t cols, int6
 
 at::Tensor to_u8(const at::Tensor& values) { return values.round().clamp_(0, 255).to(at::kByte); }
 
-// [n,c,h,w] → per-frame [h,w,c] copies into the caller's planes.
-void store(const at::Tensor& nchw, const bd_frame* outputs, int plane_index, const char* what) {
-  auto host = nchw.permute({0, 2, 3, 1}).to(at::kCPU);
-  for (int64_t i = 0; i < host.size(0); ++i) {
-    plane(outputs[i].planes[plane_index], outputs[i].strides[plane_index], host.size(1), host.size(2),
-          host.size(3), what).copy_(host[i]);
-  }
-}
-
 at::Tensor gaussian_kernel(double sigma, const at::TensorOptions& options) {
   const int64_t radius = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(3.0 * sigma)));
   auto x = at::arange(-radius, radius + 1, options.dtype(at::kFloat));
@@ -86,8 +77,11 @@ at::Tensor blur(const at::Tensor& planes, double sigma) {
   return out;
 }
 
-// Whether any pixel is partly covered: only those need a foreground colour estimate.
-bool has_partial_coverage(const at::Tensor& coverage) {
+// Whether any pixel is partly covered: only those need a foreground colour estimate. On CUDA the
+// estimate is always made: asking would stop the stream mid-batch to read one bool, which costs
+// more there than the estimate (on fully covered pixels it gives the frame's own colour).
+bool needs_foreground_estimate(const at::Tensor& coverage) {
+  if (coverage.is_cuda()) return true;
   return coverage.gt(0.02).logical_and(coverage.lt(0.98)).any().item<bool>();
 }
 
@@ -101,7 +95,7 @@ bool has_alpha(bd_pixel_format format) {
 
 Session::Session(std::shared_ptr<MatteModel> model, const bd_session_config& config, c10::Device device,
                  at::ScalarType dtype, int threads)
-    : model_(std::move(model)), config_(config), device_(device), dtype_(dtype), threads_(threads) {
+    : model_(std::move(model)), config_(config), device_(device), dtype_(dtype), threads_(threads), transfer_(device) {
   if (config.width <= 0 || config.height <= 0) {
     throw ArgumentError("stream size " + std::to_string(config.width) + "x" + std::to_string(config.height) + " is empty");
   }
@@ -155,7 +149,18 @@ void Session::set_background_image(const uint8_t* rgb, int32_t stride, int width
   background_image_yuv_ = rgb_to_yuv(background_image_, output_coding_);
 }
 
-Session::Input Session::load_input(const bd_frame* inputs, int n) const {
+// [n,c,h,w] → per-frame [h,w,c] copies into the caller's planes.
+void Session::store(const at::Tensor& nchw, const bd_frame* outputs, int plane_index, const char* what) {
+  const auto nhwc = nchw.permute({0, 2, 3, 1});
+  std::vector<at::Tensor> destinations;
+  for (int64_t i = 0; i < nhwc.size(0); ++i) {
+    destinations.push_back(plane(outputs[i].planes[plane_index], outputs[i].strides[plane_index], nhwc.size(1),
+                                 nhwc.size(2), nhwc.size(3), what));
+  }
+  transfer_.download(nhwc, destinations);
+}
+
+Session::Input Session::load_input(const bd_frame* inputs, int n) {
   const int64_t height = config_.height, width = config_.width;
   const int64_t chroma_h = (height + 1) / 2, chroma_w = (width + 1) / 2;
   Input input;
@@ -168,8 +173,8 @@ Session::Input Session::load_input(const bd_frame* inputs, int n) const {
         third.push_back(plane(inputs[i].planes[2], inputs[i].strides[2], chroma_h, chroma_w, 1, "V plane"));
       }
       input.is_yuv = true;
-      input.yuv.y = to_device(at::stack(first)).permute({0, 3, 1, 2}).to(at::kFloat);
-      input.yuv.uv = to_device(at::cat({at::stack(second), at::stack(third)}, 3)).permute({0, 3, 1, 2}).to(at::kFloat);
+      input.yuv.y = transfer_.upload(first).permute({0, 3, 1, 2}).to(at::kFloat);
+      input.yuv.uv = at::cat({transfer_.upload(second), transfer_.upload(third)}, 3).permute({0, 3, 1, 2}).to(at::kFloat);
       return input;
     case BD_FORMAT_NV12:
       for (int i = 0; i < n; ++i) {
@@ -177,15 +182,15 @@ Session::Input Session::load_input(const bd_frame* inputs, int n) const {
         second.push_back(plane(inputs[i].planes[1], inputs[i].strides[1], chroma_h, chroma_w, 2, "UV plane"));
       }
       input.is_yuv = true;
-      input.yuv.y = to_device(at::stack(first)).permute({0, 3, 1, 2}).to(at::kFloat);
-      input.yuv.uv = to_device(at::stack(second)).permute({0, 3, 1, 2}).to(at::kFloat);
+      input.yuv.y = transfer_.upload(first).permute({0, 3, 1, 2}).to(at::kFloat);
+      input.yuv.uv = transfer_.upload(second).permute({0, 3, 1, 2}).to(at::kFloat);
       return input;
     default: {
       const auto layout = packing(config_.input_format);
       for (int i = 0; i < n; ++i) {
         first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, layout.bytes, "RGB plane"));
       }
-      auto packed = to_device(at::stack(first));  // [n,H,W,bytes] uint8
+      auto packed = transfer_.upload(first);  // [n,H,W,bytes] uint8
       auto order = at::tensor({layout.r, layout.g, layout.b}, at::TensorOptions().dtype(at::kLong).device(device_));
       input.rgb255 = packed.index_select(3, order).permute({0, 3, 1, 2}).to(at::kFloat);
       return input;
@@ -247,21 +252,23 @@ at::Tensor Session::to_stream_size(const at::Tensor& prob_small, const Input& in
 // counted: their frame was counted by the whole-frame pass.
 void Session::count_and_clear_nan(at::Tensor& logits, bool count) {
   auto nan = at::isnan(logits);
-  if (!count) {
-    logits.masked_fill_(nan, -std::numeric_limits<float>::infinity());
-    return;
+  if (count) {
+    auto per_frame = nan.flatten(1).sum(1);  // [n] int64, on the device
+    auto batch = at::stack({per_frame.gt(0).sum(), per_frame.sum()});
+    if (nan_totals_.defined()) nan_totals_.add_(batch);
+    else nan_totals_ = batch;
   }
-  auto per_frame = nan.flatten(1).sum(1).to(at::kCPU);  // [n] int64; one small copy per batch
-  const auto* counts = per_frame.data_ptr<int64_t>();
-  int64_t frames = 0, pixels = 0;
-  for (int64_t i = 0; i < per_frame.size(0); ++i) {
-    if (counts[i] > 0) ++frames;
-    pixels += counts[i];
-  }
-  if (pixels == 0) return;
-  stats_.nan_frames += static_cast<uint64_t>(frames);
-  stats_.nan_pixels += static_cast<uint64_t>(pixels);
   logits.masked_fill_(nan, -std::numeric_limits<float>::infinity());
+}
+
+bd_session_stats Session::stats() const {
+  bd_session_stats result = stats_;
+  if (nan_totals_.defined()) {
+    auto totals = nan_totals_.to(at::kCPU);
+    result.nan_frames = static_cast<uint64_t>(totals[0].item<int64_t>());
+    result.nan_pixels = static_cast<uint64_t>(totals[1].item<int64_t>());
+  }
+  return result;
 }
 
 at::Tensor Session::alpha8(const at::Tensor& probability, const bd_composite_params& params) const {
@@ -311,7 +318,7 @@ void Session::write_rgb(const Input& input, const at::Tensor& alpha8, const at::
   auto a = alpha8.to(at::kFloat) / 255.0;
   at::Tensor background;
   if (composite) background = background_rgb255(params, foreground);  // blur: of the original frame
-  if (params.foreground_estimate && has_partial_coverage(coverage)) {
+  if (params.foreground_estimate && needs_foreground_estimate(coverage)) {
     // Estimated from the soft coverage, so that a binary matte's opaque edge pixels lose the old
     // background too; kept only where the pixel is visible at all.
     foreground = at::where(alpha8.gt(0), estimate_foreground(foreground, coverage, 0.0, 255.0), foreground);
@@ -339,7 +346,7 @@ void Session::write_yuv(const Input& input, const at::Tensor& alpha8, const at::
   auto a = alpha8.to(at::kFloat) / 255.0;
   YuvPlanes background;
   if (composite) background = background_yuv(params, foreground);  // blur: of the original frame
-  if (params.foreground_estimate && has_partial_coverage(coverage)) {
+  if (params.foreground_estimate && needs_foreground_estimate(coverage)) {
     // Compositing is affine, so the estimate works on code values as it does on RGB.
     auto chroma_coverage = downsample_chroma(coverage);
     result.y = foreground.y =

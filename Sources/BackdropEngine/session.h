@@ -15,6 +15,7 @@
 #include "color.h"
 #include "model.h"
 #include "temporal.h"
+#include "transfer.h"
 
 namespace bd {
 
@@ -26,7 +27,8 @@ class Session {
   void set_background_image(const uint8_t* rgb, int32_t stride, int width, int height);
   void process(const bd_frame* inputs, const bd_frame* outputs, int n, const bd_composite_params& params);
   // Counters since creation, and forgetting the state carried across batches (FLUSH, DISCONT, caps).
-  bd_session_stats stats() const { return stats_; }
+  // (the NaN counts live on the device and are read here, when asked, not once per batch)
+  bd_session_stats stats() const;
   void reset();
   TemporalStage::Timing temporal_timing() const { return temporal_.timing(); }
 
@@ -38,7 +40,9 @@ class Session {
     bool is_yuv = false;
   };
 
-  Input load_input(const bd_frame* inputs, int n) const;
+  Input load_input(const bd_frame* inputs, int n);
+  // [n,c,h,w] uint8 on the device → plane `plane_index` of each output frame
+  void store(const at::Tensor& nchw, const bd_frame* outputs, int plane_index, const char* what);
   at::Tensor rgb01(const Input& input) const;
   at::Tensor inference_input(const at::Tensor& rgb01) const;  // [n,3,h,w]: resized to the inference size
   // The model's probability [n,1,h,w] at the inference size (the stages between the two steps
@@ -64,6 +68,9 @@ class Session {
   at::Tensor to_device(const at::Tensor& host) const;
 
   bd_session_stats stats_{};
+  // NaN frames and pixels [2] int64 on the device, summed there: reading them per batch would
+  // synchronise a CUDA stream in the middle of every batch (undefined until the first count)
+  at::Tensor nan_totals_;
   TemporalStage temporal_;  // state carried from frame to frame (issue 9)
   // spatial refinement (issue 9): where this batch's cascade tiles already give full detail, on
   // the cascade grid (undefined without tiles); the guided upsampling leaves those cells alone
@@ -74,6 +81,7 @@ class Session {
   c10::Device device_;
   at::ScalarType dtype_;
   int threads_;
+  DeviceTransfer transfer_;  // the frames in and out (pinned staging and a copy stream on CUDA)
   YuvCoding input_coding_, output_coding_;
   at::Tensor mean_, std_;           // ImageNet normalisation, [1,3,1,1] on the device
   at::Tensor background_image_;     // [1,3,H,W] RGB 0..1 on the device, or undefined

@@ -6,11 +6,10 @@
 //   birefnet-bench [--engine PATH] [--rows lite512,lite1024,general512] [--batches 1,4]
 //                  [--iters N] [--warmup N] [--threads N] [--weights-t FILE] [--weights-l FILE]
 //                  [--cuda-only] [--no-cuda] [--no-keep-heap]
-#include <dlfcn.h>
+#include <limits.h>  // first: it defines __GLIBC__ on glibc
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
-#include <limits.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -25,6 +24,7 @@
 #include <vector>
 
 #include "backdrop_engine.h"
+#include "backdrop_engine_loader.h"
 #include "bdrand.h"
 
 namespace {
@@ -139,18 +139,6 @@ bool write_weights(const std::string& path, int64_t embed) {
 
 // ---- the engine ----
 
-struct Api {
-  bd_abi_version_fn abi_version;
-  bd_engine_version_fn engine_version;
-  bd_cuda_device_count_fn cuda_count;
-  bd_model_open_fn model_open;
-  bd_model_get_info_fn model_info;
-  bd_model_release_fn model_release;
-  bd_session_create_fn session_create;
-  bd_session_destroy_fn session_destroy;
-  bd_session_process_fn session_process;
-};
-
 std::string self_dir() {
   char buf[PATH_MAX];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -234,29 +222,15 @@ int main(int argc, char** argv) {
 #else
   keep_heap = false;
 #endif
-  void* lib = dlopen(engine_path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!lib) { std::fprintf(stderr, "cannot load the engine %s: %s\n", engine_path.c_str(), dlerror()); return 1; }
-  Api api;
-#define SYM(field, name)                                                                     \
-  api.field = reinterpret_cast<decltype(api.field)>(dlsym(lib, name));                       \
-  if (!api.field) { std::fprintf(stderr, "%s lacks %s\n", engine_path.c_str(), name); return 1; }
-  SYM(abi_version, "bd_abi_version");
-  SYM(engine_version, "bd_engine_version");
-  SYM(cuda_count, "bd_cuda_device_count");
-  SYM(model_open, "bd_model_open");
-  SYM(model_info, "bd_model_get_info");
-  SYM(model_release, "bd_model_release");
-  SYM(session_create, "bd_session_create");
-  SYM(session_destroy, "bd_session_destroy");
-  SYM(session_process, "bd_session_process");
-#undef SYM
-  if (api.abi_version() != BD_ABI_VERSION) {
-    std::fprintf(stderr, "%s has ABI %u, this benchmark %u\n", engine_path.c_str(), api.abi_version(), BD_ABI_VERSION);
+  bd_engine_api api;
+  char load_err[512];
+  if (bd_engine_api_load(engine_path.c_str(), &api, load_err, sizeof load_err) != 0) {
+    std::fprintf(stderr, "%s\n", load_err);
     return 1;
   }
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
   const int nthreads = threads > 0 ? threads : int(cores);
-  const int gpus = api.cuda_count();
+  const int gpus = api.cuda_device_count();
   std::printf("engine: %s (%s)\n", engine_path.c_str(), api.engine_version());
   std::printf("CPU threads: %d (of %ld cores); OMP_WAIT_POLICY=%s; heap kept (no mmap per tensor): %s; CUDA devices: %d;\n"
               "iterations %d after %d warm-up\n",

@@ -16,7 +16,6 @@
 // time scaled by area (the most tiles the cascade may use is 0.45 of that area). BiRefNet weights:
 // any .safetensors file, e.g. `birefnet-bench --rows lite512 --weights-t /tmp/lite.safetensors`
 // writes fixture-rule (bdrand) BiRefNet-lite weights there.
-#include <dlfcn.h>
 #include <limits.h>
 #include <unistd.h>
 
@@ -31,19 +30,9 @@
 #include <vector>
 
 #include "backdrop_engine.h"
+#include "backdrop_engine_loader.h"
 
 namespace {
-
-struct Api {
-  bd_abi_version_fn abi_version;
-  bd_engine_version_fn engine_version;
-  bd_model_open_fn model_open;
-  bd_model_get_info_fn model_info;
-  bd_model_release_fn model_release;
-  bd_session_create_fn session_create;
-  bd_session_destroy_fn session_destroy;
-  bd_session_process_fn session_process;
-};
 
 std::string self_dir() {
   char buf[PATH_MAX];
@@ -139,23 +128,10 @@ int main(int argc, char** argv) {
     engine_path = env && *env ? env : self_dir() + "/libbackdrop-torch.so";
   }
   setenv("OMP_WAIT_POLICY", "PASSIVE", 0);  // as birefnet-bench: idle OpenMP workers must not spin
-  void* lib = dlopen(engine_path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!lib) { std::fprintf(stderr, "cannot load the engine %s: %s\n", engine_path.c_str(), dlerror()); return 1; }
-  Api api;
-#define SYM(field, name)                                                                     \
-  api.field = reinterpret_cast<decltype(api.field)>(dlsym(lib, name));                       \
-  if (!api.field) { std::fprintf(stderr, "%s lacks %s\n", engine_path.c_str(), name); return 1; }
-  SYM(abi_version, "bd_abi_version");
-  SYM(engine_version, "bd_engine_version");
-  SYM(model_open, "bd_model_open");
-  SYM(model_info, "bd_model_get_info");
-  SYM(model_release, "bd_model_release");
-  SYM(session_create, "bd_session_create");
-  SYM(session_destroy, "bd_session_destroy");
-  SYM(session_process, "bd_session_process");
-#undef SYM
-  if (api.abi_version() != BD_ABI_VERSION) {
-    std::fprintf(stderr, "%s has ABI %u, this benchmark %u\n", engine_path.c_str(), api.abi_version(), BD_ABI_VERSION);
+  bd_engine_api api;
+  char load_err[512];
+  if (bd_engine_api_load(engine_path.c_str(), &api, load_err, sizeof load_err) != 0) {
+    std::fprintf(stderr, "%s\n", load_err);
     return 1;
   }
   const int nthreads = threads > 0 ? threads : int(sysconf(_SC_NPROCESSORS_ONLN));

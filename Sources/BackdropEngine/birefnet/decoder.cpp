@@ -1,6 +1,9 @@
 // BiRefNet's decoder side: convolutions with folded BatchNorm, the modulated deformable
 // convolution (gathered with one grid_sampler call per chunk, then one GEMM), ASPPDeformable,
 // BasicDecBlk, the image-patch branches, gradient-attention gating and the output head.
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <cmath>
 
 #include "net.h"
@@ -83,6 +86,33 @@ at::Tensor Conv::operator()(const at::Tensor& x) const {
   return at::conv2d(x, w, b, {stride, stride}, {pad, pad});
 }
 
+// One frame's deformable-convolution chunk with the sampling spread over `splits` batch entries
+// of the grid sampler (its CPU kernel runs one entry per thread): the P pixels become `splits`
+// runs of q (the grid padded with samples that are computed and dropped), the frame is given
+// once per entry as a stride-0 expansion (no copy), and each run's GEMM writes its own slice.
+// grid: [1, K, P, 2]; modulator: [1, 1, K, P]; dst: [O, P] (a view into the output).
+void DeformConv::sample_split(const at::Tensor& src, const at::Tensor& grid, const at::Tensor& modulator,
+                              const at::Tensor& bias, at::Tensor dst, int64_t splits, at::ScalarType type) const {
+  const int64_t c = src.size(1), kk = grid.size(1), p = grid.size(2), q = (p + splits - 1) / splits;
+  const int64_t padded = q * splits;
+  auto g = padded == p ? grid : at::constant_pad_nd(grid, {0, 0, 0, padded - p});
+  g = g.view({kk, splits, q, 2}).permute({1, 0, 2, 3});  // [S, K, q, 2]
+  auto m = padded == p ? modulator : at::constant_pad_nd(modulator, {0, padded - p});
+  m = m.view({kk, splits, q}).permute({1, 0, 2}).unsqueeze(1);  // [S, 1, K, q]
+  auto frames = src.expand({splits, c, src.size(2), src.size(3)});
+  auto cols = at::grid_sampler(frames, g.contiguous(), /*bilinear*/ 0, /*zeros*/ 0, /*align_corners*/ false);
+  cols.mul_(m);  // [S, C, K, q]
+  if (cols.scalar_type() != type) cols = cols.to(type);
+  for (int64_t s = 0; s < splits; ++s) {
+    const int64_t first = s * q, count = std::min(q, p - first);
+    if (count <= 0) break;
+    auto out = dst.narrow(1, first, count);
+    auto matrix = cols.select(0, s).view({c * kk, q}).narrow(1, 0, count);
+    if (out.is_contiguous()) at::addmm_out(out, bias, w, matrix);
+    else out.copy_(at::addmm(bias, w, matrix));
+  }
+}
+
 // DCNv2 as torchvision.ops.deform_conv2d computes it: tap t = (i, j) of output pixel (y, x)
 // samples the input bilinearly at (y - p + i + dy, x - p + j + dx), corners outside the map count
 // as zero, and the sample is scaled by the modulator 2*sigmoid(m). grid_sampler (bilinear, zero
@@ -113,12 +143,20 @@ at::Tensor DeformConv::operator()(const at::Tensor& x) const {
   auto bias = this->b.view({out_ch, 1});
   const bool reduced = x.scalar_type() != at::kFloat && x.scalar_type() != at::kDouble;
   const auto src = reduced ? x.to(at::kFloat) : x;  // sample in float32: positions need the precision
+  // The CPU grid sampler parallelises over batch entries only, so one frame keeps one core busy:
+  // then the pixels are split into as many entries as there are threads (see sample_split).
+  const int64_t splits = x.is_cpu() ? std::min<int64_t>(at::get_num_threads(), 8) : 1;
   for (int64_t r0 = 0; r0 < h; r0 += rows_per_chunk) {
     const int64_t rows = std::min(rows_per_chunk, h - r0), p = rows * w_;
     auto g = grid.narrow(2, r0, rows).reshape({b, kk, p, 2});
     if (reduced) g = g.to(at::kFloat);
+    auto m = mod.narrow(2, r0, rows).reshape({b, 1, kk, p});
+    if (b == 1 && splits > 1) {
+      sample_split(src, g, m, bias, y.select(0, 0).narrow(1, r0 * w_, p), splits, x.scalar_type());
+      continue;
+    }
     auto cols = at::grid_sampler(src, g, /*bilinear*/ 0, /*zeros*/ 0, /*align_corners*/ false);  // [B, C, K, P]
-    cols.mul_(mod.narrow(2, r0, rows).reshape({b, 1, kk, p}));
+    cols.mul_(m);
     if (reduced) cols = cols.to(x.scalar_type());
     for (int64_t i = 0; i < b; i++) {
       auto dst = y.select(0, i).narrow(1, r0 * w_, p);

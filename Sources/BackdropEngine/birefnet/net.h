@@ -54,6 +54,10 @@ struct DeformConv {
   at::Tensor b;      // folded BN bias [O]
   int64_t k = 1;
   at::Tensor operator()(const at::Tensor& x) const;
+
+ private:
+  void sample_split(const at::Tensor& src, const at::Tensor& grid, const at::Tensor& modulator, const at::Tensor& bias,
+                    at::Tensor dst, int64_t splits, at::ScalarType type) const;
 };
 
 struct ASPPDeformable {
