@@ -13,9 +13,11 @@
 //  4. Dense optical flow (OpenCV DIS, CPU) from the current to the previous grey image, and back
 //     for the forward/backward check, warps the previous output probability onto the current
 //     frame. A skipped frame takes that warped probability; an inferred frame blends it in with
-//     a per-pixel weight  smooth · flow confidence · agreement of the two · (1 − certainty of the
-//     model where it differs from history by more than noise), so occlusions, real changes and
-//     confident pixels follow the model while the shimmer around p = 0.5 is averaged out.
+//     a per-pixel weight  smooth · flow confidence · agreement of the two · (1 − how much surer
+//     the model is than history, where they differ by more than noise), so occlusions, real
+//     changes and newly confident pixels follow the model while the shimmer around p = 0.5 is
+//     averaged out; where both are plainly background (subject) the blend never raises (lowers)
+//     the model's value.
 // All per-pixel work on probabilities is torch ops on the session's device.
 #pragma once
 

@@ -48,10 +48,8 @@ final class TemporalStabilityTests: XCTestCase {
                      ("dtssd-default", dtAfter), ("mean-lag-px", lag), ("worst-lag-px", worstLag),
                      ("subject-travel-px", truthCentres.last! - truthCentres.first!)])
     XCTAssertGreaterThan(truthCentres.last! - truthCentres.first!, 100, "the subject really moves 6 px a frame")
-    // With guided edge refinement on (the default) the per-frame matte already sits on this frame's
-    // edges, and the stabilised one measured 1 % more MAD here (0.00521 against 0.00516) while
-    // its dtSSD and lag are lower: allowed within 2 %, a known gap (README).
-    XCTAssertLessThanOrEqual(madAfter, madBefore * 1.02, "MAD within 2 % of per-frame")
+    // Measured 0.00476 against 0.00516: no worse than per-frame, as the issue asks.
+    XCTAssertLessThanOrEqual(madAfter, madBefore, "MAD no worse than per-frame")
     XCTAssertLessThanOrEqual(dtAfter, dtBefore, "dtSSD no worse than per-frame (no ghosting)")
     XCTAssertLessThan(abs(lag), 1.0, "the moving edge lags less than 1 px on average")
     XCTAssertLessThan(worstLag, 1.0, "and on every frame")
