@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cascade.h"
+#include "device_memory.h"
 #include "refine.h"
 
 namespace bd {
@@ -39,24 +40,31 @@ const char* format_name(bd_pixel_format format) {
   return format >= 0 && format <= BD_FORMAT_GRAY8 ? names[format] : "unknown";
 }
 
-// A plane of a caller's frame as a [rows, cols, channels] uint8 tensor (no copy).
-at::Tensor plane(uint8_t* data, int32_t stride, int64_t rows, int64_t cols, int64_t channels, const char* what) {
+// A plane of a caller's frame as a [rows, cols, channels] uint8 tensor: host memory without a copy,
+// CUDA device memory (issue 14) as one pitched device-to-device copy on the session's GPU.
+at::Tensor plane(uint8_t* data, int32_t stride, int64_t rows, int64_t cols, int64_t channels, const char* what,
+                 c10::Device where = c10::Device(c10::kCPU)) {
   if (data == nullptr) throw ArgumentError(std::string("missing plane pointer for ") + what);
   if (stride < cols * channels) {
     throw ArgumentError(std::string("stride ") + std::to_string(stride) + " of " + what +
                         " is smaller than a row (" + std::to_string(cols * channels) + " bytes)");
   }
+  if (where.is_cuda()) return read_device_plane(data, stride, rows, cols, channels, where, what);
   return at::from_blob(data, {rows, cols, channels}, {stride, channels, 1}, at::kByte);
 }
 
 at::Tensor to_u8(const at::Tensor& values) { return values.round().clamp_(0, 255).to(at::kByte); }
 
-// [n,c,h,w] → per-frame [h,w,c] copies into the caller's planes.
-void store(const at::Tensor& nchw, const bd_frame* outputs, int plane_index, const char* what) {
-  auto host = nchw.permute({0, 2, 3, 1}).to(at::kCPU);
-  for (int64_t i = 0; i < host.size(0); ++i) {
-    plane(outputs[i].planes[plane_index], outputs[i].strides[plane_index], host.size(1), host.size(2),
-          host.size(3), what).copy_(host[i]);
+// [n,c,h,w] → per-frame [h,w,c] copies into the caller's planes, in host or device memory.
+void store(const at::Tensor& nchw, const bd_frame* outputs, int plane_index, const char* what, c10::Device where) {
+  auto values = nchw.permute({0, 2, 3, 1}).to(where);
+  for (int64_t i = 0; i < values.size(0); ++i) {
+    if (where.is_cuda()) {
+      write_device_plane(values[i], outputs[i].planes[plane_index], outputs[i].strides[plane_index], where, what);
+      continue;
+    }
+    plane(outputs[i].planes[plane_index], outputs[i].strides[plane_index], values.size(1), values.size(2),
+          values.size(3), what).copy_(values[i]);
   }
 }
 
@@ -123,8 +131,14 @@ Session::Session(std::shared_ptr<MatteModel> model, const bd_session_config& con
   }
   input_coding_ = {config.input_matrix, config.input_full_range != 0};
   output_coding_ = {config.output_matrix, config.output_full_range != 0};
+  check_memory_config(config, device_);
 #if defined(BD_WITH_CUDA)
-  if (device_.is_cuda()) stream_ = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index());
+  if (device_.is_cuda()) {
+    // The caller's stream when it gives one (its buffers are ordered on it), else our own, so that
+    // two elements on one GPU do not serialise on the default stream.
+    stream_ = config.cuda_stream != nullptr ? external_stream(config.cuda_stream, device_)
+                                            : c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index());
+  }
 #endif
   auto options = at::TensorOptions().dtype(at::kFloat).device(device_);
   mean_ = at::tensor({0.485f, 0.456f, 0.406f}, options).view({1, 3, 1, 1});
@@ -141,7 +155,7 @@ Session::Session(std::shared_ptr<MatteModel> model, const bd_session_config& con
 }
 
 at::Tensor Session::to_device(const at::Tensor& host) const {
-  if (device_.is_cpu()) return host;
+  if (host.device() == device_) return host;  // the CPU, or CUDA memory given by the caller
   return host.pin_memory().to(device_, /*non_blocking=*/true);
 }
 
@@ -163,9 +177,9 @@ Session::Input Session::load_input(const bd_frame* inputs, int n) const {
   switch (config_.input_format) {
     case BD_FORMAT_I420:
       for (int i = 0; i < n; ++i) {
-        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, 1, "Y plane"));
-        second.push_back(plane(inputs[i].planes[1], inputs[i].strides[1], chroma_h, chroma_w, 1, "U plane"));
-        third.push_back(plane(inputs[i].planes[2], inputs[i].strides[2], chroma_h, chroma_w, 1, "V plane"));
+        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, 1, "Y plane", input_device()));
+        second.push_back(plane(inputs[i].planes[1], inputs[i].strides[1], chroma_h, chroma_w, 1, "U plane", input_device()));
+        third.push_back(plane(inputs[i].planes[2], inputs[i].strides[2], chroma_h, chroma_w, 1, "V plane", input_device()));
       }
       input.is_yuv = true;
       input.yuv.y = to_device(at::stack(first)).permute({0, 3, 1, 2}).to(at::kFloat);
@@ -173,8 +187,8 @@ Session::Input Session::load_input(const bd_frame* inputs, int n) const {
       return input;
     case BD_FORMAT_NV12:
       for (int i = 0; i < n; ++i) {
-        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, 1, "Y plane"));
-        second.push_back(plane(inputs[i].planes[1], inputs[i].strides[1], chroma_h, chroma_w, 2, "UV plane"));
+        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, 1, "Y plane", input_device()));
+        second.push_back(plane(inputs[i].planes[1], inputs[i].strides[1], chroma_h, chroma_w, 2, "UV plane", input_device()));
       }
       input.is_yuv = true;
       input.yuv.y = to_device(at::stack(first)).permute({0, 3, 1, 2}).to(at::kFloat);
@@ -183,7 +197,7 @@ Session::Input Session::load_input(const bd_frame* inputs, int n) const {
     default: {
       const auto layout = packing(config_.input_format);
       for (int i = 0; i < n; ++i) {
-        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, layout.bytes, "RGB plane"));
+        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, layout.bytes, "RGB plane", input_device()));
       }
       auto packed = to_device(at::stack(first));  // [n,H,W,bytes] uint8
       auto order = at::tensor({layout.r, layout.g, layout.b}, at::TensorOptions().dtype(at::kLong).device(device_));
@@ -325,7 +339,7 @@ void Session::write_rgb(const Input& input, const at::Tensor& alpha8, const at::
   if (layout.a >= 0) {
     channels[layout.a] = has_alpha(format) && !composite ? alpha8 : at::full_like(alpha8, 255);
   }
-  store(at::cat(channels, 1), outputs, 0, "output plane");
+  store(at::cat(channels, 1), outputs, 0, "output plane", output_device());
 }
 
 void Session::write_yuv(const Input& input, const at::Tensor& alpha8, const at::Tensor& coverage,
@@ -353,15 +367,15 @@ void Session::write_yuv(const Input& input, const at::Tensor& alpha8, const at::
   }
   auto y = to_u8(result.y);
   auto uv = to_u8(result.uv);
-  store(y, outputs, 0, "Y plane");
+  store(y, outputs, 0, "Y plane", output_device());
   if (format == BD_FORMAT_NV12) {
-    store(uv, outputs, 1, "UV plane");
+    store(uv, outputs, 1, "UV plane", output_device());
   } else {
-    store(uv.narrow(1, 0, 1), outputs, 1, "U plane");
-    store(uv.narrow(1, 1, 1), outputs, 2, "V plane");
+    store(uv.narrow(1, 0, 1), outputs, 1, "U plane", output_device());
+    store(uv.narrow(1, 1, 1), outputs, 2, "V plane", output_device());
   }
   if (format == BD_FORMAT_A420) {
-    store(composite ? at::full_like(alpha8, 255) : alpha8, outputs, 3, "alpha plane");
+    store(composite ? at::full_like(alpha8, 255) : alpha8, outputs, 3, "alpha plane", output_device());
   }
 }
 
@@ -410,12 +424,21 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
   auto alpha = alpha8(prob, params);
   const auto format = config_.output_format;
   if (format == BD_FORMAT_GRAY8) {
-    store(alpha, outputs, 0, "matte plane");
+    store(alpha, outputs, 0, "matte plane", output_device());
   } else if (is_rgb_family(format)) {
     write_rgb(input, alpha, prob, params, outputs, n);
   } else {
     write_yuv(input, alpha, prob, params, outputs, n);
   }
+#if defined(BD_WITH_CUDA)
+  // Device planes are read and written asynchronously on our own stream: the caller may hand them
+  // on (or unmap them) as soon as we return, so the work must be done by then. A caller's stream
+  // orders its own work, and synchronising it is the caller's business.
+  if (stream_ && config_.cuda_stream == nullptr &&
+      (config_.input_memory == BD_MEMORY_CUDA || config_.output_memory == BD_MEMORY_CUDA)) {
+    stream_->synchronize();
+  }
+#endif
   stats_.frames += n;
 }
 
