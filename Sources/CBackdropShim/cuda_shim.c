@@ -9,6 +9,7 @@
 static struct {
   gboolean (*ensure_element_context)(GstElement *, gint, GstObject **);
   gboolean (*handle_context_query)(GstElement *, GstQuery *, GstObject *);
+  gboolean (*handle_set_context)(GstElement *, GstContext *, gint, GstObject **);
   GstBufferPool *(*buffer_pool_new)(GstObject *);
   gboolean (*is_cuda_memory)(GstMemory *);
   void (*memory_init_once)(void);
@@ -30,6 +31,7 @@ static gpointer load_library(gpointer unused) {
   }
   RESOLVE(ensure_element_context, "gst_cuda_ensure_element_context");
   RESOLVE(handle_context_query, "gst_cuda_handle_context_query");
+  RESOLVE(handle_set_context, "gst_cuda_handle_set_context");
   RESOLVE(buffer_pool_new, "gst_cuda_buffer_pool_new");
   RESOLVE(is_cuda_memory, "gst_is_cuda_memory");
   RESOLVE(memory_init_once, "gst_cuda_memory_init_once");
@@ -46,11 +48,32 @@ gboolean bd_cuda_library_available(const char **why) {
   return cuda.ok;
 }
 
+/* The search bd_cuda_context_for_device runs on this thread, for bd_cuda_context_was_set. */
+static _Thread_local struct {
+  GstElement *element;
+  int device_index;
+  GstObject **context;
+} searching;
+
 GstObject *bd_cuda_context_for_device(GstElement *element, int device_index) {
   if (!bd_cuda_library_available(NULL)) return NULL;
   GstObject *context = NULL;
-  if (!cuda.ensure_element_context(element, device_index, &context)) return NULL;
+  searching.element = element;
+  searching.device_index = device_index;
+  searching.context = &context;
+  const gboolean found = cuda.ensure_element_context(element, device_index, &context);
+  searching.element = NULL;
+  searching.context = NULL;
+  if (!found) {
+    if (context != NULL) gst_object_unref(context);
+    return NULL;
+  }
   return context;
+}
+
+void bd_cuda_context_was_set(GstElement *element, GstContext *context) {
+  if (searching.element != element || searching.context == NULL || !bd_cuda_library_available(NULL)) return;
+  cuda.handle_set_context(element, context, searching.device_index, searching.context);
 }
 
 gboolean bd_cuda_answer_context_query(GstElement *element, GstQuery *query, GstObject *context) {

@@ -115,6 +115,11 @@ gboolean bd_cuda_library_available(const char **why);
  * context query and NEED_CONTEXT/HAVE_CONTEXT, made when none exists), or NULL. Unref it. */
 GstObject *bd_cuda_context_for_device(GstElement *element, int device_index);
 
+/* From the element's set_context: while bd_cuda_context_for_device waits on this thread for a
+ * context (its NEED_CONTEXT is answered synchronously by the bin), a CUDA context set on the element
+ * for that device is taken. */
+void bd_cuda_context_was_set(GstElement *element, GstContext *context);
+
 /* Answers a GST_QUERY_CONTEXT asking for the CUDA context with `context`. */
 gboolean bd_cuda_answer_context_query(GstElement *element, GstQuery *query, GstObject *context);
 

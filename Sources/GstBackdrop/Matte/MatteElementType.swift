@@ -48,6 +48,11 @@ private func matteClassInit(_ klass: gpointer?) {
   addPadTemplate(klass, name: "src", direction: GST_PAD_SRC, presence: GST_PAD_ALWAYS,
                  caps: rawVideoCapsString(MatteFormats.sourceFormats) + "; "
                    + rawVideoCapsString(MatteFormats.sourceFormats, feature: MatteMemory.cudaFeature))
+  // A CUDA context the bin hands over while the element looks for one (issue 14).
+  elementClass.pointee.set_context = { element, context in
+    if let element, let context { bd_cuda_context_was_set(element, context) }
+    matteParentClass!.pointee.set_context(element, context)
+  }
   elementClass.pointee.change_state = { element, transition in
     guard let state = attachedState(element, as: MatteElement.self) else {
       return GST_STATE_CHANGE_FAILURE
