@@ -74,7 +74,7 @@ final class CudaMemoryTests: XCTestCase {
         + "inference-height=64 model-file=\(lumakey) ! video/x-raw(memory:CUDAMemory) ! fakesink")
     XCTAssertFalse(run.reachedEOS)
     let text = run.errors.first ?? "(no error)"
-    for part in ["writes CUDA memory (video/x-raw(memory:CUDAMemory))", "runs on the CPU", "use device=cuda",
+    for part in ["writes CUDA memory (video/x-raw(memory:CUDAMemory))", "only when its model runs on CUDA: this one runs on the CPU", "use device=cuda",
                  "cudaupload"] {
       XCTAssertTrue(text.contains(part), "error \"\(text)\" should mention \"\(part)\"")
     }

@@ -97,9 +97,9 @@ extension MatteElement {
   func cudaRefusal() -> String {
     let (state, description) = (cuda.withLock { $0 }, shared.withLock { $0.modelDescription ?? "" })
     if state.engineOnCuda == true {
-      return "the model runs on CUDA (\(description)) but \(state.unavailable ?? "CUDA memory is unavailable")"
+      return "this one does (\(description)) but \(state.unavailable ?? "CUDA memory is unavailable")"
     }
-    return "its engine runs on the CPU (\(description)); use device=cuda on a machine with an NVIDIA GPU and an "
+    return "this one runs on the CPU (\(description)); use device=cuda on a machine with an NVIDIA GPU and an "
       + "engine built with CUDA, or convert to system memory (cudadownload before it, cudaupload after it)"
   }
 

@@ -24,7 +24,7 @@ extension MatteElement {
     if inputCuda && !offeredMemories().contains(true) {
       postError(element, .core, code: Int32(GST_CORE_ERROR_NEGOTIATION.rawValue),
                 "birefnetmatte takes frames in CUDA memory (video/x-raw(memory:CUDAMemory)) only when its model "
-                  + "runs on CUDA, and \(cudaRefusal()).")
+                  + "runs on CUDA: \(cudaRefusal()).")
       return false
     }
     let current = settings.withLock { $0 }
@@ -34,7 +34,7 @@ extension MatteElement {
       if MatteMemory.onlyCuda(downstream) && !offeredMemories().contains(true) {
         postError(element, .core, code: Int32(GST_CORE_ERROR_NEGOTIATION.rawValue),
                   "birefnetmatte writes CUDA memory (video/x-raw(memory:CUDAMemory)), which downstream asks for, "
-                    + "only when its model runs on CUDA, and \(cudaRefusal()).")
+                    + "only when its model runs on CUDA: \(cudaRefusal()).")
         return false
       }
       postError(element, .core, code: Int32(GST_CORE_ERROR_NEGOTIATION.rawValue),
