@@ -13,6 +13,8 @@ torch.cuda's memory statistics cover the engine's allocations), and prints one t
               so the figure is the engine's own work, not the network's)
   5. official the official PyTorch BiRefNet on the same card, when its code is carried along
               (--official DIR, a checkout of github ZhengPeng7/BiRefNet; never committed)
+  6. CUDA mem frames given as CUDA device pointers (torch tensors' data_ptr, pitched rows) in and
+              out, against the same frames from host memory: the bytes must match exactly
 
 --cpu runs every step on the CPU at tiny sizes, to prove the script before GPU time is spent.
 """
@@ -37,7 +39,8 @@ FIXTURES = os.path.join(ROOT, "Tests", "Fixtures", "birefnet")
 DEVICE_CPU, DEVICE_CUDA = 1, 2
 PREC = {"fp32": 1, "fp16": 2, "bf16": 3}
 PATCH_AUTO, PATCH_LEGACY = 0, 2
-FORMAT_RGBA, FORMAT_GRAY8 = 2, 9
+FORMAT_NV12, FORMAT_RGBA, FORMAT_A420, FORMAT_GRAY8 = 1, 2, 8, 9
+MEMORY_SYSTEM, MEMORY_CUDA = 0, 1
 
 
 class ModelOptions(C.Structure):
@@ -49,7 +52,8 @@ class SessionConfig(C.Structure):
     _fields_ = [("width", C.c_int), ("height", C.c_int), ("input_format", C.c_int), ("output_format", C.c_int),
                 ("input_matrix", C.c_int), ("input_full_range", C.c_int), ("output_matrix", C.c_int),
                 ("output_full_range", C.c_int), ("inference_width", C.c_int), ("inference_height", C.c_int),
-                ("max_batch", C.c_int), ("_pad", C.c_char * 256)]
+                ("max_batch", C.c_int), ("input_memory", C.c_int), ("output_memory", C.c_int),
+                ("cuda_stream", C.c_void_p), ("_pad", C.c_char * 256)]
 
 
 class CompositeParams(C.Structure):
@@ -336,6 +340,130 @@ def official(directory, size, device):
             break
 
 
+class Planes:
+    """One frame as uint8 planes (torch tensors) with rows `pad` bytes longer than needed, on a device."""
+
+    SHAPES = {FORMAT_NV12: lambda w, h: [(h, w), ((h + 1) // 2, 2 * ((w + 1) // 2))],
+              FORMAT_RGBA: lambda w, h: [(h, 4 * w)],
+              FORMAT_A420: lambda w, h: [(h, w), ((h + 1) // 2, (w + 1) // 2), ((h + 1) // 2, (w + 1) // 2), (h, w)]}
+
+    def __init__(self, fmt, w, h, device, pad, fill=None, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.rows = []
+        for rows, width in self.SHAPES[fmt](w, h):
+            if fill is None:  # smooth content with detail, so mattes have edges
+                small = torch.rand(1, 1, max(2, rows // 24), max(2, width // 24), generator=g)
+                plane = (torch.nn.functional.interpolate(small, size=(rows, width), mode="bilinear")[0, 0] * 255).to(torch.uint8)
+                plane = (plane.int() + torch.randint(0, 8, (rows, width), generator=g, dtype=torch.int32)).clamp(0, 255).to(torch.uint8)
+            else:
+                plane = torch.full((rows, width), fill, dtype=torch.uint8)
+            padded = torch.full((rows, width + pad), 77, dtype=torch.uint8)
+            padded[:, :width] = plane
+            self.rows.append((padded.to(device), width))
+
+    def frame(self):
+        f = Frame()
+        for i, (t, _) in enumerate(self.rows):
+            f.planes[i], f.strides[i] = t.data_ptr(), t.stride(0)
+        return f
+
+    def content(self):
+        return [t[:, :width].cpu() for t, width in self.rows]
+
+
+def cuda_memory(engine, cpu):
+    print("\n== 6. CUDA memory: frames as CUDA device pointers in and out vs the same frames from host memory")
+    tmp = tempfile.mkdtemp()
+    model_path = os.path.join(tmp, "conv1x1.pt")
+    torch.manual_seed(0)
+    torch.jit.script(torch.nn.Conv2d(3, 1, 1)).save(model_path)
+    lib = engine.lib
+    err = C.create_string_buffer(4096)
+    model = C.c_void_p()
+    o = engine.options(model_path, "fp32")
+    if lib.bd_model_open(C.byref(o), C.byref(model), err, len(err)) != 0:
+        print("  model:", err.value.decode())
+        return False
+
+    def session(w, h, fin, fout, batch, mem_in, mem_out, stream=None):
+        cfg = SessionConfig(width=w, height=h, input_format=fin, output_format=fout, inference_width=256,
+                            inference_height=256, max_batch=batch, input_memory=mem_in, output_memory=mem_out,
+                            cuda_stream=stream)
+        handle = C.c_void_p()
+        status = lib.bd_session_create(model, C.byref(cfg), C.byref(handle), err, len(err))
+        return handle if status == 0 else err.value.decode()
+
+    ok = True
+    if cpu:
+        got = session(64, 48, FORMAT_NV12, FORMAT_A420, 1, MEMORY_CUDA, MEMORY_SYSTEM)
+        good = isinstance(got, str) and "CUDA memory" in got
+        row("  CPU session given CUDA memory:", "refused: " + got if isinstance(got, str) else "ACCEPTED (FAIL)")
+        lib.bd_model_release(model)
+        return good
+
+    params = CompositeParams(threshold=0.5, soft=1)
+    row(f"  {'frames':28}", f"{'in':>6}", f"{'out':>6}", f"{'stream':>7}", f"{'ms/frame':>9}", "verdict")
+    for (w, h, fin, fout, label) in ((1920, 1080, FORMAT_NV12, FORMAT_A420, "1080p NV12 -> A420"),
+                                     (1280, 720, FORMAT_RGBA, FORMAT_RGBA, "720p RGBA -> RGBA"),
+                                     (333, 187, FORMAT_NV12, FORMAT_A420, "333x187 NV12 -> A420")):
+        batch = 2
+        reference = None
+        for mem_in, mem_out, use_stream in ((MEMORY_SYSTEM, MEMORY_SYSTEM, False), (MEMORY_CUDA, MEMORY_CUDA, False),
+                                            (MEMORY_CUDA, MEMORY_SYSTEM, False), (MEMORY_SYSTEM, MEMORY_CUDA, False),
+                                            (MEMORY_CUDA, MEMORY_CUDA, True)):
+            dev_in = "cuda" if mem_in == MEMORY_CUDA else "cpu"
+            dev_out = "cuda" if mem_out == MEMORY_CUDA else "cpu"
+            srcs = [Planes(fin, w, h, dev_in, pad=64, seed=i) for i in range(batch)]
+            dsts = [Planes(fout, w, h, dev_out, pad=32, fill=0) for _ in range(batch)]
+            stream = torch.cuda.current_stream().cuda_stream if use_stream else None
+            torch.cuda.synchronize()
+            s = session(w, h, fin, fout, batch, mem_in, mem_out, stream)
+            if isinstance(s, str):
+                row(f"  {label:28}", f"{dev_in:>6}", f"{dev_out:>6}", f"{'caller' if use_stream else 'own':>7}", "refused:", s[:150])
+                ok = False
+                continue
+            ins, outs = (Frame * batch)(), (Frame * batch)()
+            for i in range(batch):
+                ins[i], outs[i] = srcs[i].frame(), dsts[i].frame()
+            iters = 5
+            for it in range(iters + 1):
+                if it == 1:
+                    torch.cuda.synchronize()
+                    t0 = time.perf_counter()
+                if lib.bd_session_process(s, ins, outs, batch, C.byref(params), err, len(err)) != 0:
+                    row(f"  {label:28}", "process failed:", err.value.decode()[:150])
+                    ok = False
+                    break
+            torch.cuda.synchronize()
+            ms = (time.perf_counter() - t0) * 1000 / (iters * batch)
+            lib.bd_session_destroy(s)
+            result = [p for d in dsts for p in d.content()]
+            # the padding beyond each row (77) must be untouched: pitched writes stay inside the row
+            untouched = all(bool((t[:, width:] == 77).all()) for d in dsts for t, width in d.rows)
+            if reference is None:
+                reference, verdict = result, "reference" if untouched else "FAIL (row padding written)"
+                ok &= untouched
+            else:
+                same = all(torch.equal(a, b) for a, b in zip(reference, result))
+                diff = max(int((a.int() - b.int()).abs().max()) for a, b in zip(reference, result))
+                verdict = "ok (exact)" if same and untouched else f"FAIL (max diff {diff}, padding kept {untouched})"
+                ok &= same and untouched
+            row(f"  {label:28}", f"{dev_in:>6}", f"{dev_out:>6}", f"{'caller' if use_stream else 'own':>7}", f"{ms:9.2f}", verdict)
+    # A host pointer given as CUDA memory is refused with a message, never read from the GPU.
+    s = session(64, 48, FORMAT_NV12, FORMAT_A420, 1, MEMORY_CUDA, MEMORY_SYSTEM)
+    host = Planes(FORMAT_NV12, 64, 48, "cpu", pad=0)
+    out = Planes(FORMAT_A420, 64, 48, "cpu", pad=0, fill=0)
+    fi, fo = host.frame(), out.frame()
+    status = lib.bd_session_process(s, C.byref(fi), C.byref(fo), 1, C.byref(params), err, len(err))
+    message = err.value.decode()
+    good = status == 1 and "host memory" in message
+    ok &= good
+    row("  host pointer given as CUDA memory:", ("refused: " + message) if status else "ACCEPTED (FAIL)")
+    lib.bd_session_destroy(s)
+    lib.bd_model_release(model)
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True, help="CMake build folder (libbackdrop-torch.so, libbdrand.so, birefnet-bench)")
@@ -363,6 +491,7 @@ def main():
     prepost(engine, 640 if args.cpu else 1920, 360 if args.cpu else 1080, 256 if args.cpu else 512,
             "cpu" if args.cpu else "cuda")
     official(args.official, 256 if args.cpu else 1024, "cpu" if args.cpu else "cuda")
+    ok &= cuda_memory(engine, args.cpu)
     shutil.rmtree(tmp, ignore_errors=True)
     print("\ngpu-check:", "OK" if ok else "FAILURES above")
     return 0 if ok else 1

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cascade.h"
+#include "device_memory.h"
 #include "refine.h"
 
 namespace bd {
@@ -39,13 +40,16 @@ const char* format_name(bd_pixel_format format) {
   return format >= 0 && format <= BD_FORMAT_GRAY8 ? names[format] : "unknown";
 }
 
-// A plane of a caller's frame as a [rows, cols, channels] uint8 tensor (no copy).
-at::Tensor plane(uint8_t* data, int32_t stride, int64_t rows, int64_t cols, int64_t channels, const char* what) {
+// A plane of a caller's frame as a [rows, cols, channels] uint8 tensor: host memory without a copy,
+// CUDA device memory (issue 14) as one pitched device-to-device copy on the session's GPU.
+at::Tensor plane(uint8_t* data, int32_t stride, int64_t rows, int64_t cols, int64_t channels, const char* what,
+                 c10::Device where = c10::Device(c10::kCPU)) {
   if (data == nullptr) throw ArgumentError(std::string("missing plane pointer for ") + what);
   if (stride < cols * channels) {
     throw ArgumentError(std::string("stride ") + std::to_string(stride) + " of " + what +
                         " is smaller than a row (" + std::to_string(cols * channels) + " bytes)");
   }
+  if (where.is_cuda()) return read_device_plane(data, stride, rows, cols, channels, where, what);
   return at::from_blob(data, {rows, cols, channels}, {stride, channels, 1}, at::kByte);
 }
 
@@ -117,8 +121,14 @@ Session::Session(std::shared_ptr<MatteModel> model, const bd_session_config& con
   }
   input_coding_ = {config.input_matrix, config.input_full_range != 0};
   output_coding_ = {config.output_matrix, config.output_full_range != 0};
+  check_memory_config(config, device_);
 #if defined(BD_WITH_CUDA)
-  if (device_.is_cuda()) stream_ = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index());
+  if (device_.is_cuda()) {
+    // The caller's stream when it gives one (its buffers are ordered on it), else our own, so that
+    // two elements on one GPU do not serialise on the default stream.
+    stream_ = config.cuda_stream != nullptr ? external_stream(config.cuda_stream, device_)
+                                            : c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index());
+  }
 #endif
   auto options = at::TensorOptions().dtype(at::kFloat).device(device_);
   mean_ = at::tensor({0.485f, 0.456f, 0.406f}, options).view({1, 3, 1, 1});
@@ -135,7 +145,7 @@ Session::Session(std::shared_ptr<MatteModel> model, const bd_session_config& con
 }
 
 at::Tensor Session::to_device(const at::Tensor& host) const {
-  if (device_.is_cpu()) return host;
+  if (host.device() == device_) return host;  // the CPU, or CUDA memory given by the caller
   return host.pin_memory().to(device_, /*non_blocking=*/true);
 }
 
@@ -149,9 +159,18 @@ void Session::set_background_image(const uint8_t* rgb, int32_t stride, int width
   background_image_yuv_ = rgb_to_yuv(background_image_, output_coding_);
 }
 
-// [n,c,h,w] → per-frame [h,w,c] copies into the caller's planes.
+// [n,c,h,w] → per-frame [h,w,c] copies into the caller's planes, in host memory (through the
+// transfer's staging) or in device memory (pitched device copies).
 void Session::store(const at::Tensor& nchw, const bd_frame* outputs, int plane_index, const char* what) {
   const auto nhwc = nchw.permute({0, 2, 3, 1});
+  const auto where = output_device();
+  if (where.is_cuda()) {
+    auto values = nhwc.to(where);
+    for (int64_t i = 0; i < values.size(0); ++i) {
+      write_device_plane(values[i], outputs[i].planes[plane_index], outputs[i].strides[plane_index], where, what);
+    }
+    return;
+  }
   std::vector<at::Tensor> destinations;
   for (int64_t i = 0; i < nhwc.size(0); ++i) {
     destinations.push_back(plane(outputs[i].planes[plane_index], outputs[i].strides[plane_index], nhwc.size(1),
@@ -168,9 +187,9 @@ Session::Input Session::load_input(const bd_frame* inputs, int n) {
   switch (config_.input_format) {
     case BD_FORMAT_I420:
       for (int i = 0; i < n; ++i) {
-        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, 1, "Y plane"));
-        second.push_back(plane(inputs[i].planes[1], inputs[i].strides[1], chroma_h, chroma_w, 1, "U plane"));
-        third.push_back(plane(inputs[i].planes[2], inputs[i].strides[2], chroma_h, chroma_w, 1, "V plane"));
+        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, 1, "Y plane", input_device()));
+        second.push_back(plane(inputs[i].planes[1], inputs[i].strides[1], chroma_h, chroma_w, 1, "U plane", input_device()));
+        third.push_back(plane(inputs[i].planes[2], inputs[i].strides[2], chroma_h, chroma_w, 1, "V plane", input_device()));
       }
       input.is_yuv = true;
       input.yuv.y = transfer_.upload(first).permute({0, 3, 1, 2}).to(at::kFloat);
@@ -178,8 +197,8 @@ Session::Input Session::load_input(const bd_frame* inputs, int n) {
       return input;
     case BD_FORMAT_NV12:
       for (int i = 0; i < n; ++i) {
-        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, 1, "Y plane"));
-        second.push_back(plane(inputs[i].planes[1], inputs[i].strides[1], chroma_h, chroma_w, 2, "UV plane"));
+        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, 1, "Y plane", input_device()));
+        second.push_back(plane(inputs[i].planes[1], inputs[i].strides[1], chroma_h, chroma_w, 2, "UV plane", input_device()));
       }
       input.is_yuv = true;
       input.yuv.y = transfer_.upload(first).permute({0, 3, 1, 2}).to(at::kFloat);
@@ -188,7 +207,7 @@ Session::Input Session::load_input(const bd_frame* inputs, int n) {
     default: {
       const auto layout = packing(config_.input_format);
       for (int i = 0; i < n; ++i) {
-        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, layout.bytes, "RGB plane"));
+        first.push_back(plane(inputs[i].planes[0], inputs[i].strides[0], height, width, layout.bytes, "RGB plane", input_device()));
       }
       auto packed = transfer_.upload(first);  // [n,H,W,bytes] uint8
       auto order = at::tensor({layout.r, layout.g, layout.b}, at::TensorOptions().dtype(at::kLong).device(device_));
@@ -423,6 +442,15 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
   } else {
     write_yuv(input, alpha, prob, params, outputs, n);
   }
+#if defined(BD_WITH_CUDA)
+  // Device planes are read and written asynchronously on our own stream: the caller may hand them
+  // on (or unmap them) as soon as we return, so the work must be done by then. A caller's stream
+  // orders its own work, and synchronising it is the caller's business.
+  if (stream_ && config_.cuda_stream == nullptr &&
+      (config_.input_memory == BD_MEMORY_CUDA || config_.output_memory == BD_MEMORY_CUDA)) {
+    stream_->synchronize();
+  }
+#endif
   stats_.frames += n;
 }
 

@@ -66,6 +66,9 @@ class Session {
   at::Tensor background_rgb255(const bd_composite_params& params, const at::Tensor& foreground) const;
   YuvPlanes background_yuv(const bd_composite_params& params, const YuvPlanes& foreground) const;
   at::Tensor to_device(const at::Tensor& host) const;
+  // Where the caller's input and output planes live (issue 14): the CPU, or the session's GPU.
+  c10::Device input_device() const { return config_.input_memory == BD_MEMORY_CUDA ? device_ : c10::Device(c10::kCPU); }
+  c10::Device output_device() const { return config_.output_memory == BD_MEMORY_CUDA ? device_ : c10::Device(c10::kCPU); }
 
   bd_session_stats stats_{};
   // NaN frames and pixels [2] int64 on the device, summed there: reading them per batch would

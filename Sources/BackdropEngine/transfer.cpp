@@ -58,7 +58,8 @@ DeviceTransfer::~DeviceTransfer() = default;
 
 at::Tensor DeviceTransfer::upload(const std::vector<at::Tensor>& frames) {
   if (frames.empty()) throw std::invalid_argument("upload of no frames");
-  if (!cuda_) return at::stack(frames).to(device_);  // the CPU: one copy into the batch tensor
+  // The CPU, or frames already on the device (CUDA memory in): one copy into the batch tensor.
+  if (!cuda_ || frames[0].is_cuda()) return at::stack(frames).to(device_);
 #if defined(BD_WITH_CUDA)
   const auto shape = frames[0].sizes();
   const int64_t per_frame = frames[0].numel(), n = static_cast<int64_t>(frames.size());

@@ -26,8 +26,9 @@ class DeviceTransfer {
   DeviceTransfer(const DeviceTransfer&) = delete;
   DeviceTransfer& operator=(const DeviceTransfer&) = delete;
 
-  // frames: host views [h,w,c] uint8 of equal shape (may be strided). Returns [n,h,w,c] uint8 on
-  // the device, ready for work on the current (compute) stream.
+  // frames: host views [h,w,c] uint8 of equal shape (may be strided), or tensors already on the
+  // device (CUDA memory in: stacked there). Returns [n,h,w,c] uint8 on the device, ready for work
+  // on the current (compute) stream.
   at::Tensor upload(const std::vector<at::Tensor>& frames);
   // source: [n,h,w,c] uint8 on the device, computed on the current stream; destinations: one
   // host view [h,w,c] per frame. Returns when every destination holds its frame.

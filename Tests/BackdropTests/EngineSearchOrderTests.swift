@@ -2,6 +2,7 @@
 // the plugin is PREFIX/lib/<triplet>/gstreamer-1.0/libgstbackdrop.so and the engine sits in the
 // private folder PREFIX/lib/<triplet>/backdrop/, which must come before everything implicit.
 import BackdropEngineClient
+import CBackdropShim
 import CGStreamer
 import GstBackdrop
 import XCTest

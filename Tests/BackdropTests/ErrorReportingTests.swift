@@ -1,4 +1,5 @@
 // Every error a user can cause reaches the bus as an ERROR that names the file, property or value.
+import CBackdropShim
 import CGStreamer
 import XCTest
 

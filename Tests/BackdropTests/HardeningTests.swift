@@ -1,5 +1,6 @@
 // Faults found by hostile testing (issue 12), at the element: one ERROR per broken model, the
 // output-size contract checked by the probe, NaN from a model made background and reported once.
+import CBackdropShim
 import CGStreamer
 import CGStreamerCheck
 import Foundation

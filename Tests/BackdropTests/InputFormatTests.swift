@@ -1,5 +1,6 @@
 // Every input format, at an odd size (chroma planes of partial blocks, padded strides), gives
 // the same matte: a videoconvert in front of the element turns the RGBA test picture into each.
+import CBackdropShim
 import CGStreamer
 import CGStreamerCheck
 import XCTest

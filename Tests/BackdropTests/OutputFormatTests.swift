@@ -1,5 +1,6 @@
 // Pixel values for every output format and every background mode, with the luma-key model:
 // bright pixels are the subject, dark pixels the background.
+import CBackdropShim
 import CGStreamer
 import XCTest
 

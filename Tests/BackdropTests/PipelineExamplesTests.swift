@@ -2,6 +2,7 @@
 // and checked. The clip is SMPTE colour bars: with the luma-key model the four brightest bars
 // (white, yellow, cyan, green) are the subject and the three darker ones (magenta, red, blue) the
 // background.
+import CBackdropShim
 import CGStreamer
 import XCTest
 

@@ -1,5 +1,6 @@
 // Real pipelines through gst_parse_launch: test sources through birefnetmatte into files whose
 // bytes the tests read back.
+import CBackdropShim
 import CGStreamer
 import XCTest
 

@@ -2,6 +2,7 @@
 // models/selfie/convert_selfie.py) through the real element, on a real photo of a person:
 // scikit-image's public-domain astronaut, generated at test time. Its matte must agree with
 // MediaPipe's own mask of that photo (models/selfie/astronaut_reference_mask.png, threshold 0.5).
+import CBackdropShim
 import CGStreamer
 import Foundation
 import XCTest

@@ -3,6 +3,7 @@
 // (Tests/Spatial/scene.py: a soft-edged subject with hair-like strokes over a textured, coloured
 // background) and the designed linear-key model models/designed/softkey.pt. Metrics come from
 // Tests/Spatial/metrics.py (numpy) on the element's raw output.
+import CBackdropShim
 import CGStreamer
 import Foundation
 import XCTest

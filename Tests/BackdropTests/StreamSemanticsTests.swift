@@ -1,5 +1,6 @@
 // Batching and stream semantics through GstHarness: order, timestamps, flags, draining at EOS
 // and caps changes, flushing, latency and the live batch timeout.
+import CBackdropShim
 import CGStreamer
 import CGStreamerCheck
 import XCTest

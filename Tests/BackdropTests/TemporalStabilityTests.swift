@@ -1,6 +1,7 @@
 // Temporal stabilisation and frame skipping (issue 9) measured on synthetic clips with exact
 // ground truth (scripts/make-temporal-clip.py) and the designed luma-key model, which keys the
 // subject from the picture and so wavers at the boundary under noise like a real model.
+import CBackdropShim
 import CGStreamer
 import XCTest
 

@@ -288,6 +288,47 @@ void bad_model_files() {
   }
 }
 
+// CUDA memory (issue 14) on a CPU session: refused at session creation with what to change.
+void cuda_memory_refused() {
+  Model model(designed + "lumakey.pt");
+  if (!model.handle) return;
+  const bool cuda_engine = std::string(bd_engine_version()).find("CUDA: built in") != std::string::npos;
+  const std::string cause = cuda_engine ? "its model runs on the CPU" : "built without CUDA";
+  for (int which = 0; which < 3; ++which) {
+    bd_session_config config{};
+    config.width = 64;
+    config.height = 48;
+    config.input_format = BD_FORMAT_NV12;
+    config.output_format = BD_FORMAT_A420;
+    config.inference_width = config.inference_height = 64;
+    config.max_batch = 1;
+    int stream_token = 0;
+    if (which == 0) config.input_memory = BD_MEMORY_CUDA;
+    if (which == 1) config.output_memory = BD_MEMORY_CUDA;
+    if (which == 2) config.cuda_stream = &stream_token;
+    bd_session* session = nullptr;
+    char err[1024];
+    const bd_status status = bd_session_create(model.handle, &config, &session, err, sizeof err);
+    CHECK(status == BD_ERR_INVALID_ARGUMENT && session == nullptr, "case %d: status %d", which, status);
+    CHECK(std::strstr(err, cause.c_str()) != nullptr && std::strstr(err, which == 2 ? "a CUDA stream" : "CUDA memory") != nullptr,
+          "case %d: %s", which, err);
+    if (session) bd_session_destroy(session);
+  }
+  bd_session_config config{};
+  config.width = 64;
+  config.height = 48;
+  config.input_format = BD_FORMAT_RGBA;
+  config.output_format = BD_FORMAT_RGBA;
+  config.inference_width = config.inference_height = 64;
+  config.max_batch = 1;
+  config.output_memory = static_cast<bd_memory_kind>(7);
+  bd_session* session = nullptr;
+  char err[1024];
+  CHECK(bd_session_create(model.handle, &config, &session, err, sizeof err) == BD_ERR_INVALID_ARGUMENT &&
+            std::strstr(err, "unknown output memory kind 7") != nullptr, "%s", err);
+  if (session) bd_session_destroy(session);
+}
+
 }  // namespace
 
 int main() {
@@ -300,6 +341,7 @@ int main() {
     {"NaN model: background and counted", nan_model},
     {"contract breaks refused at the probe", contract_breaks},
     {"bad model files refused with their cause", bad_model_files},
+    {"CUDA memory refused on a CPU session", cuda_memory_refused},
   };
   for (auto& [name, body] : groups) {
     const int before = failures;

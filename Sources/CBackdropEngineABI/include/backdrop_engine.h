@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define BD_ABI_VERSION 2u
+#define BD_ABI_VERSION 3u
 
 #if defined(__GNUC__)
 #define BD_EXPORT __attribute__((visibility("default")))
@@ -98,6 +98,13 @@ typedef enum {
   BD_CASCADE_AUTO = 1, /* when the frame is larger than the inference size: tiles where the matte is uncertain */
 } bd_cascade;
 
+/* Where the planes of bd_frame live (issue 14). */
+typedef enum {
+  BD_MEMORY_SYSTEM = 0, /* host pointers (the default) */
+  BD_MEMORY_CUDA = 1,   /* CUDA device pointers on the session's GPU (e.g. GstCudaMemory mapped with
+                           GST_MAP_CUDA); only for a session on CUDA, in an engine built with CUDA */
+} bd_memory_kind;
+
 typedef struct bd_model bd_model;
 typedef struct bd_session bd_session;
 
@@ -132,6 +139,12 @@ typedef struct {
   int inference_width;          /* model input size; BiRefNet wants multiples of 32 */
   int inference_height;
   int max_batch;                /* largest n bd_session_process will be given */
+  /* CUDA memory in and out (issue 14); all zero = host memory, the session's own stream */
+  bd_memory_kind input_memory;  /* where the input planes live */
+  bd_memory_kind output_memory; /* where the output planes live */
+  void *cuda_stream;            /* cudaStream_t/CUstream on the session's GPU to order the work on
+                                   (the caller synchronises it); NULL: the session's own stream, and
+                                   bd_session_process returns once the frames are written */
 } bd_session_config;
 
 /* Parameters that may change between batches. */

@@ -102,6 +102,36 @@ typedef enum {
 } BdMatteCascade;
 GType bd_matte_cascade_get_type(void);
 
+/* ---- CUDA memory (issue 14), in cuda_shim.c ------------------------------------------------
+ * Through GStreamer's gstcuda library (libgstcuda-1.0, gst-plugins-bad), loaded at run time, not
+ * linked: its headers need the CUDA toolkit's cuda.h, and the plugin must still load and work in
+ * system memory where gst-plugins-bad is missing. GstCudaContext objects are handled as GstObject. */
+#define BD_CAPS_FEATURE_MEMORY_CUDA "memory:CUDAMemory"
+
+/* Whether libgstcuda-1.0 loaded with every symbol used here; else `why` (may be NULL) tells. */
+gboolean bd_cuda_library_available(const char **why);
+
+/* The pipeline's GstCudaContext for CUDA device `device_index` (shared with neighbours through the
+ * context query and NEED_CONTEXT/HAVE_CONTEXT, made when none exists), or NULL. Unref it. */
+GstObject *bd_cuda_context_for_device(GstElement *element, int device_index);
+
+/* From the element's set_context: while bd_cuda_context_for_device waits on this thread for a
+ * context (its NEED_CONTEXT is answered synchronously by the bin), a CUDA context set on the element
+ * for that device is taken. */
+void bd_cuda_context_was_set(GstElement *element, GstContext *context);
+
+/* Answers a GST_QUERY_CONTEXT asking for the CUDA context with `context`. */
+gboolean bd_cuda_answer_context_query(GstElement *element, GstQuery *query, GstObject *context);
+
+/* An active CUDA buffer pool of `context` for buffers of `caps` (with the CUDAMemory feature). */
+GstBufferPool *bd_cuda_buffer_pool_new(GstObject *context, GstCaps *caps, guint size);
+
+/* Whether the buffer's first memory is GstCudaMemory. */
+gboolean bd_cuda_buffer_is_device(GstBuffer *buffer);
+
+/* GST_MAP_CUDA: map GstCudaMemory as a device pointer instead of host staging memory. */
+GstMapFlags bd_cuda_map_flag(void);
+
 G_END_DECLS
 
 #endif

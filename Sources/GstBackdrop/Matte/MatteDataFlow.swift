@@ -139,18 +139,29 @@ extension MatteElement {
     }
     var engineInputs: [bd_frame] = []
     var engineOutputs: [bd_frame] = []
+    // CUDA memory (issue 14) is mapped as device pointers, which the engine reads and writes on the GPU.
+    let cudaMap = bd_cuda_map_flag().rawValue
+    let inputFlags = GstMapFlags(rawValue: GST_MAP_READ.rawValue | (stream.inputCuda ? cudaMap : 0))
+    let outputFlags = GstMapFlags(rawValue: GST_MAP_WRITE.rawValue | (stream.outputPool != nil ? cudaMap : 0))
     for input in inputs {
+      if stream.inputCuda && bd_cuda_buffer_is_device(input) == 0 {
+        outputs.forEach { gst_buffer_unref($0) }
+        throw ProcessError(message: "an input buffer is not CUDA memory although the caps say memory:CUDAMemory")
+      }
       inFrames[mappedIn] = GstVideoFrame()
-      guard gst_video_frame_map(inFrames + mappedIn, &stream.inputInfo, input, GST_MAP_READ) != 0 else {
+      guard gst_video_frame_map(inFrames + mappedIn, &stream.inputInfo, input, inputFlags) != 0 else {
         outputs.forEach { gst_buffer_unref($0) }
         throw ProcessError(message: "cannot map an input buffer as \(formatName(stream.inputInfo))")
       }
       mappedIn += 1
-      let output = gst_buffer_new_allocate(nil, stream.outputInfo.size, nil)!
+      guard let output = allocateOutput() else {
+        outputs.forEach { gst_buffer_unref($0) }
+        throw ProcessError(message: "cannot allocate an output buffer in CUDA memory (the buffer pool is empty or inactive)")
+      }
       gst_buffer_copy_into(output, input, GstBufferCopyFlags(rawValue: GST_BUFFER_COPY_FLAGS.rawValue | GST_BUFFER_COPY_TIMESTAMPS.rawValue), 0, UInt.max)
       outputs.append(output)
       outFrames[mappedOut] = GstVideoFrame()
-      guard gst_video_frame_map(outFrames + mappedOut, &stream.outputInfo, output, GST_MAP_WRITE) != 0 else {
+      guard gst_video_frame_map(outFrames + mappedOut, &stream.outputInfo, output, outputFlags) != 0 else {
         outputs.forEach { gst_buffer_unref($0) }
         throw ProcessError(message: "cannot map an output buffer")
       }
@@ -165,6 +176,14 @@ extension MatteElement {
       throw ProcessError(message: error.message)
     }
     return outputs
+  }
+
+  /// A buffer for one output frame: from the CUDA pool when the output is in CUDA memory.
+  func allocateOutput() -> UnsafeMutablePointer<GstBuffer>? {
+    guard let pool = stream.outputPool else { return gst_buffer_new_allocate(nil, stream.outputInfo.size, nil) }
+    var buffer: UnsafeMutablePointer<GstBuffer>? = nil
+    guard gst_buffer_pool_acquire_buffer(pool, &buffer, nil) == GST_FLOW_OK else { return nil }
+    return buffer
   }
 
   func engineFrame(_ frame: GstVideoFrame) -> bd_frame {

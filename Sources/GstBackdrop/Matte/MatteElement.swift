@@ -29,6 +29,10 @@ struct MatteStreamState {
   var failed = false
   /// The model's NaN output was reported for this stream (one WARNING per stream).
   var nanReported = false
+  /// CUDA memory (issue 14): the input caps are memory:CUDAMemory, and the output buffers' pool
+  /// when the output caps are (nil: output buffers in system memory).
+  var inputCuda = false
+  var outputPool: UnsafeMutablePointer<GstBufferPool>? = nil
 }
 
 /// What queries and the timeout read from other threads.
@@ -54,6 +58,7 @@ final class MatteElement: @unchecked Sendable {
   let srcPad: UnsafeMutablePointer<GstPad>
   let settings = Mutex(MatteSettings())
   let shared = Mutex(MatteSharedState())
+  let cuda = Mutex(MatteCudaState())
   var stream = MatteStreamState()  // sink pad stream lock
   var model: EngineModel? = nil  // set in start(), cleared in stop() (state-change thread)
 
@@ -152,6 +157,7 @@ final class MatteElement: @unchecked Sendable {
       $0.modelDescription = description
       $0.batchSize = current.batchSize
     }
+    startCudaMemory(openedModel.info)
     matteDebug.info(object, "model \(modelFile): \(description)")
     return true
   }
@@ -164,9 +170,11 @@ final class MatteElement: @unchecked Sendable {
     stream.session = nil
     if let caps = stream.inputCaps { gst_caps_unref(caps) }
     if let caps = stream.refusedCaps { gst_caps_unref(caps) }
+    releasePool(stream.outputPool)
     stream = MatteStreamState()
     gst_segment_init(&stream.segment, GST_FORMAT_TIME)
     bd_pad_stream_unlock(sinkPad)
+    stopCudaMemory()
     model = nil
   }
 

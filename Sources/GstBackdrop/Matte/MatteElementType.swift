@@ -40,10 +40,19 @@ private func matteClassInit(_ klass: gpointer?) {
     "Separates the subject from the background with a neural network (BiRefNet or TorchScript) "
       + "and writes alpha, a matte or a composite on a new background",
     "Backdrop")
+  // System memory, and CUDA memory with the same formats (issue 14: taken and written only when the
+  // model runs on CUDA; the caps queries say which, see MatteCudaMemory.swift).
   addPadTemplate(klass, name: "sink", direction: GST_PAD_SINK, presence: GST_PAD_ALWAYS,
-                 caps: rawVideoCapsString(MatteFormats.sinkFormats))
+                 caps: rawVideoCapsString(MatteFormats.sinkFormats) + "; "
+                   + rawVideoCapsString(MatteFormats.sinkFormats, feature: MatteMemory.cudaFeature))
   addPadTemplate(klass, name: "src", direction: GST_PAD_SRC, presence: GST_PAD_ALWAYS,
-                 caps: rawVideoCapsString(MatteFormats.sourceFormats))
+                 caps: rawVideoCapsString(MatteFormats.sourceFormats) + "; "
+                   + rawVideoCapsString(MatteFormats.sourceFormats, feature: MatteMemory.cudaFeature))
+  // A CUDA context the bin hands over while the element looks for one (issue 14).
+  elementClass.pointee.set_context = { element, context in
+    if let element, let context { bd_cuda_context_was_set(element, context) }
+    matteParentClass!.pointee.set_context(element, context)
+  }
   elementClass.pointee.change_state = { element, transition in
     guard let state = attachedState(element, as: MatteElement.self) else {
       return GST_STATE_CHANGE_FAILURE

@@ -20,10 +20,23 @@ extension MatteElement {
                 "birefnetmatte cannot take caps \(capsDescription(caps)).")
       return false
     }
+    let inputCuda = MatteMemory.isCuda(caps)
+    if inputCuda && !offeredMemories().contains(true) {
+      postError(element, .core, code: Int32(GST_CORE_ERROR_NEGOTIATION.rawValue),
+                "birefnetmatte takes frames in CUDA memory (video/x-raw(memory:CUDAMemory)) only when its model "
+                  + "runs on CUDA: \(cudaRefusal()).")
+      return false
+    }
     let current = settings.withLock { $0 }
     guard let (outputCaps, outputInfo) = chooseOutput(inputInfo, background: current.background) else {
       let downstream = gst_pad_peer_query_caps(srcPad, nil)
       defer { if let downstream { gst_caps_unref(downstream) } }
+      if MatteMemory.onlyCuda(downstream) && !offeredMemories().contains(true) {
+        postError(element, .core, code: Int32(GST_CORE_ERROR_NEGOTIATION.rawValue),
+                  "birefnetmatte writes CUDA memory (video/x-raw(memory:CUDAMemory)), which downstream asks for, "
+                    + "only when its model runs on CUDA: \(cudaRefusal()).")
+        return false
+      }
       postError(element, .core, code: Int32(GST_CORE_ERROR_NEGOTIATION.rawValue),
                 "birefnetmatte can write none of the formats downstream accepts "
                   + "(it writes \(MatteFormats.sourceFormats.joined(separator: ", "))); downstream accepts \(capsDescription(downstream)).")
@@ -52,7 +65,22 @@ extension MatteElement {
     config.input_full_range = MatteFormats.isFullRange(inputInfo) ? 1 : 0
     config.output_matrix = MatteFormats.matrix(outputInfoVar)
     config.output_full_range = MatteFormats.isFullRange(outputInfoVar) ? 1 : 0
-    guard let model else { return false }
+    // CUDA memory (issue 14): device planes in and out; the engine orders the work on its own stream
+    // and returns when the frames are written (gstcuda 1.22 buffers carry no stream).
+    let outputCuda = MatteMemory.isCuda(outputCaps)
+    config.input_memory = inputCuda ? BD_MEMORY_CUDA : BD_MEMORY_SYSTEM
+    config.output_memory = outputCuda ? BD_MEMORY_CUDA : BD_MEMORY_SYSTEM
+    var outputPool: UnsafeMutablePointer<GstBufferPool>? = nil
+    if outputCuda {
+      outputPool = makeCudaOutputPool(outputCaps, size: outputInfoVar.size)
+      if outputPool == nil {
+        postError(element, .resource, code: ResourceError.failed,
+                  "birefnetmatte cannot allocate CUDA memory for \(capsDescription(outputCaps)) (the CUDA buffer pool "
+                    + "refused it); let downstream take system memory.")
+        return false
+      }
+    }
+    guard let model else { releasePool(outputPool); return false }
     // The size a model file says it prefers wins over the default, not over a size that was set.
     if !current.inferenceSizeWasSet && model.info.native_width > 0 && model.info.native_height > 0 {
       config.inference_width = model.info.native_width
@@ -71,6 +99,7 @@ extension MatteElement {
       // A model that breaks the contract is a bad model file (RESOURCE OPEN_READ, as when it
       // cannot be loaded); other refusals are about the settings (size, format).
       let code = error.status == BD_ERR_MODEL ? ResourceError.openRead : ResourceError.settings
+      releasePool(outputPool)
       postError(element, .resource, code: code, error.message)
       if let refused = stream.refusedCaps { gst_caps_unref(refused) }
       stream.refusedCaps = gst_caps_ref(caps)
@@ -80,6 +109,9 @@ extension MatteElement {
     stream.inputCaps = gst_caps_ref(caps)
     stream.inputInfo = inputInfo
     stream.outputInfo = outputInfoVar
+    stream.inputCuda = inputCuda
+    releasePool(stream.outputPool)
+    stream.outputPool = outputPool
     stream.batchSize = batchSize
     stream.backgroundImageKey = nil
     if stream.lastFlow == GST_FLOW_NOT_NEGOTIATED { stream.lastFlow = GST_FLOW_OK }
@@ -94,13 +126,15 @@ extension MatteElement {
     return true
   }
 
-  /// The first output format in order of preference that downstream accepts.
+  /// The first output format in order of preference that downstream accepts, in the first memory
+  /// offered that it accepts (CUDA memory first when the model runs on CUDA).
   func chooseOutput(_ input: GstVideoInfo, background: BdMatteBackground)
     -> (UnsafeMutablePointer<GstCaps>, GstVideoInfo)?
   {
     let downstream = gst_pad_peer_query_caps(srcPad, nil)
     defer { if let downstream { gst_caps_unref(downstream) } }
     let inputName = formatName(input)
+    for cudaMemory in offeredMemories() {
     for name in MatteFormats.preferredOutputs(input: inputName, background: background) {
       var info = GstVideoInfo()
       let format = gst_video_format_from_string(name)
@@ -115,10 +149,12 @@ extension MatteElement {
         info.chroma_site = input.chroma_site
       }
       guard let caps = gst_video_info_to_caps(&info) else { continue }
+      if cudaMemory { MatteMemory.setCuda(caps) }
       if downstream == nil || gst_caps_can_intersect(caps, downstream) != 0 {
         return (caps, info)
       }
       gst_caps_unref(caps)
+    }
     }
     return nil
   }

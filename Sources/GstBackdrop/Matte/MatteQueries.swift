@@ -16,6 +16,8 @@ extension MatteElement {
       // are fine, the engine follows the video meta.
       gst_query_add_allocation_meta(query, gst_video_meta_api_get_type(), nil)
       return true
+    case GST_QUERY_CONTEXT where answerContextQuery(query):
+      return true
     default:
       return gst_pad_query_default(pad, gstObject, query) != 0
     }
@@ -36,6 +38,8 @@ extension MatteElement {
       gst_query_set_latency(query, live, minimum + ours,
                             maximum == GST_CLOCK_TIME_NONE_VALUE ? maximum : maximum + ours)
       matteDebug.debug(object, "latency: ours \(ours) ns, total min \(minimum + ours)")
+      return true
+    case GST_QUERY_CONTEXT where answerContextQuery(query):
       return true
     default:
       return gst_pad_query_default(pad, gstObject, query) != 0
@@ -66,22 +70,25 @@ extension MatteElement {
     }
   }
 
-  /// Caps on one pad follow the other pad's peer with the format left open: the element converts
-  /// formats but keeps size, framerate and aspect ratio.
+  /// Caps on one pad follow the other pad's peer with the format and the memory left open: the
+  /// element converts formats, and system and CUDA memory both ways, but keeps size, framerate and
+  /// aspect ratio. The memories offered, and their order, follow the engine (MatteCudaMemory.swift).
   func answerCapsQuery(
     _ query: UnsafeMutablePointer<GstQuery>, pad: UnsafeMutablePointer<GstPad>, otherPad: UnsafeMutablePointer<GstPad>
   ) {
     var filter: UnsafeMutablePointer<GstCaps>?
     gst_query_parse_caps(query, &filter)
-    let template = gst_pad_get_pad_template_caps(pad)!
+    let template = offeredCaps(pad)
     var result: UnsafeMutablePointer<GstCaps>
     if let peer = gst_pad_peer_query_caps(otherPad, nil), gst_caps_is_any(peer) == 0 {
-      let open = gst_caps_copy(peer)!
-      gst_caps_unref(peer)
-      for index in 0..<gst_caps_get_size(open) {
-        let structure = gst_caps_get_structure(open, index)
+      let open = gst_caps_new_empty()!
+      for index in 0..<gst_caps_get_size(peer) {
+        let structure = gst_structure_copy(gst_caps_get_structure(peer, index))!
         for field in ["format", "colorimetry", "chroma-site"] { gst_structure_remove_field(structure, field) }
+        gst_caps_append_structure_full(open, gst_structure_copy(structure), nil)
+        gst_caps_append_structure_full(open, structure, gst_caps_features_from_string(MatteMemory.cudaFeature))
       }
+      gst_caps_unref(peer)
       result = gst_caps_intersect_full(template, open, GST_CAPS_INTERSECT_FIRST)
       gst_caps_unref(open)
       gst_caps_unref(template)

@@ -1,10 +1,11 @@
 // Caps helpers shared by the elements.
 import CGStreamer
 
-/// Raw video caps for the given formats with any size and framerate (like GST_VIDEO_CAPS_MAKE).
-func rawVideoCapsString(_ formats: [String]) -> String {
+/// Raw video caps for the given formats with any size and framerate (like GST_VIDEO_CAPS_MAKE), in
+/// system memory or with a caps feature such as memory:CUDAMemory.
+func rawVideoCapsString(_ formats: [String], feature: String? = nil) -> String {
   let list = formats.count == 1 ? formats[0] : "{ " + formats.joined(separator: ", ") + " }"
-  return "video/x-raw, format=(string)\(list), width=(int)[ 1, 2147483647 ], "
+  return "video/x-raw\(feature.map { "(\($0))" } ?? ""), format=(string)\(list), width=(int)[ 1, 2147483647 ], "
     + "height=(int)[ 1, 2147483647 ], framerate=(fraction)[ 0/1, 2147483647/1 ]"
 }
 

@@ -1,0 +1,104 @@
+/* The gstcuda calls of birefnetmatte (backdrop_shim.h, "CUDA memory"), resolved with dlopen/dlsym. The
+ * signatures below are gstcuda's 1.22 API with GstCudaContext* written as GstObject*. */
+#include "backdrop_shim.h"
+
+#include <dlfcn.h>
+
+#include <gst/video/video.h>
+
+static struct {
+  gboolean (*ensure_element_context)(GstElement *, gint, GstObject **);
+  gboolean (*handle_context_query)(GstElement *, GstQuery *, GstObject *);
+  gboolean (*handle_set_context)(GstElement *, GstContext *, gint, GstObject **);
+  GstBufferPool *(*buffer_pool_new)(GstObject *);
+  gboolean (*is_cuda_memory)(GstMemory *);
+  void (*memory_init_once)(void);
+  const char *why;
+  gboolean ok;
+} cuda;
+
+static gpointer load_library(gpointer unused) {
+  (void)unused;
+  void *library = dlopen("libgstcuda-1.0.so.0", RTLD_NOW | RTLD_LOCAL);
+  if (library == NULL) {
+    cuda.why = "libgstcuda-1.0.so.0 (gst-plugins-bad's CUDA library) cannot be loaded";
+    return NULL;
+  }
+#define RESOLVE(field, name)                                                    \
+  if ((*(void **)&cuda.field = dlsym(library, name)) == NULL) {                 \
+    cuda.why = "libgstcuda-1.0.so.0 lacks " name " (GStreamer 1.22 or later is needed)"; \
+    return NULL;                                                                \
+  }
+  RESOLVE(ensure_element_context, "gst_cuda_ensure_element_context");
+  RESOLVE(handle_context_query, "gst_cuda_handle_context_query");
+  RESOLVE(handle_set_context, "gst_cuda_handle_set_context");
+  RESOLVE(buffer_pool_new, "gst_cuda_buffer_pool_new");
+  RESOLVE(is_cuda_memory, "gst_is_cuda_memory");
+  RESOLVE(memory_init_once, "gst_cuda_memory_init_once");
+#undef RESOLVE
+  cuda.memory_init_once();
+  cuda.ok = TRUE;
+  return NULL;
+}
+
+gboolean bd_cuda_library_available(const char **why) {
+  static GOnce once = G_ONCE_INIT;
+  g_once(&once, load_library, NULL);
+  if (!cuda.ok && why != NULL) *why = cuda.why;
+  return cuda.ok;
+}
+
+/* The search bd_cuda_context_for_device runs on this thread, for bd_cuda_context_was_set. */
+static _Thread_local struct {
+  GstElement *element;
+  int device_index;
+  GstObject **context;
+} searching;
+
+GstObject *bd_cuda_context_for_device(GstElement *element, int device_index) {
+  if (!bd_cuda_library_available(NULL)) return NULL;
+  GstObject *context = NULL;
+  searching.element = element;
+  searching.device_index = device_index;
+  searching.context = &context;
+  const gboolean found = cuda.ensure_element_context(element, device_index, &context);
+  searching.element = NULL;
+  searching.context = NULL;
+  if (!found) {
+    if (context != NULL) gst_object_unref(context);
+    return NULL;
+  }
+  return context;
+}
+
+void bd_cuda_context_was_set(GstElement *element, GstContext *context) {
+  if (searching.element != element || searching.context == NULL || !bd_cuda_library_available(NULL)) return;
+  cuda.handle_set_context(element, context, searching.device_index, searching.context);
+}
+
+gboolean bd_cuda_answer_context_query(GstElement *element, GstQuery *query, GstObject *context) {
+  if (context == NULL || !bd_cuda_library_available(NULL)) return FALSE;
+  return cuda.handle_context_query(element, query, context);
+}
+
+GstBufferPool *bd_cuda_buffer_pool_new(GstObject *context, GstCaps *caps, guint size) {
+  if (context == NULL || !bd_cuda_library_available(NULL)) return NULL;
+  GstBufferPool *pool = cuda.buffer_pool_new(context);
+  if (pool == NULL) return NULL;
+  GstStructure *config = gst_buffer_pool_get_config(pool);
+  gst_buffer_pool_config_set_params(config, caps, size, 0, 0);
+  gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+  if (!gst_buffer_pool_set_config(pool, config) || !gst_buffer_pool_set_active(pool, TRUE)) {
+    gst_object_unref(pool);
+    return NULL;
+  }
+  return pool;
+}
+
+gboolean bd_cuda_buffer_is_device(GstBuffer *buffer) {
+  if (!bd_cuda_library_available(NULL) || gst_buffer_n_memory(buffer) == 0) return FALSE;
+  return cuda.is_cuda_memory(gst_buffer_peek_memory(buffer, 0));
+}
+
+/* GST_MAP_CUDA as gstcudamemory.h defines it. */
+GstMapFlags bd_cuda_map_flag(void) { return (GstMapFlags)(GST_MAP_FLAG_LAST << 1); }

@@ -1,0 +1,147 @@
+// CUDA memory in and out (issue 14) where there is no GPU: the caps birefnetmatte advertises, the
+// negotiation that keeps a CPU engine in system memory (and says why when CUDA memory is forced),
+// system-memory output unchanged, and the engine's own refusal of CUDA memory on a CPU session.
+import BackdropEngineClient
+import CBackdropEngineABI
+import CBackdropShim
+import CGStreamer
+import Foundation
+import XCTest
+
+final class CudaMemoryTests: XCTestCase {
+  let lumakey = TestEnvironment.designedModel("lumakey")
+  let cudaFeature = "memory:CUDAMemory"
+
+  func isCuda(_ caps: UnsafeMutablePointer<GstCaps>, _ index: UInt32) -> Bool {
+    guard let features = gst_caps_get_features(caps, index) else { return false }
+    return gst_caps_features_contains(features, cudaFeature) != 0
+  }
+
+  /// The memory of each structure of a pad's caps, in order ("cuda" or "system").
+  func memories(_ caps: UnsafeMutablePointer<GstCaps>) -> [String] {
+    (0..<gst_caps_get_size(caps)).map { isCuda(caps, $0) ? "cuda" : "system" }
+  }
+
+  func makeMatte() -> UnsafeMutablePointer<GstElement> {
+    _ = TestEnvironment.initialised
+    let element = gst_element_factory_make("birefnetmatte", nil)!
+    setProperty(element, "model-file", lumakey)
+    setProperty(element, "device", "cpu")
+    return element
+  }
+
+  func testPadTemplatesListCUDAMemoryWithTheSameFormats() {
+    let element = makeMatte()
+    defer { gst_object_unref(element) }
+    for name in ["sink", "src"] {
+      let pad = gst_element_get_static_pad(element, name)!
+      defer { gst_object_unref(pad) }
+      let caps = gst_pad_get_pad_template_caps(pad)!
+      defer { gst_caps_unref(caps) }
+      XCTAssertEqual(memories(caps), ["system", "cuda"], "\(name) template")
+      // The same formats, sizes and rates in both memories: only the caps features differ.
+      XCTAssertNotEqual(gst_structure_is_equal(gst_caps_get_structure(caps, 0), gst_caps_get_structure(caps, 1)), 0, name)
+      let text = String(cString: gst_caps_to_string(caps))
+      XCTAssertTrue(text.contains("video/x-raw(memory:CUDAMemory), format=(string){ "), text)
+      XCTAssertTrue(text.contains(name == "sink" ? "NV12" : "A420"), text)
+    }
+  }
+
+  func testCPUEngineOffersOnlySystemMemoryOnceStarted() {
+    let element = makeMatte()
+    defer {
+      gst_element_set_state(element, GST_STATE_NULL)
+      gst_object_unref(element)
+    }
+    let sink = gst_element_get_static_pad(element, "sink")!
+    let src = gst_element_get_static_pad(element, "src")!
+    defer { gst_object_unref(sink); gst_object_unref(src) }
+    // Before the engine is open both memories are possible, system memory first.
+    let before = gst_pad_query_caps(sink, nil)!
+    XCTAssertEqual(memories(before), ["system", "cuda"])
+    gst_caps_unref(before)
+    XCTAssertEqual(gst_element_set_state(element, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS)
+    for pad in [sink, src] {
+      let caps = gst_pad_query_caps(pad, nil)!
+      XCTAssertEqual(memories(caps), ["system"], "a CPU engine takes and writes system memory only")
+      gst_caps_unref(caps)
+    }
+  }
+
+  func testCUDAMemoryForcedDownstreamOfACPUEngineIsNotNegotiatedAndSaysWhy() {
+    let run = runPipeline(
+      "videotestsrc num-buffers=2 ! video/x-raw,width=64,height=48 ! birefnetmatte device=cpu inference-width=64 "
+        + "inference-height=64 model-file=\(lumakey) ! video/x-raw(memory:CUDAMemory) ! fakesink")
+    XCTAssertFalse(run.reachedEOS)
+    let text = run.errors.first ?? "(no error)"
+    for part in ["writes CUDA memory (video/x-raw(memory:CUDAMemory))", "only when its model runs on CUDA: this one runs on the CPU", "use device=cuda",
+                 "cudaupload"] {
+      XCTAssertTrue(text.contains(part), "error \"\(text)\" should mention \"\(part)\"")
+    }
+  }
+
+  /// Solid frames through the lumakey model in system memory: every output pixel exact.
+  func testSystemMemoryOutputIsUnchanged() throws {
+    let directory = try TestEnvironment.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    for (color, expected) in [("0xffe6e6e6", [UInt8]([230, 230, 230, 255])), ("0xff141414", [20, 20, 20, 0])] {
+      let output = directory.appendingPathComponent("out-\(color).rgba").path
+      let run = runPipeline(
+        "videotestsrc num-buffers=1 pattern=solid-color foreground-color=\(color) ! video/x-raw,format=RGBA,width=64,height=48 "
+          + "! birefnetmatte device=cpu inference-width=64 inference-height=64 model-file=\(lumakey) "
+          + "! video/x-raw,format=RGBA ! filesink location=\(output)")
+      XCTAssertTrue(run.reachedEOS, "\(run.errors)")
+      let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: output)))
+      XCTAssertEqual(bytes.count, 64 * 48 * 4)
+      let wrong = stride(from: 0, to: bytes.count, by: 4).filter { Array(bytes[$0..<$0 + 4]) != expected }.count
+      XCTAssertEqual(wrong, 0, "\(color): every pixel \(expected), first \(Array(bytes.prefix(4)))")
+    }
+  }
+
+  func testEngineRefusesCUDAMemoryOnACPUSession() throws {
+    _ = TestEnvironment.initialised
+    let library = try EngineLibrary.load(
+      explicitPath: TestEnvironment.buildDirectory.appendingPathComponent("libbackdrop-torch.so").path, besideFile: nil)
+    let model: EngineModel = try lumakey.withCString { path in
+      var options = bd_model_options()
+      options.path = path
+      options.device = BD_DEVICE_CPU
+      options.threads = 1
+      return try EngineModel(library: library, options: options)
+    }
+    func config(_ change: (inout bd_session_config) -> Void) -> bd_session_config {
+      var config = bd_session_config()
+      config.width = 64
+      config.height = 48
+      config.input_format = BD_FORMAT_NV12
+      config.output_format = BD_FORMAT_A420
+      config.inference_width = 64
+      config.inference_height = 64
+      config.max_batch = 1
+      change(&config)
+      return config
+    }
+    // Debian's libtorch has no CUDA: the engine says so; a CUDA engine would name the CPU session.
+    let cause = library.version.contains("CUDA: built in") ? "its model runs on the CPU" : "built without CUDA"
+    var token = 0
+    let cases: [(String, bd_session_config)] = [
+      ("CUDA memory (input: CUDA memory, output: system memory)", config { $0.input_memory = BD_MEMORY_CUDA }),
+      ("CUDA memory (input: system memory, output: CUDA memory)", config { $0.output_memory = BD_MEMORY_CUDA }),
+      ("a CUDA stream", withUnsafeMutablePointer(to: &token) { pointer in config { $0.cuda_stream = UnsafeMutableRawPointer(pointer) } }),
+      ("unknown input memory kind 7", config { $0.input_memory = bd_memory_kind(rawValue: 7) }),
+    ]
+    for (expected, settings) in cases {
+      do {
+        _ = try EngineSession(model: model, config: settings)
+        XCTFail("\(expected): the session was made")
+      } catch {
+        XCTAssertEqual(error.status, BD_ERR_INVALID_ARGUMENT, error.message)
+        XCTAssertTrue(error.message.contains(expected), error.message)
+        if !expected.hasPrefix("unknown") {
+          XCTAssertTrue(error.message.contains(cause) && error.message.contains("system memory"), error.message)
+        }
+      }
+    }
+    XCTAssertNoThrow(try EngineSession(model: model, config: config { _ in }), "system memory, own stream")
+  }
+}
