@@ -16,7 +16,8 @@
 //      and --birefnet; engine time with the stage off and on (TemporalBench.swift);
 //   6. the inference thread (issue 14): a VP9 clip decoded → birefnetmatte → vp9alphaenc with
 //      inference-queue=0 and with the default, fps and their ratio (OverlapBench.swift; selfie at
-//      256² when set up, else the luma key; --overlap-width/-height/-frames/-rounds, --overlap-only).
+//      256² when set up, else the luma key; --overlap-width/-height/-frames/-rounds/-threads,
+//      --overlap-only).
 import BackdropEngineClient
 import CBackdropEngineABI
 import CBackdropShim
@@ -68,6 +69,7 @@ struct Options {
   var overlapFrames = 90
   var overlapRounds = 2
   var overlapOnly = false
+  var overlapThreads = 0
 }
 
 func parseOptions() -> Options {
@@ -90,6 +92,7 @@ func parseOptions() -> Options {
     case "--overlap-height": options.overlapHeight = Int(value) ?? options.overlapHeight
     case "--overlap-frames": options.overlapFrames = Int(value) ?? options.overlapFrames
     case "--overlap-rounds": options.overlapRounds = Int(value) ?? options.overlapRounds
+    case "--overlap-threads": options.overlapThreads = Int(value) ?? options.overlapThreads
     case "--overlap-only": options.overlapOnly = value == "yes" || value == "1" || value == "true"
     default:
       print("unknown option \(argument)")
