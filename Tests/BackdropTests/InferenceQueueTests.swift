@@ -6,6 +6,7 @@ import CBackdropShim
 import CGStreamer
 import CGStreamerCheck
 import Foundation
+import Synchronization
 import XCTest
 
 final class InferenceQueueTests: XCTestCase {
@@ -59,9 +60,16 @@ final class InferenceQueueTests: XCTestCase {
   /// the frames after it come out right, in order, and nothing hangs.
   func testFlushMidStreamDropsQueuedBatches() throws {
     let harness = MatteHarness(properties: [("batch-size", "2"), ("inference-queue", "3")], inputCaps: picture.capsString)
-    for i in 0..<9 { XCTAssertEqual(harness.push(picture.buffer(pts: UInt(i) * frameDuration)), GST_FLOW_OK) }
+    FinalizedBuffers.count.store(0, ordering: .relaxed)
+    for i in 0..<9 {
+      let buffer = picture.buffer(pts: UInt(i) * frameDuration)
+      FinalizedBuffers.watch(buffer)
+      XCTAssertEqual(harness.push(buffer), GST_FLOW_OK)
+    }
     XCTAssertTrue(harness.pushEvent(gst_event_new_flush_start()))
     XCTAssertTrue(harness.pushEvent(gst_event_new_flush_stop(1)))
+    // No leak: every input was freed by then (run, dropped from the queue, or held and dropped).
+    XCTAssertEqual(FinalizedBuffers.count.load(ordering: .relaxed), 9, "input buffers freed after the flush")
     var segment = GstSegment()
     gst_segment_init(&segment, GST_FORMAT_TIME)
     XCTAssertTrue(harness.pushEvent(gst_event_new_segment(&segment)))
@@ -80,6 +88,21 @@ final class InferenceQueueTests: XCTestCase {
       XCTAssertEqual(frame.alpha(2, 2), 0, "background")
       gst_buffer_unref(buffer)
     }
+  }
+
+  /// Batches waiting at FLUSH_START are dropped without running the model on them: the flush
+  /// costs at most the batch in hand.
+  func testFlushDoesNotInferTheQueuedBatches() throws {
+    let harness = MatteHarness(properties: [("batch-size", "2"), ("inference-queue", "3")], inputCaps: picture.capsString)
+    let gate = DownstreamGate()
+    gate.install(on: harness.harness.pointee.sinkpad)
+    defer { gate.remove() }
+    // Batch 1 runs and blocks downstream; batches 2-4 wait; the 9th frame is held.
+    for i in 0..<9 { XCTAssertEqual(harness.push(picture.buffer(pts: UInt(i) * frameDuration)), GST_FLOW_OK) }
+    XCTAssertTrue(harness.pushEvent(gst_event_new_flush_start()))
+    gate.open()
+    XCTAssertTrue(harness.pushEvent(gst_event_new_flush_stop(1)))
+    XCTAssertEqual(elementStats(harness.element)["frames"], 2, "only the batch in hand was inferred")
   }
 
   /// A chain() waiting for room in a full queue is freed by FLUSH_START (it returns FLUSHING).
@@ -322,6 +345,17 @@ enum UpstreamLatency {
       guard let query, query.pointee.type == GST_QUERY_LATENCY else { return UpstreamLatency.original!(pad, parent, query) }
       gst_query_set_latency(query, 1, UpstreamLatency.answer.0, UpstreamLatency.answer.1)
       return 1
+    }
+  }
+}
+
+/// Counts the watched buffers that were freed.
+enum FinalizedBuffers {
+  static let count = Atomic<Int>(0)
+
+  static func watch(_ buffer: UnsafeMutablePointer<GstBuffer>) {
+    UnsafeMutableRawPointer(buffer).withMemoryRebound(to: GstMiniObject.self, capacity: 1) {
+      gst_mini_object_weak_ref($0, { _, _ in FinalizedBuffers.count.add(1, ordering: .relaxed) }, nil)
     }
   }
 }
