@@ -2,7 +2,7 @@
 // post-processing costs next to inference. Release build:
 //
 //   swift build -c release && .build/release/matte-bench [--model FILE] [--frames N] [--batch N]
-//        [--width W --height H] [--size S] [--birefnet FILE]
+//        [--width W --height H] [--size S] [--birefnet FILE] [--overlap-only yes]
 //
 // In one run, on the same frames:
 //   1. engine alone: bd_session_process on batches of in-memory RGBA frames;
@@ -13,7 +13,11 @@
 //      ratio pre+post ÷ inference (target ≤ 0.03 for BiRefNet-lite at 512², DESIGN §8);
 //   5. the temporal stage (issue 9) per 1080p and 4K frame: small grey image, DIS optical flow,
 //      warp + blend, next to the model's own time, for --temporal-model (default: selfie at 256²)
-//      and --birefnet; engine time with the stage off and on (TemporalBench.swift).
+//      and --birefnet; engine time with the stage off and on (TemporalBench.swift);
+//   6. the inference thread (issue 14): a VP9 clip decoded → birefnetmatte → vp9alphaenc with
+//      inference-queue=0 and with the default, fps and their ratio (OverlapBench.swift; selfie at
+//      256² when set up, else the luma key; --overlap-width/-height/-frames/-rounds/-threads,
+//      --overlap-only).
 import BackdropEngineClient
 import CBackdropEngineABI
 import CBackdropShim
@@ -60,6 +64,12 @@ struct Options {
   var temporalModel: String? = nil
   var temporalSize = 256
   var temporalOnly = false
+  var overlapWidth = 640
+  var overlapHeight = 360
+  var overlapFrames = 90
+  var overlapRounds = 2
+  var overlapOnly = false
+  var overlapThreads = 0
 }
 
 func parseOptions() -> Options {
@@ -78,6 +88,12 @@ func parseOptions() -> Options {
     case "--temporal-model": options.temporalModel = value
     case "--temporal-size": options.temporalSize = Int(value) ?? options.temporalSize
     case "--temporal-only": options.temporalOnly = value == "yes" || value == "1" || value == "true"
+    case "--overlap-width": options.overlapWidth = Int(value) ?? options.overlapWidth
+    case "--overlap-height": options.overlapHeight = Int(value) ?? options.overlapHeight
+    case "--overlap-frames": options.overlapFrames = Int(value) ?? options.overlapFrames
+    case "--overlap-rounds": options.overlapRounds = Int(value) ?? options.overlapRounds
+    case "--overlap-threads": options.overlapThreads = Int(value) ?? options.overlapThreads
+    case "--overlap-only": options.overlapOnly = value == "yes" || value == "1" || value == "true"
     default:
       print("unknown option \(argument)")
       exit(2)
@@ -223,6 +239,10 @@ if options.temporalOnly {
   runTemporalBench(engine: engine, options: options)
   exit(0)
 }
+if options.overlapOnly {
+  runOverlapBench(options: options)
+  exit(0)
+}
 let frames = makeFrames(options.frames, width: options.width, height: options.height)
 
 // Interleaved rounds, best of each: the machine is shared and noisy.
@@ -252,3 +272,4 @@ if let birefnet = options.birefnet {
 }
 
 runTemporalBench(engine: engine, options: options)
+runOverlapBench(options: options)

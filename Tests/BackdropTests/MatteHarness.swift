@@ -9,12 +9,15 @@ final class MatteHarness {
   let element: UnsafeMutablePointer<GstElement>
   let messages: MessageCollector
 
-  /// `properties` are applied after the defaults (luma-key model, CPU, no live batch timeout).
+  /// `properties` are applied after the defaults (luma-key model, CPU, no live batch timeout, no
+  /// inference thread: the tests read the output right after a push, which the thread would make
+  /// a race; InferenceQueueTests covers it with blocking pulls and sync points).
   init(properties: [(String, String)] = [], inputCaps: String, outputCaps: String? = nil) {
     _ = TestEnvironment.initialised
     element = gst_element_factory_make("birefnetmatte", nil)!
     let defaults = [("model-file", TestEnvironment.designedModel("lumakey")), ("device", "cpu"),
-                    ("batch-timeout", "0"), ("inference-width", "64"), ("inference-height", "64")]
+                    ("batch-timeout", "0"), ("inference-width", "64"), ("inference-height", "64"),
+                    ("inference-queue", "0")]
     for (name, value) in defaults + properties { setProperty(element, name, value) }
     messages = MessageCollector(element: element)
     harness = gst_harness_new_with_element(element, "sink", "src")
@@ -43,6 +46,14 @@ final class MatteHarness {
     let caps = outputCaps
     defer { gst_caps_unref(caps) }
     return DecodedFrame(buffer: buffer, caps: caps)
+  }
+
+  /// The next `count` buffers the element pushes, waiting for each (as the inference thread
+  /// pushes them); fewer if it pushes nothing for the harness's timeout (60 s).
+  func pull(_ count: Int) -> [UnsafeMutablePointer<GstBuffer>] {
+    var buffers: [UnsafeMutablePointer<GstBuffer>] = []
+    while buffers.count < count, let buffer = gst_harness_pull(harness) { buffers.append(buffer) }
+    return buffers
   }
 
   /// Pushes `picture` once and returns the decoded output (batch-size must be 1).

@@ -40,7 +40,7 @@ extension MatteElement {
     let idBits = UInt(bitPattern: id)
     guard idBits != 0, shared.withLock({ $0.timeoutID == idBits }) else { return }
     matteDebug.debug(object, "batch-timeout: pushing \(stream.pending.count) frames")
-    let flow = processPending()
+    let flow = submitPending()  // to the inference queue, as a full batch goes
     if flow != GST_FLOW_OK && flow != GST_FLOW_FLUSHING {
       matteDebug.warning(object, "partial batch push returned \(String(cString: gst_flow_get_name(flow)))")
     }

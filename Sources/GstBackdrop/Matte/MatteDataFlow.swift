@@ -29,10 +29,11 @@ extension MatteElement {
       gst_buffer_unref(buffer)
       return GST_FLOW_ERROR  // the inference ERROR was posted once; the stream is over
     }
-    if stream.lastFlow != GST_FLOW_OK {
-      // A push from a drain or the batch timeout failed: tell upstream now.
+    let lastFlow = stream.lastFlow  // read once: the inference task may change it
+    if lastFlow != GST_FLOW_OK {
+      // A push from a drain, the batch timeout or the inference task failed: tell upstream now.
       gst_buffer_unref(buffer)
-      return stream.lastFlow
+      return lastFlow
     }
     if isTooLate(buffer) {
       gst_buffer_unref(buffer)
@@ -50,18 +51,44 @@ extension MatteElement {
     }
     stream.pending.append(buffer)
     if stream.pending.count >= stream.batchSize {
-      return processPending()
+      return submitPending()
     }
     if stream.pending.count == 1 { armBatchTimeout() }
     return GST_FLOW_OK
   }
 
-  /// Runs the held frames through the engine as one batch and pushes them in order.
-  func processPending() -> GstFlowReturn {
+  /// Hands the held frames on as one batch without waiting for them: to the inference task when
+  /// there is one (waiting only for room in its queue), else runs them here.
+  func submitPending() -> GstFlowReturn {
+    guard let inferenceQueue else { return processPending() }
     cancelBatchTimeout()
     let inputs = stream.pending
     stream.pending.removeAll()
     guard !inputs.isEmpty else { return GST_FLOW_OK }
+    return inferenceQueue.submit(MatteBatch(buffers: inputs)) ? stream.lastFlow : GST_FLOW_FLUSHING
+  }
+
+  /// Runs the held frames through the engine as one batch and pushes them in order; with an
+  /// inference task, returns once it has pushed them and every batch queued before them
+  /// (serialized events, caps changes and DISCONT wait for this).
+  func processPending() -> GstFlowReturn {
+    cancelBatchTimeout()
+    let inputs = stream.pending
+    stream.pending.removeAll()
+    if let inferenceQueue {
+      // The flow of pushes upstream has not heard of yet; an idle queue has none.
+      let hadWork = !inputs.isEmpty || inferenceQueue.hasWork
+      if !inputs.isEmpty && !inferenceQueue.submit(MatteBatch(buffers: inputs)) { return GST_FLOW_FLUSHING }
+      inferenceQueue.drain()
+      return hadWork ? stream.lastFlow : GST_FLOW_OK
+    }
+    guard !inputs.isEmpty else { return GST_FLOW_OK }
+    return processBatch(inputs)
+  }
+
+  /// Runs one batch through the engine and pushes its frames in order (on the inference task, or
+  /// on the streaming thread with inference-queue=0).
+  func processBatch(_ inputs: [UnsafeMutablePointer<GstBuffer>]) -> GstFlowReturn {
     guard let session = stream.session else {
       inputs.forEach { gst_buffer_unref($0) }
       return GST_FLOW_NOT_NEGOTIATED

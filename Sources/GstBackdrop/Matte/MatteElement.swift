@@ -2,8 +2,10 @@
 // serialized events, QoS, latency and the live batch timeout.
 //
 // Threading: `stream` is touched only with the sink pad's stream lock held (chain and serialized
-// events hold it already; the batch-timeout callback takes it). Settings and the figures that
-// queries read live in Mutexes, since property setters and queries come from other threads.
+// events hold it already; the batch-timeout callback takes it), except by the inference task,
+// which runs the batches handed to it (see MatteInferenceWorker.swift for who touches what).
+// Settings and the figures that queries read live in Mutexes, since property setters and queries
+// come from other threads.
 import BackdropEngineClient
 import CBackdropEngineABI
 import CBackdropShim
@@ -21,18 +23,32 @@ struct MatteStreamState {
   var batchSize = 1
   var backgroundImageKey: String? = nil
   /// What the last push downstream returned; a failure is handed upstream on the next buffer.
-  var lastFlow = GST_FLOW_OK
+  /// Written by whoever runs batches (the inference task), read by the streaming thread.
+  var lastFlow: GstFlowReturn {
+    get { GstFlowReturn(rawValue: outcome.flow.load(ordering: .acquiring)) }
+    nonmutating set { outcome.flow.store(newValue.rawValue, ordering: .releasing) }
+  }
   /// Caps whose engine session could not be made (the ERROR was posted): refused again quietly,
   /// since upstream re-sends sticky caps with every buffer and every one would post it again.
   var refusedCaps: UnsafeMutablePointer<GstCaps>? = nil
   /// Inference failed and the ERROR was posted: later buffers fail quietly (one ERROR per stream).
-  var failed = false
+  var failed: Bool {
+    get { outcome.failed.load(ordering: .acquiring) }
+    nonmutating set { outcome.failed.store(newValue, ordering: .releasing) }
+  }
+  let outcome = MatteBatchOutcome()
   /// The model's NaN output was reported for this stream (one WARNING per stream).
   var nanReported = false
   /// CUDA memory (issue 14): the input caps are memory:CUDAMemory, and the output buffers' pool
   /// when the output caps are (nil: output buffers in system memory).
   var inputCuda = false
   var outputPool: UnsafeMutablePointer<GstBufferPool>? = nil
+}
+
+/// What batches end with, shared between the inference task and the streaming thread.
+final class MatteBatchOutcome: Sendable {
+  let flow = Atomic<Int32>(GST_FLOW_OK.rawValue)
+  let failed = Atomic<Bool>(false)
 }
 
 /// What queries and the timeout read from other threads.
@@ -61,6 +77,9 @@ final class MatteElement: @unchecked Sendable {
   let cuda = Mutex(MatteCudaState())
   var stream = MatteStreamState()  // sink pad stream lock
   var model: EngineModel? = nil  // set in start(), cleared in stop() (state-change thread)
+  /// The queue to the inference task; nil with inference-queue=0 (batches run on the streaming
+  /// thread). Set in start(), cleared in stop().
+  var inferenceQueue: MatteInferenceQueue? = nil
 
   init(element: UnsafeMutablePointer<GstElement>) {
     self.element = element
@@ -90,7 +109,15 @@ final class MatteElement: @unchecked Sendable {
     if transition == GST_STATE_CHANGE_READY_TO_PAUSED && !start() {
       return GST_STATE_CHANGE_FAILURE
     }
+    if transition == GST_STATE_CHANGE_PAUSED_TO_READY {
+      stopInferenceTask()  // before the parent deactivates the pads, whose stream locks it holds
+    }
     let result = parent()
+    if transition == GST_STATE_CHANGE_READY_TO_PAUSED && result != GST_STATE_CHANGE_FAILURE && !startInferenceTask() {
+      postError(element, .core, code: Int32(GST_CORE_ERROR_THREAD.rawValue),
+                "birefnetmatte could not start its inference thread: set inference-queue=0 to run inference on the streaming thread.")
+      return GST_STATE_CHANGE_FAILURE
+    }
     if transition == GST_STATE_CHANGE_PAUSED_TO_READY {
       stop()
     }
@@ -158,6 +185,7 @@ final class MatteElement: @unchecked Sendable {
       $0.batchSize = current.batchSize
     }
     startCudaMemory(openedModel.info)
+    inferenceQueue = current.inferenceQueue > 0 ? MatteInferenceQueue(capacity: current.inferenceQueue) : nil
     matteDebug.info(object, "model \(modelFile): \(description)")
     return true
   }
@@ -175,6 +203,7 @@ final class MatteElement: @unchecked Sendable {
     gst_segment_init(&stream.segment, GST_FORMAT_TIME)
     bd_pad_stream_unlock(sinkPad)
     stopCudaMemory()
+    inferenceQueue = nil
     model = nil
   }
 

@@ -23,14 +23,21 @@ extension MatteElement {
       if let segment { gst_segment_copy_into(segment, &stream.segment) }
     case GST_EVENT_FLUSH_START:
       cancelBatchTimeout()
+      inferenceQueue?.setFlushing(true)  // drops waiting batches, frees a chain() waiting for room
     case GST_EVENT_EOS:
       let flow = processPending()
-      if flow == GST_FLOW_NOT_LINKED || flow.rawValue < GST_FLOW_FLUSHING.rawValue {
+      // (Not after an inference ERROR: that one was posted, and the frames are gone with it.)
+      if !stream.failed && (flow == GST_FLOW_NOT_LINKED || flow.rawValue < GST_FLOW_FLUSHING.rawValue) {
         // Frames were lost at the end of the stream: say so, as a source would for a failed push.
         postError(element, .stream, code: StreamError.failed,
                   "Internal data stream error: the last frames could not be pushed (\(String(cString: gst_flow_get_name(flow)))).")
       }
     case GST_EVENT_FLUSH_STOP:
+      if let inferenceQueue {
+        inferenceQueue.setFlushing(true)  // a FLUSH_STOP without FLUSH_START drops them too
+        inferenceQueue.drain()  // the batch in hand: its pushes return FLUSHING
+        inferenceQueue.setFlushing(false)
+      }
       dropPending()
       stream.session?.reset()  // frames after a flush (a seek) must not inherit the old mattes
       stream.lastFlow = GST_FLOW_OK

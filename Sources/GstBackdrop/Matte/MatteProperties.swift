@@ -36,8 +36,12 @@ struct MatteSettings: Sendable {
   var foregroundEstimate = true
   var cascade = BD_MATTE_CASCADE_OFF
   var cascadeSize = 512
+  // overlapped data path (issue 14)
+  var inferenceQueue = MatteSettings.defaultInferenceQueue
 
   static let defaultBatchSize = 4
+  /// Full batches that may wait for the inference thread (matte-bench, README).
+  static let defaultInferenceQueue = 1
   /// History weight of the temporal stage: removes most boundary shimmer while the gates (flow
   /// confidence, certainty, agreement) keep moving edges on the current frame (see README).
   static let defaultTemporalSmooth = 0.8
@@ -95,6 +99,8 @@ enum MatteProperty: UInt32, CaseIterable {
   case temporalSmooth, inferInterval, skipSimilar, sceneCutThreshold, stats
   // spatial refinement (issue 9)
   case edgeRefine, foregroundEstimate, cascade, cascadeSize
+  // overlapped data path (issue 14)
+  case inferenceQueue
 
   func paramSpec() -> UnsafeMutablePointer<GParamSpec>? {
     let atStart = bd_param_flags_mutable_ready()
@@ -256,6 +262,13 @@ enum MatteProperty: UInt32, CaseIterable {
         "Side of the cascade's square tiles in frame pixels; each is inferred at the inference "
           + "size (smaller tiles: finer detail, more tiles)", 64, 4096, UInt32(defaults.cascadeSize),
         anytime)
+    case .inferenceQueue:
+      return g_param_spec_uint(
+        "inference-queue", "Inference queue",
+        "Full batches that may wait for the element's inference thread, which runs the model and "
+          + "pushes downstream while upstream decodes the next frames (upstream blocks when the "
+          + "queue is full). 0 = no thread: the model runs on the upstream streaming thread",
+        0, 16, UInt32(defaults.inferenceQueue), atStart)
     }
   }
 }
@@ -297,6 +310,7 @@ extension MatteSettings {
     case .foregroundEstimate: foregroundEstimate = g_value_get_boolean(value) != 0
     case .cascade: cascade = BdMatteCascade(UInt32(g_value_get_enum(value)))
     case .cascadeSize: cascadeSize = Int(g_value_get_uint(value))
+    case .inferenceQueue: inferenceQueue = Int(g_value_get_uint(value))
     }
   }
 
@@ -330,6 +344,7 @@ extension MatteSettings {
     case .foregroundEstimate: g_value_set_boolean(value, foregroundEstimate ? 1 : 0)
     case .cascade: g_value_set_enum(value, Int32(cascade.rawValue))
     case .cascadeSize: g_value_set_uint(value, UInt32(cascadeSize))
+    case .inferenceQueue: g_value_set_uint(value, UInt32(inferenceQueue))
     }
   }
 }

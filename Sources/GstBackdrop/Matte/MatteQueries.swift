@@ -35,9 +35,10 @@ extension MatteElement {
       var maximum: GstClockTime = 0
       gst_query_parse_latency(query, &live, &minimum, &maximum)
       let ours = ownLatency(live: live != 0)
+      let buffering = queueLatency(live: live != 0)
       gst_query_set_latency(query, live, minimum + ours,
-                            maximum == GST_CLOCK_TIME_NONE_VALUE ? maximum : maximum + ours)
-      matteDebug.debug(object, "latency: ours \(ours) ns, total min \(minimum + ours)")
+                            maximum == GST_CLOCK_TIME_NONE_VALUE ? maximum : maximum + ours + buffering)
+      matteDebug.debug(object, "latency: ours \(ours) ns (+ \(buffering) ns queue), total min \(minimum + ours)")
       return true
     case GST_QUERY_CONTEXT where answerContextQuery(query):
       return true
@@ -56,6 +57,16 @@ extension MatteElement {
       state.reportedProcessingTime = state.processingTime
       return waiting + state.processingTime
     }
+  }
+
+  /// What the inference queue adds. Not to the minimum: a stream that keeps up (a batch infers
+  /// faster than the next one fills) finds the inference task idle whenever a batch is full, so
+  /// its frames never wait in the queue; one that does not keep up is late whatever we answer.
+  /// To the maximum, as GStreamer's queue adds its size: the queue can hold inference-queue full
+  /// batches, time during which upstream may run ahead of downstream without losing a frame.
+  func queueLatency(live: Bool) -> UInt {
+    let (queued, batchSize) = settings.withLock { ($0.inferenceQueue, $0.effectiveBatchSize(live: live)) }
+    return shared.withLock { UInt(queued * batchSize) * $0.frameDuration }
   }
 
   func recordProcessingTime(_ nanoseconds: UInt, frames: Int) {
