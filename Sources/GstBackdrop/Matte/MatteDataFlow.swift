@@ -15,7 +15,7 @@ extension MatteElement {
       return GST_FLOW_NOT_NEGOTIATED
     }
     if gst_pad_check_reconfigure(srcPad) != 0, let caps = stream.inputCaps {
-      let flow = processPending()
+      let flow = finishPending()
       if flow != GST_FLOW_OK && flow != GST_FLOW_NOT_LINKED { gst_buffer_unref(buffer); return flow }
       gst_caps_ref(caps)
       defer { gst_caps_unref(caps) }
@@ -41,7 +41,7 @@ extension MatteElement {
     if (buffer.pointee.mini_object.flags & GST_BUFFER_FLAG_DISCONT.rawValue) != 0 {
       // Nothing before a discontinuity may shape the mattes after it: finish the held frames
       // with the old state, then start the temporal state afresh (issue 9).
-      let flow = processPending()
+      let flow = finishPending()
       if flow != GST_FLOW_OK {
         gst_buffer_unref(buffer)
         return flow
@@ -119,7 +119,8 @@ extension MatteElement {
   struct ProcessError: Error { let message: String }
 
   /// Maps the frames, lets the engine write straight into newly allocated output buffers and
-  /// copies timestamps and flags across.
+  /// copies timestamps and flags across. With temporal-lookahead the outputs are one frame late
+  /// (MatteLookahead.swift): the held frame's and all but the newest input's.
   func runEngine(
     _ session: EngineSession, _ inputs: [UnsafeMutablePointer<GstBuffer>], _ params: bd_composite_params
   ) throws(ProcessError) -> [UnsafeMutablePointer<GstBuffer>] {
@@ -142,12 +143,14 @@ extension MatteElement {
     for input in inputs {
       inFrames[mappedIn] = GstVideoFrame()
       guard gst_video_frame_map(inFrames + mappedIn, &stream.inputInfo, input, GST_MAP_READ) != 0 else {
-        outputs.forEach { gst_buffer_unref($0) }
         throw ProcessError(message: "cannot map an input buffer as \(formatName(stream.inputInfo))")
       }
       mappedIn += 1
+      engineInputs.append(engineFrame(inFrames[mappedIn - 1]))
+    }
+    for source in outputSources(for: inputs) {
       let output = gst_buffer_new_allocate(nil, stream.outputInfo.size, nil)!
-      gst_buffer_copy_into(output, input, GstBufferCopyFlags(rawValue: GST_BUFFER_COPY_FLAGS.rawValue | GST_BUFFER_COPY_TIMESTAMPS.rawValue), 0, UInt.max)
+      gst_buffer_copy_into(output, source, GstBufferCopyFlags(rawValue: GST_BUFFER_COPY_FLAGS.rawValue | GST_BUFFER_COPY_TIMESTAMPS.rawValue), 0, UInt.max)
       outputs.append(output)
       outFrames[mappedOut] = GstVideoFrame()
       guard gst_video_frame_map(outFrames + mappedOut, &stream.outputInfo, output, GST_MAP_WRITE) != 0 else {
@@ -155,15 +158,16 @@ extension MatteElement {
         throw ProcessError(message: "cannot map an output buffer")
       }
       mappedOut += 1
-      engineInputs.append(engineFrame(inFrames[mappedIn - 1]))
       engineOutputs.append(engineFrame(outFrames[mappedOut - 1]))
     }
     do {
       try session.process(inputs: engineInputs, outputs: engineOutputs, params: params)
     } catch {
       outputs.forEach { gst_buffer_unref($0) }
+      dropHeld()  // the engine dropped its held frame too
       throw ProcessError(message: error.message)
     }
+    holdNewest(of: inputs)
     return outputs
   }
 
@@ -205,8 +209,11 @@ extension MatteElement {
     return false
   }
 
+  /// Forgets the frames waiting for a batch and the frame held by temporal-lookahead (the caller
+  /// resets or replaces the engine session: FLUSH, stop).
   func dropPending() {
     stream.pending.forEach { gst_buffer_unref($0) }
     stream.pending.removeAll()
+    dropHeld()
   }
 }

@@ -63,8 +63,10 @@ extension MatteElement {
     }
     let batchSize = current.effectiveBatchSize(live: live)
     config.max_batch = Int32(batchSize)
+    config.temporal_lookahead = current.temporalLookahead ? 1 : 0
     do {
       if stream.session != nil { closeSessionStats() }
+      dropHeld()  // drained before a caps change; a new session holds nothing
       stream.session = nil  // free the old session's buffers first
       stream.session = try EngineSession(model: model, config: config)
     } catch {
@@ -81,6 +83,7 @@ extension MatteElement {
     stream.inputInfo = inputInfo
     stream.outputInfo = outputInfoVar
     stream.batchSize = batchSize
+    stream.lookahead = current.temporalLookahead
     stream.backgroundImageKey = nil
     if stream.lastFlow == GST_FLOW_NOT_NEGOTIATED { stream.lastFlow = GST_FLOW_OK }
     let frameDuration: UInt =
