@@ -369,6 +369,17 @@ void Session::write_yuv(const Input& input, const at::Tensor& alpha8, const at::
 }
 
 void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, const bd_composite_params& params) {
+  try {
+    process_batch(inputs, outputs, n, params);
+  } catch (...) {
+    // With look-ahead the caller counts on the held frame being gone after any failure (the
+    // element drops its own then), whether the batch failed before or after the stage took it.
+    if (config_.temporal_lookahead != 0) reset();
+    throw;
+  }
+}
+
+void Session::process_batch(const bd_frame* inputs, const bd_frame* outputs, int n, const bd_composite_params& params) {
   if (n < 1 || n > config_.max_batch) {
     throw ArgumentError("batch of " + std::to_string(n) + " frames; this session takes 1 to " +
                         std::to_string(config_.max_batch));
@@ -402,12 +413,7 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
     // The temporal stage decides which frames the model sees and stabilises the probability on
     // the model's grid (see temporal.h); its grey images come from the small frames.
     TemporalCounts counts;
-    try {
-      prob_small = temporal_.run(small, temporal, model_probability, counts);
-    } catch (...) {
-      reset();  // the stage forgot its held frame: so does the session
-      throw;
-    }
+    prob_small = temporal_.run(small, temporal, model_probability, counts);
     stats_.frames_inferred += counts.inferred;
     stats_.frames_skipped += counts.skipped;
     stats_.scene_cuts += counts.scene_cuts;
@@ -440,7 +446,10 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
 
 bool Session::drain(const bd_frame* output, const bd_composite_params& params) {
   if (!holding_) return false;
-  if (output == nullptr) throw ArgumentError("output must not be NULL");
+  if (output == nullptr) {
+    reset();  // a failed drain drops the held frame, as a failed process() does
+    throw ArgumentError("output must not be NULL");
+  }
   c10::InferenceMode guard;
 #if defined(BD_WITH_CUDA)
   c10::optional<c10::cuda::CUDAStreamGuard> stream_guard;

@@ -42,6 +42,7 @@ class Session {
     bool is_yuv = false;
   };
 
+  void process_batch(const bd_frame* inputs, const bd_frame* outputs, int n, const bd_composite_params& params);
   Input load_input(const bd_frame* inputs, int n) const;
   // Frames [start, start + count) of an input, and two inputs one after the other (look-ahead).
   static Input slice(const Input& input, int64_t start, int64_t count);

@@ -245,9 +245,16 @@ void lookahead() {
   bd_session_reset(s.handle);
   CHECK(bd_session_drain(s.handle, &view, &p, &written, err, sizeof err) == BD_OK && written == 0, "reset dropped the held frame");
   CHECK(bd_session_drain(s.handle, &view, &p, nullptr, err, sizeof err) == BD_ERR_INVALID_ARGUMENT, "NULL written");
+  // A failed batch drops the held frame: the caller (which drops its own) and the session agree.
+  CHECK(bd_session_process(s.handle, single.data(), nullptr, 1, &p, err, sizeof err) == BD_OK, "held again: %s", err);
+  bd_frame bad = one_in[0].view();
+  bad.strides[0] = 3;
+  bd_frame two_out[2] = {one_out[0].view(), drained.view()};
+  CHECK(bd_session_process(s.handle, &bad, two_out, 1, &p, err, sizeof err) == BD_ERR_INVALID_ARGUMENT, "short stride: %s", err);
+  CHECK(bd_session_drain(s.handle, &view, &p, &written, err, sizeof err) == BD_OK && written == 0, "the failure dropped the held frame");
   bd_session_stats stats{};
   bd_session_get_stats(s.handle, &stats);
-  CHECK(stats.frames == 5 && stats.frames_inferred == 5, "stats count arrivals: %llu", (unsigned long long)stats.frames);
+  CHECK(stats.frames == 6 && stats.frames_inferred == 6, "stats count arrivals: %llu", (unsigned long long)stats.frames);
 }
 
 // Every input and output format at odd sizes, resized inference, every backdrop.

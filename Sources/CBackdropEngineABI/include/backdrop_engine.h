@@ -215,7 +215,8 @@ BD_EXPORT bd_status bd_session_process(bd_session *session, const bd_frame *inpu
  * set *written to 1; *written = 0 when nothing is held (or look-ahead is off), `output` untouched.
  * Call it where the stream pauses or ends (EOS, caps, DISCONT, serialized events). The temporal
  * history is kept: the next frame continues the stream as if the held one had been the last of a
- * batch. `params` composite the held frame (as bd_session_process's would). */
+ * batch. `params` composite the held frame (as bd_session_process's would). On failure the held
+ * frame is dropped, as by reset. */
 BD_EXPORT bd_status bd_session_drain(bd_session *session, const bd_frame *output,
                                      const bd_composite_params *params, int *written, char *err,
                                      size_t err_len);
