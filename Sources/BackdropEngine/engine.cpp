@@ -285,6 +285,17 @@ BD_EXPORT bd_status bd_session_process(bd_session* session, const bd_frame* inpu
   });
 }
 
+BD_EXPORT bd_status bd_session_drain(bd_session* session, const bd_frame* output, const bd_composite_params* params,
+                                     int* written, char* err, size_t err_len) {
+  if (written != nullptr) *written = 0;
+  return guarded(err, err_len, [&] {
+    if (session == nullptr || params == nullptr || written == nullptr) {
+      throw bd::ArgumentError("bd_session_drain: NULL session, params or written");
+    }
+    *written = session->session->drain(output, *params) ? 1 : 0;
+  });
+}
+
 BD_EXPORT void bd_session_get_stats(const bd_session* session, bd_session_stats* out_stats) {
   if (session != nullptr && out_stats != nullptr) *out_stats = session->session->stats();
 }

@@ -110,6 +110,9 @@ Session::Session(std::shared_ptr<MatteModel> model, const bd_session_config& con
   if (config.output_format < 0 || config.output_format > BD_FORMAT_GRAY8) {
     throw ArgumentError("unknown output format " + std::to_string(config.output_format));
   }
+  if (config.temporal_lookahead != 0 && config.temporal_lookahead != 1) {
+    throw ArgumentError("temporal_lookahead is " + std::to_string(config.temporal_lookahead) + "; it must be 0 or 1");
+  }
   if (config.inference_width <= 0 || config.inference_height <= 0 || config.max_batch <= 0) {
     throw ArgumentError("inference size and max_batch must be positive");
   }
@@ -254,12 +257,12 @@ at::Tensor Session::guide_grey(const Input& input) const {
           input.rgb255.narrow(1, 2, 1) * 0.114) / 255.0;
 }
 
-at::Tensor Session::to_stream_size(const at::Tensor& prob_small, const Input& input,
+at::Tensor Session::to_stream_size(const at::Tensor& prob_small, const Input& input, const at::Tensor& coverage,
                                    const bd_composite_params& params) const {
   if (params.edge_refine == BD_EDGE_REFINE_GUIDED) {
     // The cascade's coverage only describes this grid (a stage in between may not resize it).
-    const bool same_grid = cascade_coverage_.defined() && cascade_coverage_.sizes() == prob_small.sizes();
-    return guided_upsample(prob_small, guide_grey(input), same_grid ? cascade_coverage_ : at::Tensor());
+    const bool same_grid = coverage.defined() && coverage.sizes() == prob_small.sizes();
+    return guided_upsample(prob_small, guide_grey(input), same_grid ? coverage : at::Tensor());
   }
   return bilinear_resize(prob_small, config_.height, config_.width);
 }
@@ -391,12 +394,38 @@ void Session::write_yuv(const Input& input, const at::Tensor& alpha8, const at::
   }
 }
 
+void Session::finish_device_work() {
+#if defined(BD_WITH_CUDA)
+  // Device planes are read and written asynchronously on our own stream: the caller may hand them
+  // on (or unmap them) as soon as we return, so the work must be done by then. A caller's stream
+  // orders its own work, and synchronising it is the caller's business.
+  if (stream_ && config_.cuda_stream == nullptr &&
+      (config_.input_memory == BD_MEMORY_CUDA || config_.output_memory == BD_MEMORY_CUDA)) {
+    stream_->synchronize();
+  }
+#endif
+}
+
 void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, const bd_composite_params& params) {
+  try {
+    process_batch(inputs, outputs, n, params);
+    finish_device_work();
+  } catch (...) {
+    // With look-ahead the caller counts on the held frame being gone after any failure (the
+    // element drops its own then), whether the batch failed before or after the stage took it.
+    if (config_.temporal_lookahead != 0) reset();
+    throw;
+  }
+}
+
+void Session::process_batch(const bd_frame* inputs, const bd_frame* outputs, int n, const bd_composite_params& params) {
   if (n < 1 || n > config_.max_batch) {
     throw ArgumentError("batch of " + std::to_string(n) + " frames; this session takes 1 to " +
                         std::to_string(config_.max_batch));
   }
-  if (inputs == nullptr || outputs == nullptr) throw ArgumentError("inputs and outputs must not be NULL");
+  const bool lookahead = config_.temporal_lookahead != 0;
+  const int written = lookahead && !holding_ ? n - 1 : n;
+  if (inputs == nullptr || (outputs == nullptr && written > 0)) throw ArgumentError("inputs and outputs must not be NULL");
   c10::InferenceMode guard;
 #if defined(BD_WITH_CUDA)
   c10::optional<c10::cuda::CUDAStreamGuard> stream_guard;
@@ -417,6 +446,7 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
   };
   auto temporal = TemporalSettings::from(params);
   temporal.blend_at_stream_size = params.edge_refine == BD_EDGE_REFINE_GUIDED;
+  temporal.lookahead = lookahead;
   at::Tensor prob_small;
   if (temporal.active()) {
     // The temporal stage decides which frames the model sees and stabilises the probability on
@@ -431,30 +461,106 @@ void Session::process(const bd_frame* inputs, const bd_frame* outputs, int n, co
     prob_small = model_probability(at::Tensor());
     stats_.frames_inferred += n;
   }
-  auto prob = to_stream_size(prob_small, input, params);
-  if (temporal.active()) prob = temporal_.finish(prob);
+  stats_.frames += n;
+  if (!lookahead) {
+    write_frames(input, prob_small, cascade_coverage_, params, temporal.active(), outputs, n);
+    return;
+  }
+  // Look-ahead: the frames written are the held one and all of this batch but its last, which is
+  // held in turn (with its cascade coverage, when the cascade covered every frame of the batch).
+  const bool batch_coverage = cascade_coverage_.defined() && cascade_coverage_.size(0) == n;
+  Input frames = slice(input, 0, n - 1);
+  at::Tensor coverage = batch_coverage ? cascade_coverage_.narrow(0, 0, n - 1) : at::Tensor();
+  if (holding_) {
+    frames = n > 1 ? concat(held_input_, frames) : held_input_;
+    coverage = held_coverage_.defined() && (batch_coverage || n == 1)
+                   ? (n > 1 ? at::cat({held_coverage_, coverage}) : held_coverage_)
+                   : at::Tensor();
+  }
+  held_input_ = slice(input, n - 1, 1);
+  held_coverage_ = batch_coverage ? cascade_coverage_.narrow(0, n - 1, 1) : at::Tensor();
+  holding_ = true;
+  if (written > 0) write_frames(frames, prob_small, coverage, params, true, outputs, written);
+}
+
+bool Session::drain(const bd_frame* output, const bd_composite_params& params) {
+  if (!holding_) return false;
+  if (output == nullptr) {
+    reset();  // a failed drain drops the held frame, as a failed process() does
+    throw ArgumentError("output must not be NULL");
+  }
+  c10::InferenceMode guard;
+#if defined(BD_WITH_CUDA)
+  c10::optional<c10::cuda::CUDAStreamGuard> stream_guard;
+  if (stream_) stream_guard.emplace(*stream_);
+#endif
+  if (threads_ > 0 && at::get_num_threads() != threads_) at::set_num_threads(threads_);
+  auto temporal = TemporalSettings::from(params);
+  temporal.blend_at_stream_size = params.edge_refine == BD_EDGE_REFINE_GUIDED;
+  temporal.lookahead = true;
+  Input input = std::move(held_input_);
+  at::Tensor coverage = std::move(held_coverage_);
+  held_input_ = Input();
+  held_coverage_ = at::Tensor();
+  holding_ = false;
+  try {
+    auto prob_small = temporal_.drain(temporal);
+    write_frames(input, prob_small, coverage, params, true, output, 1);
+    finish_device_work();
+  } catch (...) {
+    reset();
+    throw;
+  }
+  return true;
+}
+
+void Session::write_frames(const Input& input, const at::Tensor& prob_small, const at::Tensor& coverage,
+                           const bd_composite_params& params, bool temporal, const bd_frame* outputs, int m) {
+  auto prob = to_stream_size(prob_small, input, coverage, params);
+  if (temporal) prob = temporal_.finish(prob);
   auto alpha = alpha8(prob, params);
   const auto format = config_.output_format;
   if (format == BD_FORMAT_GRAY8) {
     store(alpha, outputs, 0, "matte plane");
   } else if (is_rgb_family(format)) {
-    write_rgb(input, alpha, prob, params, outputs, n);
+    write_rgb(input, alpha, prob, params, outputs, m);
   } else {
-    write_yuv(input, alpha, prob, params, outputs, n);
+    write_yuv(input, alpha, prob, params, outputs, m);
   }
-#if defined(BD_WITH_CUDA)
-  // Device planes are read and written asynchronously on our own stream: the caller may hand them
-  // on (or unmap them) as soon as we return, so the work must be done by then. A caller's stream
-  // orders its own work, and synchronising it is the caller's business.
-  if (stream_ && config_.cuda_stream == nullptr &&
-      (config_.input_memory == BD_MEMORY_CUDA || config_.output_memory == BD_MEMORY_CUDA)) {
-    stream_->synchronize();
+}
+
+Session::Input Session::slice(const Input& input, int64_t start, int64_t count) {
+  Input part;
+  part.is_yuv = input.is_yuv;
+  if (count <= 0) return part;
+  // Own copies: the held frame outlives the batch's tensors' views of the caller's buffers.
+  if (input.is_yuv) {
+    part.yuv.y = input.yuv.y.narrow(0, start, count).clone();
+    part.yuv.uv = input.yuv.uv.narrow(0, start, count).clone();
+  } else {
+    part.rgb255 = input.rgb255.narrow(0, start, count).clone();
   }
-#endif
-  stats_.frames += n;
+  return part;
+}
+
+Session::Input Session::concat(const Input& first, const Input& second) {
+  Input both;
+  both.is_yuv = first.is_yuv;
+  if (first.is_yuv) {
+    both.yuv.y = at::cat({first.yuv.y, second.yuv.y});
+    both.yuv.uv = at::cat({first.yuv.uv, second.yuv.uv});
+  } else {
+    both.rgb255 = at::cat({first.rgb255, second.rgb255});
+  }
+  return both;
 }
 
 // The temporal stage's frames, flow and mattes; the counters stay (they count since creation).
-void Session::reset() { temporal_.reset(); }
+void Session::reset() {
+  temporal_.reset();
+  holding_ = false;
+  held_input_ = Input();
+  held_coverage_ = at::Tensor();
+}
 
 }  // namespace bd

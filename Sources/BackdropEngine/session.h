@@ -25,7 +25,11 @@ class Session {
           at::ScalarType dtype, int threads);
 
   void set_background_image(const uint8_t* rgb, int32_t stride, int width, int height);
+  // With config.temporal_lookahead, process() writes the frames that now have their successor
+  // (n - 1 or n of them, see backdrop_engine.h) and holds the newest; drain() writes the held one
+  // and returns false when none is held.
   void process(const bd_frame* inputs, const bd_frame* outputs, int n, const bd_composite_params& params);
+  bool drain(const bd_frame* output, const bd_composite_params& params);
   // Counters since creation, and forgetting the state carried across batches (FLUSH, DISCONT, caps).
   // (the NaN counts live on the device and are read here, when asked, not once per batch)
   bd_session_stats stats() const;
@@ -40,15 +44,26 @@ class Session {
     bool is_yuv = false;
   };
 
+  void process_batch(const bd_frame* inputs, const bd_frame* outputs, int n, const bd_composite_params& params);
+  // With CUDA memory on the session's own stream: waits until the frames are read and written.
+  void finish_device_work();
   Input load_input(const bd_frame* inputs, int n);
   // [n,c,h,w] uint8 on the device → plane `plane_index` of each output frame
   void store(const at::Tensor& nchw, const bd_frame* outputs, int plane_index, const char* what);
+  // Frames [start, start + count) of an input, and two inputs one after the other (look-ahead).
+  static Input slice(const Input& input, int64_t start, int64_t count);
+  static Input concat(const Input& first, const Input& second);
   at::Tensor rgb01(const Input& input) const;
   at::Tensor inference_input(const at::Tensor& rgb01) const;  // [n,3,h,w]: resized to the inference size
   // The model's probability [n,1,h,w] at the inference size (the stages between the two steps
   // work on this grid), then brought to the stream size [n,1,H,W] (DESIGN §10 order).
   at::Tensor probability_small(const at::Tensor& rgb01);
-  at::Tensor to_stream_size(const at::Tensor& prob_small, const Input& input, const bd_composite_params& params) const;
+  // coverage: the cascade's, for these frames on prob_small's grid, or undefined
+  at::Tensor to_stream_size(const at::Tensor& prob_small, const Input& input, const at::Tensor& coverage,
+                            const bd_composite_params& params) const;
+  // Everything after the temporal stage for m frames: stream size, finish, alpha, writing.
+  void write_frames(const Input& input, const at::Tensor& prob_small, const at::Tensor& coverage,
+                    const bd_composite_params& params, bool temporal, const bd_frame* outputs, int m);
   // normalisation, precision, forward and sigmoid of frames already at the model's input size
   // (frames: the batch holds whole frames, whose NaN outputs are counted; false for cascade tiles)
   at::Tensor infer(const at::Tensor& rgb01_small, bool frames = true);
@@ -78,6 +93,11 @@ class Session {
   // spatial refinement (issue 9): where this batch's cascade tiles already give full detail, on
   // the cascade grid (undefined without tiles); the guided upsampling leaves those cells alone
   at::Tensor cascade_coverage_;
+  // temporal-lookahead: the newest frame's input (an own copy) and cascade coverage, until its
+  // successor arrives or the stream drains.
+  bool holding_ = false;
+  Input held_input_;
+  at::Tensor held_coverage_;
 
   std::shared_ptr<MatteModel> model_;
   bd_session_config config_;

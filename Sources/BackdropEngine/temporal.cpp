@@ -56,6 +56,18 @@ at::Tensor still_gate(const at::Tensor& displacement) {
   return at::exp(-(motion.squeeze(0) / 0.25));
 }
 
+// Where `own` (the model's or the frame's value) and `other` (history, or the look-ahead median)
+// agree that a pixel is plainly background (subject), the stabilised `blended` may not raise
+// (lower) `own`: there is no shimmer to average, and blending would spread the model's faint
+// noise over every frame as a steady veil (at 8 bits a steady 0.9/255 rounds to 1 on every frame,
+// where the raw noise rounded to 0 as often as not). `where`: the pixels that were blended.
+at::Tensor keep_plain(const at::Tensor& own, const at::Tensor& other, const at::Tensor& blended, const at::Tensor& where) {
+  auto background = own.lt(kSure).logical_and(other.lt(kSure)).logical_and(where);
+  auto subject = own.gt(1 - kSure).logical_and(other.gt(1 - kSure)).logical_and(where);
+  auto out = at::where(background, at::minimum(own, blended), blended);
+  return at::where(subject, at::maximum(own, out), out);
+}
+
 // What the scene-cut and skip-similar measures look at: the grey image averaged over 4×4 blocks
 // (sensor noise and compression artefacts are not change) and scaled to mean 128 (neither is a
 // gain change from auto exposure or a flickering light).
@@ -110,6 +122,7 @@ void TemporalStage::reset() {
   since_inference_ = 0;
   previous_grey_ = at::Tensor();
   previous_prob_ = at::Tensor();
+  held_.reset();
   deferred_.clear();
   previous_full_ = at::Tensor();
 }
@@ -166,28 +179,44 @@ at::Tensor TemporalStage::flow(const at::Tensor& from, const at::Tensor& to) {
 #endif
 }
 
-at::Tensor TemporalStage::propagate(const at::Tensor& grey, const at::Tensor& prob, bool inferred, float smooth,
-                                    int64_t h, int64_t w) {
-  at::Tensor out;
-  Deferred deferred;
-  if (!previous_prob_.defined() || (inferred && smooth <= 0)) {
-    out = prob;  // a stream's first frame, a cut, or nothing to blend: the model's own answer
+TemporalStage::Flows TemporalStage::flows(const at::Tensor& grey, bool forward) {
+  auto started = Clock::now();
+  // DIS matches brightness, so an exposure change between the two frames (auto exposure, a
+  // flickering light) reads as motion and fails the forward/backward check: the darker grey is
+  // brought to the brighter one's mean first.
+  auto current = grey, previous = previous_grey_;
+  const double current_mean = current.to(at::kFloat).mean().item<double>();
+  const double previous_mean = previous.to(at::kFloat).mean().item<double>();
+  auto brighten = [](const at::Tensor& image, double gain) {
+    return (image.to(at::kFloat) * gain).round_().clamp_(0, 255).to(at::kByte).contiguous();
+  };
+  if (current_mean > 0 && previous_mean > current_mean * 1.02) current = brighten(current, previous_mean / current_mean);
+  if (previous_mean > 0 && current_mean > previous_mean * 1.02) previous = brighten(previous, current_mean / previous_mean);
+  Flows result;
+  result.backward = flow(current, previous);  // current pixel → where it was in the previous frame
+  if (forward) result.forward = flow(previous, current);
+  timing_.flow_ms += elapsed_ms(started);
+  return result;
+}
+
+TemporalStage::Step TemporalStage::propagate(const at::Tensor& grey, const at::Tensor& prob, bool inferred, float smooth,
+                                             bool keep_history, int64_t h, int64_t w, const Flows& flows) {
+  Step step;
+  step.inferred = inferred;
+  auto& deferred = step.deferred;
+  if (!previous_prob_.defined() || (inferred && smooth <= 0 && !keep_history)) {
+    step.out = prob;  // a stream's first frame, a cut, or nothing to blend: the model's own answer
   } else {
     auto started = Clock::now();
-    auto backward = flow(grey, previous_grey_);  // current pixel → where it was in the previous frame
-    const bool blend = inferred;
-    at::Tensor forward = blend ? flow(previous_grey_, grey) : at::Tensor();
-    timing_.flow_ms += elapsed_ms(started);
-
-    started = Clock::now();
     auto device = previous_prob_.device();
-    auto backward_d = backward.to(device);
+    auto backward_d = flows.backward.to(device);
+    const bool blend = inferred;
     const int64_t fh = grey.size(0), fw = grey.size(1);
     at::Tensor confidence;
     if (blend) {
       // Forward/backward check: following the backward flow and then the forward flow should
       // return to the start; where it does not (occlusion, a bad match) history is not trusted.
-      auto round_trip = backward_d + warp(forward.to(device), backward_d);
+      auto round_trip = backward_d + warp(flows.forward.to(device), backward_d);
       auto error = round_trip.pow(2).sum(0, true).sqrt();
       auto tolerance = backward_d.pow(2).sum(0, true).sqrt() * 0.05 + 0.5;
       confidence = at::exp(-(error / tolerance).pow(2));  // [1,fh,fw]
@@ -204,12 +233,20 @@ at::Tensor TemporalStage::propagate(const at::Tensor& grey, const at::Tensor& pr
       history = at::upsample_bilinear2d(history.unsqueeze(0), {h, w}, false).squeeze(0);
     }
     auto warped = warp(history, displacement);
-    deferred.restart = false;
-    deferred.displacement = displacement;
+    if (blend && keep_history) {
+      step.history = warped;
+      step.confidence = confidence;
+    }
     if (!blend) {
-      out = warped;  // a skipped frame: the last matte carried along the motion
+      step.out = warped;  // a skipped frame: the last matte carried along the motion
+      deferred.restart = false;
+      deferred.displacement = displacement;
       deferred.skipped = true;
+    } else if (smooth <= 0) {
+      step.out = prob;  // look-ahead alone: the history only serves step 5
     } else {
+      deferred.restart = false;
+      deferred.displacement = displacement;
       // Two more gates on the history weight. Agreement: a disagreement well beyond noise is real
       // change (motion the flow missed, something new), so it follows the model (0 from 0.6 on).
       // Certainty: where the model is surer than history (p nearer 0 or 1) and differs from it by
@@ -228,23 +265,63 @@ at::Tensor TemporalStage::propagate(const at::Tensor& grey, const at::Tensor& pr
         weight = weight * still_gate(displacement);
         deferred.weight = weight;
       }
-      out = prob + weight * (warped - prob);
-      // Where history and the model agree that a pixel is plainly background (or plainly
-      // subject), there is no shimmer to average: the surer of the two is kept, so the model's
-      // faint noise is not spread over every frame as a constant veil (at 8 bits a steady 0.9/255
-      // rounds to 1 on every frame, where the raw noise rounded to 0 as often as not).
-      auto sure_background = prob.lt(kSure).logical_and(warped.lt(kSure));
-      auto sure_subject = prob.gt(1 - kSure).logical_and(warped.gt(1 - kSure));
-      auto trusted = weight.gt(0);
-      out = at::where(sure_background.logical_and(trusted), at::minimum(prob, out), out);
-      out = at::where(sure_subject.logical_and(trusted), at::maximum(prob, out), out);
+      step.out = prob + weight * (warped - prob);
+      step.out = keep_plain(prob, warped, step.out, weight.gt(0));
     }
     timing_.blend_ms += elapsed_ms(started);
   }
   previous_grey_ = grey;
-  previous_prob_ = out;
-  if (defer_) deferred_.push_back(std::move(deferred));
+  previous_prob_ = step.out;
+  return step;
+}
+
+at::Tensor TemporalStage::release_held(const at::Tensor& next_prob, const Flows& flows) {
+  Step held = std::move(*held_);
+  held_.reset();
+  at::Tensor out = held.out;
+  if (held.inferred && held.history.defined() && next_prob.defined() && flows.forward.defined()) {
+    auto started = Clock::now();
+    auto device = out.device();
+    auto forward = flows.forward.to(device), backward = flows.backward.to(device);
+    // The forward/backward check seen from the held frame: forward into the next frame, then
+    // backward, should return to the start.
+    auto round_trip = forward + warp(backward, forward);
+    auto error = round_trip.pow(2).sum(0, true).sqrt();
+    auto tolerance = forward.pow(2).sum(0, true).sqrt() * 0.05 + 0.5;
+    auto confidence = at::exp(-(error / tolerance).pow(2));  // [1,fh,fw]
+    const int64_t h = out.size(1), w = out.size(2), fh = forward.size(1), fw = forward.size(2);
+    auto displacement = forward;
+    if (fh != h || fw != w) {
+      auto scale = at::tensor({static_cast<float>(w) / fw, static_cast<float>(h) / fh}, forward.options()).view({2, 1, 1});
+      displacement = at::upsample_bilinear2d(forward.unsqueeze(0), {h, w}, false).squeeze(0) * scale;
+      confidence = at::upsample_bilinear2d(confidence.unsqueeze(0), {h, w}, false).squeeze(0);
+    }
+    auto next = next_prob;
+    if (next.size(1) != h || next.size(2) != w) {
+      next = at::upsample_bilinear2d(next.unsqueeze(0), {h, w}, false).squeeze(0);
+    }
+    auto ahead = warp(next, displacement);
+    // Median of three: history, this frame, the next frame (both brought onto this one).
+    auto median = at::max(at::min(held.history, out), at::min(at::max(held.history, out), ahead));
+    auto corrected = out + held.confidence * confidence * (median - out);
+    out = keep_plain(out, median, corrected, (held.confidence * confidence).gt(0));  // no veil from the median either
+    timing_.blend_ms += elapsed_ms(started);
+  }
+  previous_prob_ = out;  // the next frame's history is the corrected output
+  if (defer_) deferred_.push_back(std::move(held.deferred));
   return out;
+}
+
+at::Tensor TemporalStage::drain(const TemporalSettings& settings) {
+  if (!held_) return at::Tensor();
+  try {
+    defer_ = settings.blend_at_stream_size;
+    deferred_.clear();
+    return release_held(at::Tensor(), Flows{}).unsqueeze(0);
+  } catch (...) {
+    reset();
+    throw;
+  }
 }
 
 at::Tensor TemporalStage::finish(const at::Tensor& prob) {
@@ -322,21 +399,33 @@ at::Tensor TemporalStage::run(const at::Tensor& rgb01, const TemporalSettings& s
     std::vector<at::Tensor> outputs;
     int64_t next = 0;
     for (size_t i = 0; i < decisions.size(); ++i) {
+      const bool infer = decisions[i].infer;
       if (decisions[i].cut) {
+        if (held_) outputs.push_back(release_held(at::Tensor(), Flows{}));  // no successor in its scene
         previous_prob_ = at::Tensor();
         previous_grey_ = at::Tensor();
         ++counts.scene_cuts;
       }
       at::Tensor prob;
-      if (decisions[i].infer) {
+      if (infer) {
         prob = inferred[next++];
         ++counts.inferred;
       } else {
         ++counts.skipped;
       }
-      outputs.push_back(propagate(greys[static_cast<int64_t>(i)], prob, decisions[i].infer, settings.smooth, h, w));
+      auto grey = greys[static_cast<int64_t>(i)];
+      Flows pair;
+      if (previous_prob_.defined() && (!infer || settings.smooth > 0 || settings.lookahead)) pair = flows(grey, infer);
+      if (held_) outputs.push_back(release_held(prob, pair));
+      auto step = propagate(grey, prob, infer, settings.smooth, settings.lookahead, h, w, pair);
+      if (settings.lookahead) {
+        held_ = std::move(step);
+      } else {
+        outputs.push_back(step.out);
+        if (defer_) deferred_.push_back(std::move(step.deferred));
+      }
     }
-    return at::stack(outputs);
+    return outputs.empty() ? at::Tensor() : at::stack(outputs);
   } catch (...) {
     reset();  // never carry half-updated state into the next batch
     throw;

@@ -27,6 +27,7 @@ public final class EngineLibrary: Sendable {
   package let sessionProcess: bd_session_process_fn
   package let sessionGetStats: bd_session_get_stats_fn
   package let sessionReset: bd_session_reset_fn
+  package let sessionDrain: bd_session_drain_fn
 
   private static let loaded = Mutex<[String: EngineLibrary]>([:])
 
@@ -114,6 +115,7 @@ public final class EngineLibrary: Sendable {
     sessionProcess = try symbol("bd_session_process", bd_session_process_fn.self)
     sessionGetStats = try symbol("bd_session_get_stats", bd_session_get_stats_fn.self)
     sessionReset = try symbol("bd_session_reset", bd_session_reset_fn.self)
+    sessionDrain = try symbol("bd_session_drain", bd_session_drain_fn.self)
   }
 }
 

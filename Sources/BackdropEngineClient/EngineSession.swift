@@ -65,6 +65,15 @@ public final class EngineSession: @unchecked Sendable {
     }
   }
 
+  /// temporal_lookahead: writes the held frame into `output`; false when none was held.
+  public func drain(output: bd_frame, params: bd_composite_params) throws(EngineCallError) -> Bool {
+    var output = output
+    var params = params
+    var written: Int32 = 0
+    try withEngineError { model.library.sessionDrain(handle, &output, &params, &written, $0, $1) }
+    return written == 1
+  }
+
   /// Counters since the session was created (frames inferred, skipped, NaN output).
   public var stats: bd_session_stats {
     var stats = bd_session_stats()

@@ -235,11 +235,17 @@ struct Engine: @unchecked Sendable {
       }
     } catch { throw LauncherError.failed("engine: \((error as? EngineCallError)?.message ?? "\(error)")") }
     let (w, h) = (Bench.width, Bench.height)
-    let config = bd_session_config(
-      width: Int32(w), height: Int32(h), input_format: BD_FORMAT_I420, output_format: BD_FORMAT_A420,
-      input_matrix: BD_MATRIX_BT601, input_full_range: 0, output_matrix: BD_MATRIX_BT601, output_full_range: 0,
-      inference_width: Int32(size), inference_height: Int32(size), max_batch: Int32(batch),
-      input_memory: BD_MEMORY_SYSTEM, output_memory: BD_MEMORY_SYSTEM, cuda_stream: nil)
+    // Field by field, so that fields appended to the ABI later stay zero (off) here.
+    var config = bd_session_config()
+    config.width = Int32(w)
+    config.height = Int32(h)
+    config.input_format = BD_FORMAT_I420
+    config.output_format = BD_FORMAT_A420
+    config.input_matrix = BD_MATRIX_BT601
+    config.output_matrix = BD_MATRIX_BT601
+    config.inference_width = Int32(size)
+    config.inference_height = Int32(size)
+    config.max_batch = Int32(batch)
     let session: EngineSession
     do { session = try EngineSession(model: model, config: config) } catch {
       throw LauncherError.failed("engine session: \(error.message)")

@@ -53,6 +53,9 @@ struct MatteOptions: ParsableArguments {
   @Option(name: .long, help: ArgumentHelp("Grey-histogram change (0-1) that counts as a scene cut: the model runs and the temporal state restarts; 0 = off (default 0.3).", valueName: "T"))
   var sceneCutThreshold: Double?
 
+  @Flag(name: .long, help: "Hold each frame until the next has arrived and replace a matte that changes for one frame only (one frame more latency; default: off).")
+  var temporalLookahead = false
+
   // spatial refinement (issue 9)
   @Option(name: .long, help: ArgumentHelp("How the matte reaches the frame size: guided (a guided filter steered by the frame, in the uncertain band; default) or none (bilinear).", valueName: "none|guided"))
   var edgeRefine: String?
@@ -141,6 +144,7 @@ struct MatteOptions: ParsableArguments {
     if let inferInterval { list.append("infer-interval=\(inferInterval)") }
     if let skipSimilar { list.append("skip-similar=\(skipSimilar)") }
     if let sceneCutThreshold { list.append("scene-cut-threshold=\(sceneCutThreshold)") }
+    if temporalLookahead { list.append("temporal-lookahead=true") }
     return list
   }
 

@@ -126,12 +126,13 @@ final class SpatialRefinementTests: XCTestCase {
   }
 
   /// Batch sizes 1, 4 and 7 give byte-identical output with every spatial option on (cascade
-  /// tiles, guided upsampling, foreground colour), for straight alpha and for a composite.
+  /// tiles, guided upsampling, foreground colour), for straight alpha and for a composite, and
+  /// with temporal-lookahead (whose held frame carries its cascade tiles into the next batch).
   func testBatchSizesGiveIdenticalOutputWithEveryOptionOn() throws {
     let scene = try makeScene("batches", width: 640, height: 360, strokeWidth: 1, frames: 7)
     let everything = "edge-refine=guided foreground-estimate=true cascade=auto cascade-size=128 "
       + "inference-width=128 inference-height=128"
-    for backdrop in ["background=none", "background=color background-color=0xff3366cc"] {
+    for backdrop in ["background=none", "background=color background-color=0xff3366cc", "background=none temporal-lookahead=true"] {
       var outputs: [Int: Data] = [:]
       for batch in [1, 4, 7] {
         let url = matte(scene, "\(everything) \(backdrop) batch-size=\(batch)", input: "frames.rgba", output: "batch\(batch).rgba")

@@ -76,8 +76,10 @@ struct Session {
   bd_session* handle = nullptr;
   bd_status status;
   std::string error;
-  Session(bd_model* model, int width, int height, bd_pixel_format in, bd_pixel_format out, int inference, int batch) {
+  Session(bd_model* model, int width, int height, bd_pixel_format in, bd_pixel_format out, int inference, int batch,
+          int lookahead = 0) {
     bd_session_config config{};
+    config.temporal_lookahead = lookahead;
     config.width = width;
     config.height = height;
     config.input_format = in;
@@ -195,6 +197,64 @@ void lumakey_matte() {
   auto p = params();
   CHECK(bd_session_process(s.handle, &bad, &good_out, 1, &p, err, sizeof err) == BD_ERR_INVALID_ARGUMENT, "short stride: %s", err);
   CHECK(bd_session_process(nullptr, &bad, &good_out, 1, &p, err, sizeof err) == BD_ERR_INVALID_ARGUMENT, "NULL session");
+}
+
+// temporal_lookahead: outputs one frame late, written into exactly as many frames as promised
+// (ASan sees a write past them), the held frame drained at the end, dropped at reset.
+void lookahead() {
+  Model model(designed + "lumakey.pt");
+  if (!model.handle) return;
+  Session refused(model.handle, 64, 64, BD_FORMAT_RGBA, BD_FORMAT_RGBA, 64, 3, 2);
+  CHECK(refused.status == BD_ERR_INVALID_ARGUMENT && refused.error.find("temporal_lookahead is 2") != std::string::npos,
+        "lookahead 2 refused: %s", refused.error.c_str());
+  Session s(model.handle, 64, 64, BD_FORMAT_RGBA, BD_FORMAT_RGBA, 64, 3, 1);
+  CHECK(s.status == BD_OK, "%s", s.error.c_str());
+  if (!s.handle) return;
+  // The same rectangle in every frame, each frame with its own brightness: the colour, kept as it
+  // is where alpha is 255, says which frame an output is.
+  auto frame = [](int i) {
+    Frame f = picture(64, 64, 16, 12, 48, 36);
+    for (size_t p = 0; p < f.planes[0].size(); p += 4) {
+      if (f.planes[0][p] == 230) f.planes[0][p] = f.planes[0][p + 1] = f.planes[0][p + 2] = uint8_t(230 - 10 * i);
+    }
+    return f;
+  };
+  auto centre = [](Frame& f) { return std::pair<int, int>(f.planes[0][size_t(24) * 256 + 32 * 4], f.planes[0][size_t(24) * 256 + 32 * 4 + 3]); };
+  std::vector<Frame> in{frame(0), frame(1), frame(2)};
+  std::vector<Frame> out{Frame(64, 64, BD_FORMAT_RGBA), Frame(64, 64, BD_FORMAT_RGBA)};
+  std::string error;
+  CHECK(process(s, in, out, params()) == BD_OK, "first batch");
+  CHECK(centre(out[0]) == std::make_pair(230, 255) && centre(out[1]) == std::make_pair(220, 255),
+        "first batch writes frames 0 and 1: %d/%d, %d/%d", centre(out[0]).first, centre(out[0]).second,
+        centre(out[1]).first, centre(out[1]).second);
+  std::vector<Frame> one_in{frame(3)};
+  std::vector<Frame> one_out{Frame(64, 64, BD_FORMAT_RGBA)};
+  CHECK(process(s, one_in, one_out, params()) == BD_OK, "second batch");
+  CHECK(centre(one_out[0]).first == 210, "then frame 2: %d", centre(one_out[0]).first);
+  Frame drained(64, 64, BD_FORMAT_RGBA);
+  bd_frame view = drained.view();
+  auto p = params();
+  int written = -1;
+  char err[512];
+  CHECK(bd_session_drain(s.handle, &view, &p, &written, err, sizeof err) == BD_OK && written == 1, "drain: %s", err);
+  CHECK(centre(drained).first == 200 && centre(drained).second == 255, "the drain writes frame 3: %d", centre(drained).first);
+  CHECK(bd_session_drain(s.handle, &view, &p, &written, err, sizeof err) == BD_OK && written == 0, "nothing left to drain");
+  // After a drain nothing is held: a single frame writes nothing (outputs may be NULL).
+  std::vector<bd_frame> single{one_in[0].view()};
+  CHECK(bd_session_process(s.handle, single.data(), nullptr, 1, &p, err, sizeof err) == BD_OK, "n = 1, nothing written: %s", err);
+  bd_session_reset(s.handle);
+  CHECK(bd_session_drain(s.handle, &view, &p, &written, err, sizeof err) == BD_OK && written == 0, "reset dropped the held frame");
+  CHECK(bd_session_drain(s.handle, &view, &p, nullptr, err, sizeof err) == BD_ERR_INVALID_ARGUMENT, "NULL written");
+  // A failed batch drops the held frame: the caller (which drops its own) and the session agree.
+  CHECK(bd_session_process(s.handle, single.data(), nullptr, 1, &p, err, sizeof err) == BD_OK, "held again: %s", err);
+  bd_frame bad = one_in[0].view();
+  bad.strides[0] = 3;
+  bd_frame two_out[2] = {one_out[0].view(), drained.view()};
+  CHECK(bd_session_process(s.handle, &bad, two_out, 1, &p, err, sizeof err) == BD_ERR_INVALID_ARGUMENT, "short stride: %s", err);
+  CHECK(bd_session_drain(s.handle, &view, &p, &written, err, sizeof err) == BD_OK && written == 0, "the failure dropped the held frame");
+  bd_session_stats stats{};
+  bd_session_get_stats(s.handle, &stats);
+  CHECK(stats.frames == 6 && stats.frames_inferred == 6, "stats count arrivals: %llu", (unsigned long long)stats.frames);
 }
 
 // Every input and output format at odd sizes, resized inference, every backdrop.
@@ -337,6 +397,7 @@ int main() {
   std::printf("engine: %s (ABI %u)\n", bd_engine_version(), bd_abi_version());
   const std::pair<const char*, std::function<void()>> groups[] = {
     {"lumakey matte, stats and argument errors", lumakey_matte},
+    {"temporal look-ahead: one frame late, drain, reset", lookahead},
     {"every format at odd sizes and backdrops", formats_and_sizes},
     {"NaN model: background and counted", nan_model},
     {"contract breaks refused at the probe", contract_breaks},

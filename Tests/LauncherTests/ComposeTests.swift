@@ -240,10 +240,12 @@ final class ComposeTests: XCTestCase {
     XCTAssertEqual(plain.status, 0, plain.stderr)
     XCTAssertTrue(plain.stdout.contains(" temporal-smooth=0.8 "), "a TorchScript model's default: \(plain.stdout)")
     XCTAssertFalse(plain.stdout.contains("infer-interval"), plain.stdout)
-    let options = ["--temporal-smooth", "0.5", "--infer-interval", "3", "--skip-similar", "35", "--scene-cut-threshold", "0.2"]
+    XCTAssertFalse(plain.stdout.contains("temporal-lookahead"), plain.stdout)
+    let options = ["--temporal-smooth", "0.5", "--infer-interval", "3", "--skip-similar", "35", "--scene-cut-threshold", "0.2",
+                   "--temporal-lookahead"]
     let set = try backdrop(["compose", clip, "-o", path("b.webm"), "--model", model, "--print-pipeline"] + options)
     XCTAssertEqual(set.status, 0, set.stderr)
-    XCTAssertTrue(set.stdout.contains(" temporal-smooth=0.5 infer-interval=3 skip-similar=35.0 scene-cut-threshold=0.2 "), set.stdout)
+    XCTAssertTrue(set.stdout.contains(" temporal-smooth=0.5 infer-interval=3 skip-similar=35.0 scene-cut-threshold=0.2 temporal-lookahead=true "), set.stdout)
     try assertFails([clip, "-o", path("o.webm"), "--model", model, "--temporal-smooth", "1"], status: 64, message: "--temporal-smooth 1.0")
     try assertFails([clip, "-o", path("o.webm"), "--model", model, "--infer-interval", "0"], status: 64, message: "--infer-interval 0")
     try assertFails([clip, "-o", path("o.webm"), "--model", model, "--skip-similar", "101"], status: 64, message: "--skip-similar 101.0")

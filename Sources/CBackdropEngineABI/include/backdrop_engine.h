@@ -145,6 +145,10 @@ typedef struct {
   void *cuda_stream;            /* cudaStream_t/CUstream on the session's GPU to order the work on
                                    (the caller synchronises it); NULL: the session's own stream, and
                                    bd_session_process returns once the frames are written */
+  /* temporal (issue 9), fixed for the session's life. 1: one-frame look-ahead. Each frame's matte
+     also sees the next frame (flow-warped onto it), which removes single-frame blips; outputs
+     come one frame late (see bd_session_process and bd_session_drain). 0: off. */
+  int temporal_lookahead;
 } bd_session_config;
 
 /* Parameters that may change between batches. */
@@ -208,17 +212,34 @@ BD_EXPORT bd_status bd_session_set_background_image(bd_session *session, const u
                                                     char *err, size_t err_len);
 
 /* Process n frames (1 <= n <= max_batch) in one call and write the results straight into the
- * output frames. Inputs and outputs may not alias. */
+ * output frames. Inputs and outputs may not alias.
+ *
+ * With temporal_lookahead the outputs are one frame late: the session keeps its own copy of the
+ * newest frame (the caller may free its buffer) and writes the frames, in arrival order, that now
+ * have their successor. So `outputs` holds n frames when a frame was held before the call and
+ * n - 1 when none was (the first call after create, reset or a drain; with n = 1 nothing is
+ * written and `outputs` may be NULL). On failure the held frame is dropped, as by reset. */
 BD_EXPORT bd_status bd_session_process(bd_session *session, const bd_frame *inputs,
                                        const bd_frame *outputs, int n,
                                        const bd_composite_params *params, char *err,
                                        size_t err_len);
 
+/* temporal_lookahead: finish the held frame without its successor into `output` (one frame) and
+ * set *written to 1; *written = 0 when nothing is held (or look-ahead is off), `output` untouched.
+ * Call it where the stream pauses or ends (EOS, caps, DISCONT, serialized events). The temporal
+ * history is kept: the next frame continues the stream as if the held one had been the last of a
+ * batch. `params` composite the held frame (as bd_session_process's would). On failure the held
+ * frame is dropped, as by reset. */
+BD_EXPORT bd_status bd_session_drain(bd_session *session, const bd_frame *output,
+                                     const bd_composite_params *params, int *written, char *err,
+                                     size_t err_len);
+
 /* Counters since the session was created. */
 BD_EXPORT void bd_session_get_stats(const bd_session *session, bd_session_stats *out_stats);
 
-/* Forget all state carried from one batch to the next (previous mattes, frames, flow): called at
- * FLUSH, DISCONT and caps changes so that the next frame is processed as the first of a stream. */
+/* Forget all state carried from one batch to the next (previous mattes, frames, flow, the frame
+ * held by temporal_lookahead, which is dropped unwritten): called at FLUSH (and after a drain at
+ * DISCONT and caps changes) so that the next frame is processed as the first of a stream. */
 BD_EXPORT void bd_session_reset(bd_session *session);
 
 /* Function-pointer types of the entry points, for callers that resolve them with dlsym. */
@@ -235,6 +256,8 @@ typedef bd_status (*bd_session_set_background_image_fn)(bd_session *, const uint
                                                         int, int, char *, size_t);
 typedef bd_status (*bd_session_process_fn)(bd_session *, const bd_frame *, const bd_frame *, int,
                                            const bd_composite_params *, char *, size_t);
+typedef bd_status (*bd_session_drain_fn)(bd_session *, const bd_frame *, const bd_composite_params *,
+                                         int *, char *, size_t);
 typedef void (*bd_session_get_stats_fn)(const bd_session *, bd_session_stats *);
 typedef void (*bd_session_reset_fn)(bd_session *);
 

@@ -15,7 +15,7 @@ extension MatteElement {
       return GST_FLOW_NOT_NEGOTIATED
     }
     if gst_pad_check_reconfigure(srcPad) != 0, let caps = stream.inputCaps {
-      let flow = processPending()
+      let flow = finishPending()
       if flow != GST_FLOW_OK && flow != GST_FLOW_NOT_LINKED { gst_buffer_unref(buffer); return flow }
       gst_caps_ref(caps)
       defer { gst_caps_unref(caps) }
@@ -42,7 +42,7 @@ extension MatteElement {
     if (buffer.pointee.mini_object.flags & GST_BUFFER_FLAG_DISCONT.rawValue) != 0 {
       // Nothing before a discontinuity may shape the mattes after it: finish the held frames
       // with the old state, then start the temporal state afresh (issue 9).
-      let flow = processPending()
+      let flow = finishPending()
       if flow != GST_FLOW_OK {
         gst_buffer_unref(buffer)
         return flow
@@ -146,7 +146,8 @@ extension MatteElement {
   struct ProcessError: Error { let message: String }
 
   /// Maps the frames, lets the engine write straight into newly allocated output buffers and
-  /// copies timestamps and flags across.
+  /// copies timestamps and flags across. With temporal-lookahead the outputs are one frame late
+  /// (MatteLookahead.swift): the held frame's and all but the newest input's.
   func runEngine(
     _ session: EngineSession, _ inputs: [UnsafeMutablePointer<GstBuffer>], _ params: bd_composite_params
   ) throws(ProcessError) -> [UnsafeMutablePointer<GstBuffer>] {
@@ -177,15 +178,17 @@ extension MatteElement {
       }
       inFrames[mappedIn] = GstVideoFrame()
       guard gst_video_frame_map(inFrames + mappedIn, &stream.inputInfo, input, inputFlags) != 0 else {
-        outputs.forEach { gst_buffer_unref($0) }
         throw ProcessError(message: "cannot map an input buffer as \(formatName(stream.inputInfo))")
       }
       mappedIn += 1
+      engineInputs.append(engineFrame(inFrames[mappedIn - 1]))
+    }
+    for source in outputSources(for: inputs) {
       guard let output = allocateOutput() else {
         outputs.forEach { gst_buffer_unref($0) }
         throw ProcessError(message: "cannot allocate an output buffer in CUDA memory (the buffer pool is empty or inactive)")
       }
-      gst_buffer_copy_into(output, input, GstBufferCopyFlags(rawValue: GST_BUFFER_COPY_FLAGS.rawValue | GST_BUFFER_COPY_TIMESTAMPS.rawValue), 0, UInt.max)
+      gst_buffer_copy_into(output, source, GstBufferCopyFlags(rawValue: GST_BUFFER_COPY_FLAGS.rawValue | GST_BUFFER_COPY_TIMESTAMPS.rawValue), 0, UInt.max)
       outputs.append(output)
       outFrames[mappedOut] = GstVideoFrame()
       guard gst_video_frame_map(outFrames + mappedOut, &stream.outputInfo, output, outputFlags) != 0 else {
@@ -193,15 +196,16 @@ extension MatteElement {
         throw ProcessError(message: "cannot map an output buffer")
       }
       mappedOut += 1
-      engineInputs.append(engineFrame(inFrames[mappedIn - 1]))
       engineOutputs.append(engineFrame(outFrames[mappedOut - 1]))
     }
     do {
       try session.process(inputs: engineInputs, outputs: engineOutputs, params: params)
     } catch {
       outputs.forEach { gst_buffer_unref($0) }
+      dropHeld()  // the engine dropped its held frame too
       throw ProcessError(message: error.message)
     }
+    holdNewest(of: inputs)
     return outputs
   }
 
@@ -251,8 +255,11 @@ extension MatteElement {
     return false
   }
 
+  /// Forgets the frames waiting for a batch and the frame held by temporal-lookahead (the caller
+  /// resets or replaces the engine session: FLUSH, stop).
   func dropPending() {
     stream.pending.forEach { gst_buffer_unref($0) }
     stream.pending.removeAll()
+    dropHeld()
   }
 }

@@ -19,6 +19,10 @@ struct MatteStreamState {
   var inputCaps: UnsafeMutablePointer<GstCaps>? = nil
   var session: EngineSession? = nil
   var pending: [UnsafeMutablePointer<GstBuffer>] = []
+  /// temporal-lookahead (MatteLookahead.swift): whether the session looks ahead, and the timestamps
+  /// and flags (an empty buffer) of the frame it holds.
+  var lookahead = false
+  var held: UnsafeMutablePointer<GstBuffer>? = nil
   var segment = GstSegment()
   var batchSize = 1
   var backgroundImageKey: String? = nil

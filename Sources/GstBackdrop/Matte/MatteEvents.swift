@@ -12,12 +12,12 @@ extension MatteElement {
     case GST_EVENT_CAPS:
       var caps: UnsafeMutablePointer<GstCaps>?
       gst_event_parse_caps(event, &caps)
-      _ = processPending()
+      _ = finishPending()
       let ok = caps.map { configure($0) } ?? false
       gst_event_unref(event)
       return ok
     case GST_EVENT_SEGMENT:
-      _ = processPending()
+      _ = finishPending()
       var segment: UnsafePointer<GstSegment>?
       gst_event_parse_segment(event, &segment)
       if let segment { gst_segment_copy_into(segment, &stream.segment) }
@@ -25,7 +25,7 @@ extension MatteElement {
       cancelBatchTimeout()
       inferenceQueue?.setFlushing(true)  // drops waiting batches, frees a chain() waiting for room
     case GST_EVENT_EOS:
-      let flow = processPending()
+      let flow = finishPending()
       // (Not after an inference ERROR: that one was posted, and the frames are gone with it.)
       if !stream.failed && (flow == GST_FLOW_NOT_LINKED || flow.rawValue < GST_FLOW_FLUSHING.rawValue) {
         // Frames were lost at the end of the stream: say so, as a source would for a failed push.
@@ -49,7 +49,7 @@ extension MatteElement {
     default:
       // EOS, GAP and every other serialized event must not overtake the frames we hold.
       if (event.pointee.type.rawValue & GST_EVENT_TYPE_SERIALIZED.rawValue) != 0 {
-        _ = processPending()
+        _ = finishPending()
       }
     }
     return gst_pad_event_default(pad, gstObject, event) != 0

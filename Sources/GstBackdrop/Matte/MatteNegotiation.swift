@@ -91,8 +91,10 @@ extension MatteElement {
     }
     let batchSize = current.effectiveBatchSize(live: live)
     config.max_batch = Int32(batchSize)
+    config.temporal_lookahead = current.temporalLookahead ? 1 : 0
     do {
       if stream.session != nil { closeSessionStats() }
+      dropHeld()  // drained before a caps change; a new session holds nothing
       stream.session = nil  // free the old session's buffers first
       stream.session = try EngineSession(model: model, config: config)
     } catch {
@@ -113,6 +115,7 @@ extension MatteElement {
     releasePool(stream.outputPool)
     stream.outputPool = outputPool
     stream.batchSize = batchSize
+    stream.lookahead = current.temporalLookahead
     stream.backgroundImageKey = nil
     if stream.lastFlow == GST_FLOW_NOT_NEGOTIATED { stream.lastFlow = GST_FLOW_OK }
     let frameDuration: UInt =

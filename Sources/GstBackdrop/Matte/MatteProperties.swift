@@ -31,6 +31,7 @@ struct MatteSettings: Sendable {
   var inferInterval = 1
   var skipSimilar = 0.0
   var sceneCutThreshold = MatteSettings.defaultSceneCutThreshold
+  var temporalLookahead = false
   // spatial refinement (issue 9)
   var edgeRefine = BD_MATTE_EDGE_REFINE_GUIDED
   var foregroundEstimate = true
@@ -101,6 +102,8 @@ enum MatteProperty: UInt32, CaseIterable {
   case edgeRefine, foregroundEstimate, cascade, cascadeSize
   // overlapped data path (issue 14)
   case inferenceQueue
+  // temporal (issue 9), after the spatial ones so that earlier property ids stay
+  case temporalLookahead
 
   func paramSpec() -> UnsafeMutablePointer<GParamSpec>? {
     let atStart = bd_param_flags_mutable_ready()
@@ -231,6 +234,14 @@ enum MatteProperty: UInt32, CaseIterable {
           + "than this (0-1, half the L1 distance) is a scene cut: the model runs and the temporal state "
           + "starts afresh. Used when temporal-smooth, infer-interval or skip-similar is on. 0 = off",
         0, 1, defaults.sceneCutThreshold, anytime)
+    case .temporalLookahead:
+      return g_param_spec_boolean(
+        "temporal-lookahead", "Temporal look-ahead",
+        "Hold each frame until the next one has arrived and take, per pixel, the median of the "
+          + "previous matte, this one and the next (both warped by optical flow, where the flow is "
+          + "consistent): a matte that changes for a single frame only is replaced. Adds one frame "
+          + "of latency",
+        defaults.temporalLookahead ? 1 : 0, atStart)
     case .stats:
       return g_param_spec_boxed(
         "stats", "Statistics",
@@ -305,6 +316,7 @@ extension MatteSettings {
     case .inferInterval: inferInterval = Int(g_value_get_uint(value))
     case .skipSimilar: skipSimilar = g_value_get_double(value)
     case .sceneCutThreshold: sceneCutThreshold = g_value_get_double(value)
+    case .temporalLookahead: temporalLookahead = g_value_get_boolean(value) != 0
     case .stats: break
     case .edgeRefine: edgeRefine = BdMatteEdgeRefine(UInt32(g_value_get_enum(value)))
     case .foregroundEstimate: foregroundEstimate = g_value_get_boolean(value) != 0
@@ -339,6 +351,7 @@ extension MatteSettings {
     case .inferInterval: g_value_set_uint(value, UInt32(inferInterval))
     case .skipSimilar: g_value_set_double(value, skipSimilar)
     case .sceneCutThreshold: g_value_set_double(value, sceneCutThreshold)
+    case .temporalLookahead: g_value_set_boolean(value, temporalLookahead ? 1 : 0)
     case .stats: break  // answered by the element (MatteStats.swift)
     case .edgeRefine: g_value_set_enum(value, Int32(edgeRefine.rawValue))
     case .foregroundEstimate: g_value_set_boolean(value, foregroundEstimate ? 1 : 0)

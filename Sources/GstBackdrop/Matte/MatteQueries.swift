@@ -48,12 +48,16 @@ extension MatteElement {
   }
 
   /// What the element holds back: the frames it waits for to fill a batch, plus a batch's
-  /// processing time. A live source's wait is bounded by batch-timeout.
+  /// processing time. A live source's wait is bounded by batch-timeout. temporal-lookahead holds
+  /// each frame until the next one has arrived: one frame more.
   func ownLatency(live: Bool) -> UInt {
-    let (timeoutMs, batchSize) = settings.withLock { ($0.batchTimeoutMs, $0.effectiveBatchSize(live: live)) }
+    let (timeoutMs, batchSize, lookahead) = settings.withLock {
+      ($0.batchTimeoutMs, $0.effectiveBatchSize(live: live), $0.temporalLookahead)
+    }
     return shared.withLock { state in
       var waiting = UInt(max(0, batchSize - 1)) * state.frameDuration
       if live && timeoutMs > 0 { waiting = min(waiting, UInt(timeoutMs) * 1_000_000) }
+      if lookahead { waiting += state.frameDuration }
       state.reportedProcessingTime = state.processingTime
       return waiting + state.processingTime
     }
