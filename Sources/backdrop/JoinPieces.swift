@@ -38,7 +38,7 @@ struct JoinPiece {
   static func checkedOrder(_ pieces: [JoinPiece], container: PartContainer, output: String) throws -> [JoinPiece] {
     for piece in pieces where piece.container != container {
       throw LauncherError.data(
-        "\(piece.name) is \(piece.container.label) part but the output \((output as NSString).lastPathComponent) is \(container.label): "
+        "\(piece.name) is \(piece.container.label) part but the output \((output as NSString).lastPathComponent) is to be \(container.label) file: "
           + "join pieces of one container into a file of the same kind; nothing written")
     }
     let sorted = pieces.sorted { ($0.title.startNs, $0.title.index) < ($1.title.startNs, $1.title.index) }
