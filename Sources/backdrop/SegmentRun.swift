@@ -103,8 +103,14 @@ extension SegmentWindow {
     }
     let flags = GstSeekFlags(rawValue: GST_SEEK_FLAG_FLUSH.rawValue | GST_SEEK_FLAG_ACCURATE.rawValue)
     let stop = endNs.map { gint64($0) } ?? -1
-    guard gst_element_seek(pipeline.element, 1.0, GST_FORMAT_TIME, flags, GST_SEEK_TYPE_SET, gint64(decodeFromNs),
-                           endNs == nil ? GST_SEEK_TYPE_NONE : GST_SEEK_TYPE_SET, stop) != 0 else {
+    // The seek goes up from the video queue to the demuxer, which seeks all its streams. Sent to
+    // the pipeline it would travel up from the sinks through the muxer, and qtmux/mp4mux (whose
+    // output segment is in bytes) answer a time seek with a GStreamer-CRITICAL on stderr.
+    guard let queue = pipeline.child("vq") else { throw LauncherError.failed("no video queue to seek through") }
+    defer { gst_object_unref(queue) }
+    let seek = gst_event_new_seek(1.0, GST_FORMAT_TIME, flags, GST_SEEK_TYPE_SET, gint64(decodeFromNs),
+                                  endNs == nil ? GST_SEEK_TYPE_NONE : GST_SEEK_TYPE_SET, stop)
+    guard gst_element_send_event(queue, seek) != 0 else {
       throw LauncherError.failed("the input cannot seek to \(Double(decodeFromNs) / 1e9) s, so a range of it cannot be processed")
     }
   }
