@@ -154,6 +154,12 @@ struct Compose: ParsableCommand {
 
     let pipeline: Pipeline
     do { pipeline = try Pipeline(description) } catch { removeTemporaries(); throw error }
+    // A part's title (its clip and range, for join): webmalphamux has it as a property in the
+    // description; qtmux and mp4mux take it as the file's title tag.
+    if let title = window?.title, container == .mov || container == .mp4, let mux = pipeline.child("mux") {
+      MuxerTags.setTitle(title, on: mux)
+      gst_object_unref(mux)
+    }
     let counter = FrameCounter()       // frames out of the matte: progress
     let decoded = FrameCounter()       // frames into the video queue: where a Ctrl-C cuts
     let audioLimit = StreamLimiter()

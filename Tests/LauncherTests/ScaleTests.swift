@@ -273,7 +273,11 @@ final class ScaleTests: XCTestCase {
     try refusal(["part-0.webm", "part-1.webm", "part-2.webm"], "the last piece is missing: nothing follows part-2.webm")
     try refusal(["part-0.webm", "whole-alpha.webm"], "whole-alpha.webm is not a part written by `backdrop compose --segment`")
 
-    let mp4 = try backdrop(["join", path("part-0.webm"), "-o", path("joined.mov")])
-    XCTAssertEqual(mp4.status, 64, mp4.stderr)
+    // WebM parts join into WebM only (JoinFormatsTests: .mov and .mp4 parts).
+    let mov = try backdrop(["join", path("part-0.webm"), "-o", path("joined.mov")])
+    XCTAssertEqual(mov.status, 65, mov.stderr)
+    XCTAssertTrue(mov.stderr.contains("part-0.webm is a transparent WebM (.webm) part but the output joined.mov is to be"), mov.stderr)
+    let avi = try backdrop(["join", path("part-0.webm"), "-o", path("joined.avi")])
+    XCTAssertEqual(avi.status, 64, avi.stderr)
   }
 }
