@@ -394,6 +394,14 @@ void Session::write_yuv(const Input& input, const at::Tensor& alpha8, const at::
   }
 }
 
+Session::CallScope::CallScope(const Session& session) {
+#if defined(BD_WITH_CUDA)
+  if (session.stream_) stream.emplace(*session.stream_);
+#endif
+  // OpenMP thread counts are per calling thread, and GStreamer calls from its streaming threads.
+  if (session.threads_ > 0 && at::get_num_threads() != session.threads_) at::set_num_threads(session.threads_);
+}
+
 void Session::finish_device_work() {
 #if defined(BD_WITH_CUDA)
   // Device planes are read and written asynchronously on our own stream: the caller may hand them
@@ -426,13 +434,7 @@ void Session::process_batch(const bd_frame* inputs, const bd_frame* outputs, int
   const bool lookahead = config_.temporal_lookahead != 0;
   const int written = lookahead && !holding_ ? n - 1 : n;
   if (inputs == nullptr || (outputs == nullptr && written > 0)) throw ArgumentError("inputs and outputs must not be NULL");
-  c10::InferenceMode guard;
-#if defined(BD_WITH_CUDA)
-  c10::optional<c10::cuda::CUDAStreamGuard> stream_guard;
-  if (stream_) stream_guard.emplace(*stream_);
-#endif
-  // OpenMP thread counts are per calling thread, and GStreamer calls from its streaming threads.
-  if (threads_ > 0 && at::get_num_threads() != threads_) at::set_num_threads(threads_);
+  CallScope scope(*this);
 
   auto input = load_input(inputs, n);
   auto rgb = rgb01(input);
@@ -489,12 +491,7 @@ bool Session::drain(const bd_frame* output, const bd_composite_params& params) {
     reset();  // a failed drain drops the held frame, as a failed process() does
     throw ArgumentError("output must not be NULL");
   }
-  c10::InferenceMode guard;
-#if defined(BD_WITH_CUDA)
-  c10::optional<c10::cuda::CUDAStreamGuard> stream_guard;
-  if (stream_) stream_guard.emplace(*stream_);
-#endif
-  if (threads_ > 0 && at::get_num_threads() != threads_) at::set_num_threads(threads_);
+  CallScope scope(*this);
   auto temporal = TemporalSettings::from(params);
   temporal.blend_at_stream_size = params.edge_refine == BD_EDGE_REFINE_GUIDED;
   temporal.lookahead = true;

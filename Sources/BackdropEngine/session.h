@@ -3,10 +3,12 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 
 #include <memory>
 
 #if defined(BD_WITH_CUDA)
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <c10/util/Optional.h>
 #endif
@@ -47,6 +49,15 @@ class Session {
   void process_batch(const bd_frame* inputs, const bd_frame* outputs, int n, const bd_composite_params& params);
   // With CUDA memory on the session's own stream: waits until the frames are read and written.
   void finish_device_work();
+  // What every call that processes frames sets up on the caller's thread, for its duration:
+  // inference mode, the session's CUDA stream, libtorch's thread count.
+  struct CallScope {
+    explicit CallScope(const Session& session);
+    c10::InferenceMode mode;
+#if defined(BD_WITH_CUDA)
+    c10::optional<c10::cuda::CUDAStreamGuard> stream;
+#endif
+  };
   Input load_input(const bd_frame* inputs, int n);
   // [n,c,h,w] uint8 on the device → plane `plane_index` of each output frame
   void store(const at::Tensor& nchw, const bd_frame* outputs, int plane_index, const char* what);
