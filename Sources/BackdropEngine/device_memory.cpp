@@ -1,5 +1,7 @@
 #include "device_memory.h"
 
+#include <cstring>
+
 #include <stdexcept>
 #include <string>
 
@@ -14,9 +16,14 @@ namespace {
 
 const char* memory_name(bd_memory_kind kind) { return kind == BD_MEMORY_CUDA ? "CUDA memory" : "system memory"; }
 
-void check_kind(bd_memory_kind kind, const char* which) {
+// The field's bits as an integer: a caller may have stored any number there, and loading it as
+// the enum would be undefined behaviour for values outside it.
+void check_kind(const bd_memory_kind& field, const char* which) {
+  int kind = 0;
+  static_assert(sizeof kind == sizeof field, "bd_memory_kind is an int-sized C enum");
+  std::memcpy(&kind, &field, sizeof kind);
   if (kind != BD_MEMORY_SYSTEM && kind != BD_MEMORY_CUDA) {
-    throw ArgumentError(std::string("unknown ") + which + " memory kind " + std::to_string(static_cast<int>(kind)) +
+    throw ArgumentError(std::string("unknown ") + which + " memory kind " + std::to_string(kind) +
                         " (0: system memory, 1: CUDA memory)");
   }
 }
