@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "model.h"
+#include "torchscript_archive.h"
 
 namespace bd {
 namespace {
@@ -109,8 +110,9 @@ std::pair<int, int> parse_inference_size(const std::string& text) {
 std::shared_ptr<MatteModel> load_torchscript(const std::string& path, const ModelLoadOptions& options) {
   torch::jit::Module module;
   torch::jit::ExtraFilesMap extra_files{{"backdrop/inference_size", ""}};
+  auto archive = open_torchscript_archive(path);  // debug records hidden: see torchscript_archive.h
   try {
-    module = torch::jit::load(path, options.device, extra_files);
+    module = torch::jit::load(std::move(archive), options.device, extra_files);
   } catch (const std::bad_alloc&) {
     // A corrupt archive can declare a record of many gigabytes (found by fuzz/model_open).
     throw ModelError("model-file " + path +

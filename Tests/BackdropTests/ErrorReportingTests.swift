@@ -45,6 +45,15 @@ final class ErrorReportingTests: XCTestCase {
     assertError(matte("model-file=\(path)"), contains: [path, "is not a valid TorchScript model"])
   }
 
+  // A mutated TorchScript archive (fuzz/regressions/model_open) whose code does not parse and whose
+  // debug record is corrupt: libtorch 1.13 unpickled that record to format the parse error and
+  // aborted the process (free(): invalid size). The engine hides debug records from libtorch, so
+  // the user gets the parse error on the bus instead of a crash.
+  func testCorruptCodeAndDebugRecordIsAnErrorNotACrash() {
+    let path = TestEnvironment.packageRoot.appendingPathComponent("fuzz/regressions/model_open/corrupt-code-and-debug-record.pt").path
+    assertError(matte("model-file=\(path)"), contains: [path, "is not a valid TorchScript model"])
+  }
+
   func testModelWithWrongOutputShape() {
     let path = TestEnvironment.designedModel("wrong_output")
     assertError(matte("model-file=\(path)"), contains: [path, "[1,3,64,64]", "logits [B,1,H,W]"])
