@@ -114,16 +114,18 @@ let package = Package(
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
     // `backdrop serve` driven over HTTP and in headless Chromium, as a script and a person would (issue 11).
+    // Running programs from tests (RunResult, runProgram, which), shared by ServeTests and LauncherTests.
+    .target(name: "ProgramSupport", path: "Tests/ProgramSupport", swiftSettings: [.swiftLanguageMode(.v6)]),
     .testTarget(
       name: "ServeTests",
-      dependencies: [],
+      dependencies: ["ProgramSupport"],
       exclude: ["serve_page.py"],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
     // Runs the built `backdrop` as a user would (Process), on generated clips and a local HTTP server.
     .testTarget(
       name: "LauncherTests",
-      dependencies: [],
+      dependencies: ["ProgramSupport"],
       exclude: ["range_server.py"],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),

@@ -1,22 +1,13 @@
 // Running the built `backdrop` as a user would (a child process, no GStreamer plugin path: it
 // finds the plugin beside itself), and looking at what it wrote with gst-launch-1.0 and ffprobe.
 import Foundation
+@_exported import ProgramSupport  // RunResult, runProgram, which
 import XCTest
 
 enum Launcher {
-  static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent()
-
+  static let packageRoot = BuiltProducts.packageRoot
   /// The folder with the built `backdrop` (and libgstbackdrop.so, libbackdrop-torch.so).
-  static let buildDirectory: URL = {
-    if let path = ProcessInfo.processInfo.environment["BACKDROP_BUILD_DIR"] { return URL(fileURLWithPath: path) }
-    var url = Bundle.main.bundleURL
-    while url.path != "/" && !FileManager.default.isExecutableFile(atPath: url.appendingPathComponent("backdrop").path) {
-      url = url.deletingLastPathComponent()
-    }
-    if url.path == "/" { return packageRoot.appendingPathComponent(".build/debug") }
-    return url
-  }()
+  static let buildDirectory = BuiltProducts.directory
 
   static var executable: String { buildDirectory.appendingPathComponent("backdrop").path }
 
@@ -41,56 +32,6 @@ enum Launcher {
     environment.merge(extra) { $1 }
     return environment
   }
-}
-
-struct RunResult {
-  var status: Int32
-  var stdout: String
-  var stderr: String
-  var stdoutLines: [String] { stdout.split(separator: "\n").map(String.init) }
-}
-
-/// Runs a program to completion, collecting both outputs; after `timeout` seconds it is killed
-/// (the result then says so in stderr and the status is the signal's).
-func runProgram(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                timeout: TimeInterval = 300) throws -> RunResult {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: executable)
-  process.arguments = arguments
-  if let environment { process.environment = environment }
-  let out = Pipe(), err = Pipe()
-  process.standardOutput = out
-  process.standardError = err
-  try process.run()
-  nonisolated(unsafe) var stdoutData = Data(), stderrData = Data()
-  let readers = [
-    Thread { stdoutData = out.fileHandleForReading.readDataToEndOfFile() },
-    Thread { stderrData = err.fileHandleForReading.readDataToEndOfFile() },
-  ]
-  readers.forEach { $0.start() }
-  let deadline = Date().addingTimeInterval(timeout)
-  var timedOut = false
-  while process.isRunning {
-    if Date() > deadline {
-      timedOut = true
-      kill(process.processIdentifier, SIGKILL)
-      break
-    }
-    usleep(10_000)
-  }
-  process.waitUntilExit()
-  while readers.contains(where: { !$0.isFinished }) { usleep(1000) }
-  var stderr = String(decoding: stderrData, as: UTF8.self)
-  if timedOut { stderr += "\n[killed after \(Int(timeout)) s]" }
-  return RunResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self), stderr: stderr)
-}
-
-func which(_ tool: String) -> String? {
-  for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-    let path = "\(directory)/\(tool)"
-    if FileManager.default.isExecutableFile(atPath: path) { return path }
-  }
-  return nil
 }
 
 /// gst-launch-1.0 with the given description split as a shell would (no quoting needed here).

@@ -1,24 +1,16 @@
 // Starting `backdrop serve` as a user would (a child process on a free loopback port), talking to
 // it over HTTP, and making and inspecting media with GStreamer's and FFmpeg's command-line tools.
 import Foundation
+@_exported import ProgramSupport  // RunResult, runProgram, which
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 import XCTest
 
 enum Build {
-  static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent()
-
+  static let packageRoot = BuiltProducts.packageRoot
   /// The folder with the built `backdrop` (and the plugin and engine beside it).
-  static let directory: URL = {
-    if let path = ProcessInfo.processInfo.environment["BACKDROP_BUILD_DIR"] { return URL(fileURLWithPath: path) }
-    var url = Bundle.main.bundleURL
-    while url.path != "/" && !FileManager.default.isExecutableFile(atPath: url.appendingPathComponent("backdrop").path) {
-      url = url.deletingLastPathComponent()
-    }
-    return url.path == "/" ? packageRoot.appendingPathComponent(".build/debug") : url
-  }()
+  static let directory = BuiltProducts.directory
 
   static var backdrop: String { directory.appendingPathComponent("backdrop").path }
   static var lumakey: String { packageRoot.appendingPathComponent("models/designed/lumakey.pt").path }
@@ -152,47 +144,6 @@ func http(_ method: String, _ url: String, body: Data? = nil, file: URL? = nil, 
 }
 
 // MARK: - Programs and media
-
-struct RunResult {
-  var status: Int32
-  var stdout: String
-  var stderr: String
-}
-
-func which(_ tool: String) -> String? {
-  for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-    let path = "\(directory)/\(tool)"
-    if FileManager.default.isExecutableFile(atPath: path) { return path }
-  }
-  return nil
-}
-
-func runProgram(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                timeout: TimeInterval = 300) throws -> RunResult {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: executable)
-  process.arguments = arguments
-  if let environment { process.environment = environment }
-  let out = Pipe(), err = Pipe()
-  process.standardOutput = out
-  process.standardError = err
-  try process.run()
-  nonisolated(unsafe) var stdoutData = Data(), stderrData = Data()
-  let readers = [
-    Thread { stdoutData = out.fileHandleForReading.readDataToEndOfFile() },
-    Thread { stderrData = err.fileHandleForReading.readDataToEndOfFile() },
-  ]
-  readers.forEach { $0.start() }
-  let deadline = Date().addingTimeInterval(timeout)
-  while process.isRunning {
-    if Date() > deadline { kill(process.processIdentifier, SIGKILL); break }
-    usleep(10_000)
-  }
-  process.waitUntilExit()
-  while readers.contains(where: { !$0.isFinished }) { usleep(1000) }
-  return RunResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-                   stderr: String(decoding: stderrData, as: UTF8.self))
-}
 
 @discardableResult
 func gstLaunch(_ description: [String]) throws -> RunResult {
