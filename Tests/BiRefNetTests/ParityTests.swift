@@ -59,6 +59,14 @@ final class BiRefNetParityTests: XCTestCase {
     try check(case: "variant_a_swin_v1_t_256x384", backbone: "swin_v1_t", expectedDescription: "swin_v1_t")
   }
 
+  /// The deformable convolution's grid_sampler path, which a GPU runs, checked on the CPU too
+  /// (the CPU normally takes its own channels-last gather).
+  func testSwinT256x384GridSamplerPath() throws {
+    setenv("BD_TESTING_DEFORM", "grid-sampler", 1)
+    defer { unsetenv("BD_TESTING_DEFORM") }
+    try check(case: "variant_a_swin_v1_t_256x384", backbone: "swin_v1_t", expectedDescription: "swin_v1_t")
+  }
+
   func testSwinTLegacyPatchOrder() throws {
     try check(case: "variant_a_swin_v1_t_256x256_patchorder-legacy", backbone: "swin_v1_t",
               patchOrder: BD_PATCH_ORDER_LEGACY, expectedDescription: "legacy patch order")

@@ -50,15 +50,27 @@ struct Conv {
 // followed by the folded BatchNorm.
 struct DeformConv {
   Conv offset_mask;  // offset_conv and modulator_conv fused: 2K offset channels (dy, dx), then K
-  at::Tensor w;      // regular_conv weight with BN folded, as a [O, C*K] matrix
+  at::Tensor w;      // regular_conv weight with BN folded, tap-major: [O, K*C], column t*C + c
   at::Tensor b;      // folded BN bias [O]
   int64_t k = 1;
-  at::Tensor operator()(const at::Tensor& x) const;
+  // The output as pixel rows [B, H*W, O] (what ASPPDeformable's 1x1 fusion multiplies).
+  at::Tensor rows(const at::Tensor& x) const;
 
  private:
-  void sample_split(const at::Tensor& src, const at::Tensor& grid, const at::Tensor& modulator, const at::Tensor& bias,
-                    at::Tensor dst, int64_t splits, at::ScalarType type) const;
+  at::Tensor rows_gather(const at::Tensor& x, const at::Tensor& om) const;        // CPU
+  at::Tensor rows_grid_sampler(const at::Tensor& x, const at::Tensor& om) const;  // any device
 };
+
+// One frame of the CPU deformable im2col (deform_gather.cpp).
+struct DeformGatherArgs {
+  const float* input;        // [H, W, C], channels-last, float32
+  const float* offset_mask;  // [H, W, 3K]: per pixel dy0, dx0, dy1, dx1, ..., then K raw modulators
+  int64_t h, w, c, k;
+  int64_t first_pixel, pixels;  // the pixels (row-major index) to fill
+};
+// Fills cols [pixels, K*C] (row-major): row p, column t*C + c is tap t of channel c of pixel
+// first_pixel + p, bilinearly sampled and scaled by 2*sigmoid(modulator). Spread over the CPU threads.
+void deform_gather(const DeformGatherArgs& args, float* cols);
 
 struct ASPPDeformable {
   DeformConv aspp1;
@@ -86,6 +98,17 @@ struct SwinBlock {
   int64_t heads = 1;
   bool shifted = false;
 };
+
+// Window attention of float32 CPU tensors in one pass (window_attention.cpp).
+struct WindowAttentionArgs {
+  const float* qkv;   // [windows, N, 3, heads, d]: the qkv projection's output rows
+  const float* bias;  // [heads, N, N]: relative position bias
+  const float* mask;  // [mask_windows, N, N]: shifted-window mask of window w % mask_windows, or null
+  int64_t windows, n, heads, d, mask_windows;
+  float scale;        // 1 / sqrt(d)
+  float* out;         // [windows, N, heads, d]
+};
+void window_attention(const WindowAttentionArgs& args);
 
 struct SwinLayer {
   std::vector<SwinBlock> blocks;
@@ -123,6 +146,8 @@ struct Decoder {
   // ipt_blk1.conv_out composed with conv_out1's slice for the patch channels (a 3x3 conv to one
   // channel instead of to 24), carrying both biases.
   Conv head_p1, head_ipt1;
+  // head_ipt1 composed with ipt1.conv1: one 5x5 conv from the image (exact but for the border).
+  Conv head_image;
 };
 
 struct Network {
@@ -140,6 +165,10 @@ BasicDecBlk build_dec_blk(WeightSource& src, const std::string& prefix, int64_t 
                           c10::ScalarType dtype, c10::Device dev);
 Decoder build_decoder(WeightSource& src, const std::array<int64_t, 4>& lateral, c10::ScalarType dtype,
                       c10::Device dev);
+
+// x @ w^T + b over the last dimension of x (swin.cpp): oneDNN's 1x1 convolution on the CPU in
+// float32, at::linear otherwise.
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
 
 // Bilinear resize with align_corners=True (what every resize inside BiRefNet uses).
 at::Tensor resize_ac(const at::Tensor& x, int64_t h, int64_t w);

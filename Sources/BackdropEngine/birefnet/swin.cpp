@@ -10,6 +10,23 @@
 namespace bd {
 namespace birefnet {
 
+// Linear layer over the last dimension. On the CPU a token matrix [M, C] is an NHWC image
+// [1, C, 1, M] in channels-last layout, and oneDNN's 1x1 convolution on it is 10-25 % faster than
+// the BLAS GEMM behind at::linear (measured with OpenBLAS on AVX-512, 2 threads) with no copies:
+// input and output stay row-major token matrices.
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  if (!x.is_cpu() || x.scalar_type() != at::kFloat) return at::linear(x, w, b);
+  const int64_t c = x.size(-1), o = w.size(0);
+  auto xc = x.contiguous();
+  const int64_t m = xc.numel() / c;
+  auto img = xc.view({1, 1, m, c}).permute({0, 3, 1, 2});  // [1, C, 1, M], channels-last
+  auto y = at::conv2d(img, w.view({o, c, 1, 1}), b);      // [1, O, 1, M], channels-last
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = o;
+  if (!y.is_contiguous(at::MemoryFormat::ChannelsLast)) y = y.contiguous(at::MemoryFormat::ChannelsLast);
+  return y.permute({0, 2, 3, 1}).reshape(shape);
+}
+
 namespace {
 
 at::Tensor to_compute(const at::Tensor& t, c10::ScalarType dtype, c10::Device dev) {
@@ -36,25 +53,20 @@ at::Tensor shift_mask(int64_t hp, int64_t wp, int64_t window, int64_t shift, c10
   return mask.to(dev, dtype);
 }
 
-// Linear layer over the last dimension. On the CPU a token matrix [M, C] is an NHWC image
-// [1, C, 1, M] in channels-last layout, and oneDNN's 1x1 convolution on it is 10-25 % faster than
-// the BLAS GEMM behind at::linear (measured with OpenBLAS on AVX-512, 2 threads) with no copies:
-// input and output stay row-major token matrices.
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  if (!x.is_cpu() || x.scalar_type() != at::kFloat) return at::linear(x, w, b);
-  const int64_t c = x.size(-1), o = w.size(0);
-  auto xc = x.contiguous();
-  const int64_t m = xc.numel() / c;
-  auto img = xc.view({1, 1, m, c}).permute({0, 3, 1, 2});  // [1, C, 1, M], channels-last
-  auto y = at::conv2d(img, w.view({o, c, 1, 1}), b);      // [1, O, 1, M], channels-last
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = o;
-  if (!y.is_contiguous(at::MemoryFormat::ChannelsLast)) y = y.contiguous(at::MemoryFormat::ChannelsLast);
-  return y.permute({0, 2, 3, 1}).reshape(shape);
-}
-
 at::Tensor attention(const SwinBlock& blk, const at::Tensor& xw, const at::Tensor& mask, int64_t batch) {
   const int64_t bw = xw.size(0), n = xw.size(1), c = xw.size(2), h = blk.heads, d = c / h;
+  if (xw.is_cpu() && xw.scalar_type() == at::kFloat) {
+    // One pass per window and head (window_attention.cpp), reading the qkv rows as they are.
+    auto qkv = linear(xw, blk.qkv_w, blk.qkv_b).contiguous();  // [bw, N, 3c]
+    auto out = at::empty({bw, n, c}, xw.options());
+    const auto bias = blk.rel_bias.contiguous();
+    const auto m = mask.defined() ? mask.contiguous() : at::Tensor();
+    WindowAttentionArgs args{qkv.data_ptr<float>(), bias.data_ptr<float>(), m.defined() ? m.data_ptr<float>() : nullptr,
+                             bw, n, h, d, m.defined() ? m.size(0) : 1, float(1.0 / std::sqrt(double(d))),
+                             out.data_ptr<float>()};
+    window_attention(args);
+    return linear(out, blk.proj_w, blk.proj_b);
+  }
   // One copy to [3, bw, h, N, d]; q, k, v are then contiguous views.
   auto qkv = linear(xw, blk.qkv_w, blk.qkv_b).view({bw, n, 3, h, d}).permute({2, 0, 3, 1, 4}).contiguous();
   auto q = qkv[0], k = qkv[1], v = qkv[2];
