@@ -47,6 +47,7 @@ link() {  # link NAME FLAGS SOURCES...
 }
 
 link engine-checks "" Tests/EngineChecks/engine_checks.cpp
+link cpu-kernel-checks "" Tests/EngineChecks/cpu_kernel_checks.cpp
 [[ "${1:-}" == checks ]] && exit 0
 link safetensors_fuzz "-fsanitize=fuzzer" fuzz/safetensors_fuzz.cpp
 link model_open_fuzz "-fsanitize=fuzzer" fuzz/model_open_fuzz.cpp

@@ -1,0 +1,164 @@
+// The hand-written CPU kernels of the native BiRefNet (Sources/BackdropEngine/birefnet:
+// deform_gather.cpp, window_attention.cpp, cpu_parallel.cpp) against plain references, at the
+// awkward sizes and values (taps far outside the map, NaN offsets, masked keys, sizes that are
+// not multiples of the vector width). Built with ASan+UBSan by scripts/ci-sanitizers.sh
+// (fuzz/build.sh checks), so every out-of-bounds read of the kernels fails CI.
+#include <ATen/ATen.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+#include "birefnet/cpu_kernels.h"
+#include "birefnet/net.h"
+
+namespace {
+
+int failures = 0;
+int checks = 0;
+
+#define CHECK(condition, ...)                                                     \
+  do {                                                                            \
+    ++checks;                                                                     \
+    if (!(condition)) {                                                           \
+      ++failures;                                                                 \
+      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #condition);   \
+      std::fprintf(stderr, __VA_ARGS__);                                          \
+      std::fprintf(stderr, "\n");                                                 \
+    }                                                                             \
+  } while (0)
+
+using namespace bd::birefnet;
+
+// torchvision's bilinear_interpolate (deform_conv2d's CPU kernel), written out plainly.
+float bilinear(const float* x, int64_t h, int64_t w, int64_t c, int64_t ch, float y, float xx) {
+  if (y <= -1 || y >= h || xx <= -1 || xx >= w) return 0.0f;
+  const int64_t y0 = int64_t(std::floor(y)), x0 = int64_t(std::floor(xx)), y1 = y0 + 1, x1 = x0 + 1;
+  const float ly = y - y0, lx = xx - x0, hy = 1 - ly, hx = 1 - lx;
+  auto at = [&](int64_t yy, int64_t xv) { return (yy >= 0 && yy < h && xv >= 0 && xv < w) ? x[(yy * w + xv) * c + ch] : 0.0f; };
+  return hy * hx * at(y0, x0) + hy * lx * at(y0, x1) + ly * hx * at(y1, x0) + ly * lx * at(y1, x1);
+}
+
+void deform_gather_matches_torchvision() {
+  for (int64_t k : {1, 3, 7}) {
+    const int64_t h = 9, w = 11, c = 13, kk = k * k;
+    at::manual_seed(k);
+    auto input = at::randn({h, w, c});
+    // Offsets from -12 to 12 pixels: many taps land beyond the map, some exactly on its edge.
+    auto om = at::randn({h, w, 3 * kk}) * 4.0;
+    om.select(2, 0).fill_(-1.0);  // tap 0 dy: exactly one pixel up from the first row
+    auto* o = om.data_ptr<float>();
+    o[5 * 3 * kk + 1] = NAN;                        // pixel 5: tap 0 dx is NaN (a zero sample)
+    if (k > 1) o[7 * 3 * kk + 2 * kk + 1] = NAN;    // pixel 7: tap 1's modulator is NaN
+    auto cols = at::full({h * w, kk * c}, 123.0f);  // every element must be written
+    DeformGatherArgs args{input.data_ptr<float>(), o, h, w, c, k, 0, h * w};
+    deform_gather(args, cols.data_ptr<float>());
+    const float* x = input.data_ptr<float>();
+    const float* got = cols.data_ptr<float>();
+    double worst = 0;
+    int nan_ok = 0, nan_expected = 0;
+    for (int64_t p = 0; p < h * w; ++p)
+      for (int64_t t = 0; t < kk; ++t) {
+        const float* op = o + p * 3 * kk;
+        const float sy = float(p / w - k / 2 + t / k) + op[2 * t], sx = float(p % w - k / 2 + t % k) + op[2 * t + 1];
+        const float m = 2.0f / (1.0f + std::exp(-op[2 * kk + t]));
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const float g = got[p * kk * c + t * c + ch];
+          if (std::isnan(m)) {
+            ++nan_expected;
+            nan_ok += std::isnan(g);
+            continue;
+          }
+          const float want = std::isnan(sx) ? 0.0f : m * bilinear(x, h, w, c, ch, sy, sx);
+          worst = std::max(worst, double(std::fabs(g - want)));
+        }
+      }
+    CHECK(worst < 1e-5, "k=%lld: largest difference from torchvision's sampling %.3g", (long long)k, worst);
+    CHECK(nan_ok == nan_expected, "k=%lld: %d of %d samples with a NaN modulator are NaN", (long long)k, nan_ok,
+          nan_expected);
+  }
+  // A chunk in the middle of the frame fills only its own rows.
+  const int64_t h = 5, w = 6, c = 8, k = 3, kk = 9;
+  auto input = at::randn({h, w, c});
+  auto om = at::randn({h, w, 3 * kk});
+  auto full = at::empty({h * w, kk * c});
+  deform_gather({input.data_ptr<float>(), om.data_ptr<float>(), h, w, c, k, 0, h * w}, full.data_ptr<float>());
+  auto part = at::empty({7, kk * c});
+  deform_gather({input.data_ptr<float>(), om.data_ptr<float>(), h, w, c, k, 11, 7}, part.data_ptr<float>());
+  CHECK(at::equal(part, full.narrow(0, 11, 7)), "pixels 11..17 differ from the whole-frame gather");
+}
+
+// softmax(scale * q k^T + bias (+ mask)) v with ATen's own ops.
+at::Tensor attention_reference(const at::Tensor& qkv, const at::Tensor& bias, const at::Tensor& mask, int64_t heads) {
+  const int64_t bw = qkv.size(0), n = qkv.size(1), c = qkv.size(2) / 3, d = c / heads;
+  auto parts = qkv.view({bw, n, 3, heads, d}).permute({2, 0, 3, 1, 4});  // [3, bw, h, n, d]
+  auto scores = at::matmul(parts[0], parts[1].transpose(-1, -2)) / std::sqrt(double(d)) + bias.unsqueeze(0);
+  if (mask.defined()) {
+    const int64_t nw = mask.size(0);
+    scores = (scores.view({bw / nw, nw, heads, n, n}) + mask.view({1, nw, 1, n, n})).view({bw, heads, n, n});
+  }
+  return at::matmul(scores.softmax(-1), parts[2]).transpose(1, 2).reshape({bw, n, c});
+}
+
+void window_attention_matches_aten() {
+  struct Case { int64_t windows, n, heads, d, mask_windows; };
+  // Swin-T (49 tokens), Swin-L (144), a tiny window, a head width that is not a multiple of 8
+  // (the plain loops), and masked windows with -inf entries as the shifted windows have.
+  const Case cases[] = {{6, 49, 3, 32, 0}, {4, 144, 2, 32, 2}, {3, 9, 1, 8, 3}, {2, 25, 2, 12, 0}, {8, 49, 2, 32, 4}};
+  for (const auto& cs : cases) {
+    at::manual_seed(cs.n * 7 + cs.d);
+    const int64_t c = cs.heads * cs.d;
+    auto qkv = at::randn({cs.windows, cs.n, 3 * c});
+    auto bias = at::randn({cs.heads, cs.n, cs.n});
+    at::Tensor mask;
+    if (cs.mask_windows) {
+      mask = at::zeros({cs.mask_windows, cs.n, cs.n});
+      mask.masked_fill_(at::rand({cs.mask_windows, cs.n, cs.n}) < 0.3, -INFINITY);
+      mask.diagonal(0, 1, 2).fill_(0.0f);  // every query keeps at least itself, as in Swin
+    }
+    auto out = at::full({cs.windows, cs.n, c}, 123.0f);
+    WindowAttentionArgs args{qkv.data_ptr<float>(), bias.data_ptr<float>(), mask.defined() ? mask.data_ptr<float>() : nullptr,
+                             cs.windows, cs.n, cs.heads, cs.d, cs.mask_windows ? cs.mask_windows : 1,
+                             float(1.0 / std::sqrt(double(cs.d))), out.data_ptr<float>()};
+    window_attention(args);
+    auto want = attention_reference(qkv, bias, mask, cs.heads);
+    const double worst = (out - want).abs().max().item<double>();
+    CHECK(worst < 2e-5, "n=%lld heads=%lld d=%lld masked=%d: largest difference from ATen %.3g", (long long)cs.n,
+          (long long)cs.heads, (long long)cs.d, mask.defined() ? 1 : 0, worst);
+  }
+}
+
+void parallel_for_covers_each_index_once() {
+  for (int64_t n : {0, 1, 7, 1000, 4099})
+    for (int64_t grain : {1, 16, 5000}) {
+      std::vector<std::atomic<int>> seen(static_cast<size_t>(n));
+      for (auto& s : seen) s = 0;
+      std::atomic<bool> bad_range{false};
+      cpu_parallel_for(n, grain, [&](int64_t begin, int64_t end) {
+        if (begin < 0 || end > n || begin >= end) bad_range = true;
+        for (int64_t i = begin; i < end; ++i) seen[size_t(i)]++;
+      });
+      int wrong = 0;
+      for (auto& s : seen) wrong += s != 1;
+      CHECK(wrong == 0 && !bad_range, "n=%lld grain=%lld: %d indices not visited exactly once", (long long)n,
+            (long long)grain, wrong);
+    }
+}
+
+}  // namespace
+
+int main() {
+  const std::pair<const char*, void (*)()> groups[] = {
+      {"deformable gather = torchvision's sampling", deform_gather_matches_torchvision},
+      {"window attention = ATen's softmax(q k^T + bias) v", window_attention_matches_aten},
+      {"cpu_parallel_for covers each index once", parallel_for_covers_each_index_once},
+  };
+  for (auto& [name, body] : groups) {
+    const int before = failures;
+    body();
+    std::printf("%s: %s\n", failures == before ? "ok  " : "FAIL", name);
+  }
+  std::printf("%d checks, %d failures\n", checks, failures);
+  return failures == 0 ? 0 : 1;
+}
