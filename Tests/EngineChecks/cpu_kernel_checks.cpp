@@ -8,26 +8,14 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "birefnet/cpu_kernels.h"
 #include "birefnet/net.h"
+#include "checks.h"
 
 namespace {
-
-int failures = 0;
-int checks = 0;
-
-#define CHECK(condition, ...)                                                     \
-  do {                                                                            \
-    ++checks;                                                                     \
-    if (!(condition)) {                                                           \
-      ++failures;                                                                 \
-      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #condition);   \
-      std::fprintf(stderr, __VA_ARGS__);                                          \
-      std::fprintf(stderr, "\n");                                                 \
-    }                                                                             \
-  } while (0)
 
 using namespace bd::birefnet;
 
@@ -149,16 +137,9 @@ void parallel_for_covers_each_index_once() {
 }  // namespace
 
 int main() {
-  const std::pair<const char*, void (*)()> groups[] = {
+  return checks::run_groups({
       {"deformable gather = torchvision's sampling", deform_gather_matches_torchvision},
       {"window attention = ATen's softmax(q k^T + bias) v", window_attention_matches_aten},
       {"cpu_parallel_for covers each index once", parallel_for_covers_each_index_once},
-  };
-  for (auto& [name, body] : groups) {
-    const int before = failures;
-    body();
-    std::printf("%s: %s\n", failures == before ? "ok  " : "FAIL", name);
-  }
-  std::printf("%d checks, %d failures\n", checks, failures);
-  return failures == 0 ? 0 : 1;
+  });
 }

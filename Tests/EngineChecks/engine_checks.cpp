@@ -15,22 +15,10 @@
 #include <vector>
 
 #include "backdrop_engine.h"
+#include "checks.h"
 
 namespace {
 
-int failures = 0;
-int checks = 0;
-
-#define CHECK(condition, ...)                                        \
-  do {                                                               \
-    ++checks;                                                        \
-    if (!(condition)) {                                              \
-      ++failures;                                                    \
-      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #condition); \
-      std::fprintf(stderr, __VA_ARGS__);                             \
-      std::fprintf(stderr, "\n");                                    \
-    }                                                                \
-  } while (0)
 
 std::string temp_dir;
 
@@ -395,22 +383,16 @@ int main() {
   char pattern[] = "/tmp/engine-checks-XXXXXX";
   temp_dir = mkdtemp(pattern);
   std::printf("engine: %s (ABI %u)\n", bd_engine_version(), bd_abi_version());
-  const std::pair<const char*, std::function<void()>> groups[] = {
-    {"lumakey matte, stats and argument errors", lumakey_matte},
-    {"temporal look-ahead: one frame late, drain, reset", lookahead},
-    {"every format at odd sizes and backdrops", formats_and_sizes},
-    {"NaN model: background and counted", nan_model},
-    {"contract breaks refused at the probe", contract_breaks},
-    {"bad model files refused with their cause", bad_model_files},
-    {"CUDA memory refused on a CPU session", cuda_memory_refused},
-  };
-  for (auto& [name, body] : groups) {
-    const int before = failures;
-    body();
-    std::printf("%s: %s\n", failures == before ? "ok  " : "FAIL", name);
-  }
+  const int status = checks::run_groups({
+      {"lumakey matte, stats and argument errors", lumakey_matte},
+      {"temporal look-ahead: one frame late, drain, reset", lookahead},
+      {"every format at odd sizes and backdrops", formats_and_sizes},
+      {"NaN model: background and counted", nan_model},
+      {"contract breaks refused at the probe", contract_breaks},
+      {"bad model files refused with their cause", bad_model_files},
+      {"CUDA memory refused on a CPU session", cuda_memory_refused},
+  });
   std::string cleanup = "rm -rf " + temp_dir;
   (void)std::system(cleanup.c_str());
-  std::printf("%d checks, %d failures\n", checks, failures);
-  return failures == 0 ? 0 : 1;
+  return status;
 }
