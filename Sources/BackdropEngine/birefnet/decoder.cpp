@@ -134,7 +134,7 @@ at::Tensor DeformConv::rows_gather(const at::Tensor& x, const at::Tensor& om) co
 
 at::Tensor DeformConv::rows_grid_sampler(const at::Tensor& x, const at::Tensor& om) const {
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w_ = x.size(3), kk = k * k, pad = k / 2;
-  auto off = om.narrow(1, 0, 2 * kk).view({b, kk, 2, h, w_});
+  auto off = om.narrow(1, 0, 2 * kk).reshape({b, kk, 2, h, w_});  // reshape: om may be channels-last
   auto mod = at::sigmoid(om.narrow(1, 2 * kk, kk)).mul_(2.0);  // [B, K, H, W]
   auto opts = x.options();
   // Base positions: tap offsets plus the pixel grid, in normalised coordinates.
