@@ -13,11 +13,11 @@ final class BiRefNetParityTests: XCTestCase {
 
   /// Runs one case and asserts every stored tensor; prints the errors observed.
   private func check(case name: String, backbone: String, patchOrder: bd_patch_order = BD_PATCH_ORDER_AUTO,
-                     expectedDescription: String) throws {
+                     expectedDescription: String, weightsFile: URL? = nil) throws {
     try Paths.requireFixtures(["\(name).safetensors", "manifest_\(backbone).json"])
     let engine = try Engine.get()
     let fixture = try SafeTensorsFile(Paths.fixtures.appendingPathComponent("\(name).safetensors"))
-    let weights = try Weights.manifestFile(backbone)
+    let weights = try weightsFile ?? Weights.manifestFile(backbone)
     let opened = engine.open(weights.path, patchOrder: patchOrder)
     XCTAssertEqual(opened.status, BD_OK, opened.message)
     guard let model = opened.model else { return }
@@ -60,11 +60,19 @@ final class BiRefNetParityTests: XCTestCase {
   }
 
   /// The deformable convolution's grid_sampler path, which a GPU runs, checked on the CPU too
-  /// (the CPU normally takes its own channels-last gather).
+  /// (the CPU normally takes its own channels-last gather). The switch is read when a model is
+  /// built, so the weights are opened under a path of their own (a hard link): no model from the
+  /// process-wide cache, built without the switch, can answer.
   func testSwinT256x384GridSamplerPath() throws {
+    let shared = try Weights.manifestFile("swin_v1_t")
+    let own = Weights.scratch.appendingPathComponent("grid_sampler_swin_v1_t.safetensors")
+    try? FileManager.default.removeItem(at: own)
+    try FileManager.default.linkItem(at: shared, to: own)
+    defer { try? FileManager.default.removeItem(at: own) }
     setenv("BD_TESTING_DEFORM", "grid-sampler", 1)
     defer { unsetenv("BD_TESTING_DEFORM") }
-    try check(case: "variant_a_swin_v1_t_256x384", backbone: "swin_v1_t", expectedDescription: "swin_v1_t")
+    try check(case: "variant_a_swin_v1_t_256x384", backbone: "swin_v1_t", expectedDescription: "swin_v1_t",
+              weightsFile: own)
   }
 
   func testSwinTLegacyPatchOrder() throws {

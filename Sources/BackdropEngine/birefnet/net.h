@@ -53,6 +53,7 @@ struct DeformConv {
   at::Tensor w;      // regular_conv weight with BN folded, tap-major: [O, K*C], column t*C + c
   at::Tensor b;      // folded BN bias [O]
   int64_t k = 1;
+  bool cpu_gather = true;  // CPU tensors take rows_gather (false when the tests force grid_sampler)
   // The output as pixel rows [B, H*W, O] (what ASPPDeformable's 1x1 fusion multiplies).
   at::Tensor rows(const at::Tensor& x) const;
 
