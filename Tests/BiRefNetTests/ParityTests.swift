@@ -59,18 +59,18 @@ final class BiRefNetParityTests: XCTestCase {
     try check(case: "variant_a_swin_v1_t_256x384", backbone: "swin_v1_t", expectedDescription: "swin_v1_t")
   }
 
-  /// The deformable convolution's grid_sampler path, which a GPU runs, checked on the CPU too
-  /// (the CPU normally takes its own channels-last gather). The switch is read when a model is
-  /// built, so the weights are opened under a path of their own (a hard link): no model from the
-  /// process-wide cache, built without the switch, can answer.
-  func testSwinT256x384GridSamplerPath() throws {
+  /// The ATen paths a GPU runs (grid_sampler for the deformable convolution, ATen ops for the
+  /// window attention), checked on the CPU too, which normally takes its own kernels. The switch
+  /// is read when a model is built, so the weights are opened under a path of their own (a hard
+  /// link): no model from the process-wide cache, built without the switch, can answer.
+  func testSwinT256x384ATenPaths() throws {
     let shared = try Weights.manifestFile("swin_v1_t")
-    let own = Weights.scratch.appendingPathComponent("grid_sampler_swin_v1_t.safetensors")
+    let own = Weights.scratch.appendingPathComponent("aten_paths_swin_v1_t.safetensors")
     try? FileManager.default.removeItem(at: own)
     try FileManager.default.linkItem(at: shared, to: own)
     defer { try? FileManager.default.removeItem(at: own) }
-    setenv("BD_TESTING_DEFORM", "grid-sampler", 1)
-    defer { unsetenv("BD_TESTING_DEFORM") }
+    setenv("BD_TESTING_KERNELS", "aten", 1)
+    defer { unsetenv("BD_TESTING_KERNELS") }
     try check(case: "variant_a_swin_v1_t_256x384", backbone: "swin_v1_t", expectedDescription: "swin_v1_t",
               weightsFile: own)
   }

@@ -90,14 +90,25 @@ at::Tensor attention_reference(const at::Tensor& qkv, const at::Tensor& bias, co
 }
 
 void window_attention_matches_aten() {
-  struct Case { int64_t windows, n, heads, d, mask_windows; };
+  struct Case { int64_t windows, n, heads, d, mask_windows; double padding; };
   // Swin-T (49 tokens), Swin-L (144), a tiny window, a head width that is not a multiple of 8
-  // (the plain loops), and masked windows with -inf entries as the shifted windows have.
-  const Case cases[] = {{6, 49, 3, 32, 0}, {4, 144, 2, 32, 2}, {3, 9, 1, 8, 3}, {2, 25, 2, 12, 0}, {8, 49, 2, 32, 4}};
+  // (the plain loops), masked windows with -inf entries as the shifted windows have, and window
+  // positions that are padding (their keys and values are pad_qkv, their outputs not written).
+  const Case cases[] = {{6, 49, 3, 32, 0, 0.0},  {4, 144, 2, 32, 2, 0.3}, {3, 9, 1, 8, 3, 0.5},
+                        {2, 25, 2, 12, 0, 0.2},  {8, 49, 2, 32, 4, 0.0},  {5, 49, 3, 32, 5, 0.6},
+                        {3, 25, 2, 12, 3, 0.4}};
   for (const auto& cs : cases) {
     at::manual_seed(cs.n * 7 + cs.d);
-    const int64_t c = cs.heads * cs.d;
-    auto qkv = at::randn({cs.windows, cs.n, 3 * c});
+    const int64_t c = cs.heads * cs.d, positions = cs.windows * cs.n;
+    // Each real token sits at one window position, in a shuffled order; the rest are padding.
+    auto is_pad = at::rand({positions}) < cs.padding;
+    const int64_t tokens = positions - is_pad.sum().item<int64_t>();
+    auto token = at::full({positions}, tokens, at::kLong);
+    auto order = at::randperm(tokens, at::kLong);
+    for (int64_t p = 0, next = 0; p < positions; ++p)
+      if (!is_pad[p].item<bool>()) token[p] = order[next++];
+    auto qkv = at::randn({tokens, 3 * c});
+    auto pad_qkv = at::randn({3 * c});
     auto bias = at::randn({cs.heads, cs.n, cs.n});
     at::Tensor mask;
     if (cs.mask_windows) {
@@ -105,15 +116,20 @@ void window_attention_matches_aten() {
       mask.masked_fill_(at::rand({cs.mask_windows, cs.n, cs.n}) < 0.3, -INFINITY);
       mask.diagonal(0, 1, 2).fill_(0.0f);  // every query keeps at least itself, as in Swin
     }
-    auto out = at::full({cs.windows, cs.n, c}, 123.0f);
-    WindowAttentionArgs args{qkv.data_ptr<float>(), bias.data_ptr<float>(), mask.defined() ? mask.data_ptr<float>() : nullptr,
+    auto out = at::full({tokens, c}, 123.0f);
+    WindowAttentionArgs args{qkv.data_ptr<float>(), pad_qkv.data_ptr<float>(), token.data_ptr<int64_t>(), tokens,
+                             bias.data_ptr<float>(), mask.defined() ? mask.data_ptr<float>() : nullptr,
                              cs.windows, cs.n, cs.heads, cs.d, cs.mask_windows ? cs.mask_windows : 1,
                              float(1.0 / std::sqrt(double(cs.d))), out.data_ptr<float>()};
     window_attention(args);
-    auto want = attention_reference(qkv, bias, mask, cs.heads);
-    const double worst = (out - want).abs().max().item<double>();
-    CHECK(worst < 2e-5, "n=%lld heads=%lld d=%lld masked=%d: largest difference from ATen %.3g", (long long)cs.n,
-          (long long)cs.heads, (long long)cs.d, mask.defined() ? 1 : 0, worst);
+    // The reference on the windows as the official code forms them, read back at the real tokens.
+    auto windows = at::cat({qkv, pad_qkv.view({1, 3 * c})}, 0).index_select(0, token).view({cs.windows, cs.n, 3 * c});
+    auto per_position = attention_reference(windows, bias, mask, cs.heads).reshape({positions, c});
+    auto want = at::empty({tokens, c});
+    want.index_copy_(0, token.masked_select(~is_pad), per_position.index_select(0, at::nonzero(~is_pad).view({-1})));
+    const double worst = tokens ? (out - want).abs().max().item<double>() : 0.0;
+    CHECK(worst < 2e-5, "n=%lld heads=%lld d=%lld masked=%d padding=%.1f: largest difference from ATen %.3g",
+          (long long)cs.n, (long long)cs.heads, (long long)cs.d, mask.defined() ? 1 : 0, cs.padding, worst);
   }
 }
 

@@ -23,6 +23,10 @@ inline bool cpu_has_avx2_fma() {
 #endif
 }
 
+// False when the model being built should take the ATen paths a GPU runs on the CPU too
+// (BD_TESTING_KERNELS=aten), so that the tests cover them; read when a model is built.
+bool cpu_kernels_enabled();
+
 // Calls body(begin, end) on disjoint ranges covering [0, n), at most at::get_num_threads() at a
 // time and each range at least `grain` long where n allows (cpu_parallel.cpp).
 void cpu_parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body);

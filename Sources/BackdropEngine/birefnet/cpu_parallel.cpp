@@ -11,6 +11,8 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "cpu_kernels.h"
 
@@ -66,6 +68,11 @@ void cpu_parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t
   }
   Job job{&omp, n, (n + threads - 1) / threads, &body};
   omp.parallel(run_share, &job, unsigned(threads), 0);
+}
+
+bool cpu_kernels_enabled() {
+  const char* v = std::getenv("BD_TESTING_KERNELS");
+  return !(v && std::strcmp(v, "aten") == 0);
 }
 
 }  // namespace birefnet

@@ -6,9 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 
+#include "cpu_kernels.h"
 #include "net.h"
 
 namespace bd {
@@ -52,12 +51,6 @@ Conv make_conv(WeightSource& src, const std::string& key, int64_t out, int64_t i
   return c;
 }
 
-// BD_TESTING_DEFORM=grid-sampler: the CPU runs the grid_sampler path (read when a model is built).
-bool grid_sampler_forced() {
-  const char* force = std::getenv("BD_TESTING_DEFORM");
-  return force && std::strcmp(force, "grid-sampler") == 0;
-}
-
 DeformConv make_deform(WeightSource& src, const std::string& prefix, int64_t in, int64_t out, int64_t k,
                        c10::ScalarType dtype, c10::Device dev) {
   const int64_t kk = k * k;
@@ -68,7 +61,7 @@ DeformConv make_deform(WeightSource& src, const std::string& prefix, int64_t in,
   auto mb = src.take(p + "modulator_conv.bias", {kk});
   DeformConv d;
   d.k = k;
-  d.cpu_gather = dev.is_cpu() && !grid_sampler_forced();
+  d.cpu_gather = dev.is_cpu() && cpu_kernels_enabled();
   d.offset_mask.w = to_compute(at::cat({ow, mw}, 0), dtype, dev);
   d.offset_mask.b = to_compute(at::cat({ob, mb}, 0), dtype, dev);
   d.offset_mask.pad = k / 2;
@@ -104,8 +97,7 @@ at::Tensor Conv::operator()(const at::Tensor& x) const {
 // as zero, and the sample is scaled by the modulator 2*sigmoid(m). The sampled taps form an
 // im2col matrix [pixels, K*C] for one GEMM with the tap-major weight, computed in chunks of rows
 // so that the matrix stays small. On the CPU the samples come from deform_gather (channels-last);
-// elsewhere from grid_sampler. A model built with BD_TESTING_DEFORM=grid-sampler takes the
-// grid_sampler path on the CPU too, so that the tests cover the path a GPU runs.
+// elsewhere from grid_sampler (on the CPU too in a model built with BD_TESTING_KERNELS=aten).
 at::Tensor DeformConv::rows(const at::Tensor& x) const {
   BD_STAGE("deform_conv");
   auto om = offset_mask(x);  // [B, 3K, H, W]

@@ -53,7 +53,7 @@ struct DeformConv {
   at::Tensor w;      // regular_conv weight with BN folded, tap-major: [O, K*C], column t*C + c
   at::Tensor b;      // folded BN bias [O]
   int64_t k = 1;
-  bool cpu_gather = true;  // CPU tensors take rows_gather (false when the tests force grid_sampler)
+  bool cpu_gather = true;  // CPU tensors take rows_gather (false: cpu_kernels_enabled() was off)
   // The output as pixel rows [B, H*W, O] (what ASPPDeformable's 1x1 fusion multiplies).
   at::Tensor rows(const at::Tensor& x) const;
 
@@ -100,14 +100,18 @@ struct SwinBlock {
   bool shifted = false;
 };
 
-// Window attention of float32 CPU tensors in one pass (window_attention.cpp).
+// Window attention of float32 CPU tensors in one pass (window_attention.cpp), reading the qkv rows
+// of the real tokens through the window index (a padding position projects to the qkv bias).
 struct WindowAttentionArgs {
-  const float* qkv;   // [windows, N, 3, heads, d]: the qkv projection's output rows
-  const float* bias;  // [heads, N, N]: relative position bias
-  const float* mask;  // [mask_windows, N, N]: shifted-window mask of window w % mask_windows, or null
+  const float* qkv;      // [tokens, 3, heads, d]: the qkv projection of each real token
+  const float* pad_qkv;  // [3, heads, d]: the projection of a padding (zero) token, i.e. the qkv bias
+  const int64_t* token;  // [windows, N]: token row at each window position; `tokens` for padding
+  int64_t tokens;
+  const float* bias;     // [heads, N, N]: relative position bias
+  const float* mask;     // [mask_windows, N, N]: shifted-window mask of window w % mask_windows, or null
   int64_t windows, n, heads, d, mask_windows;
-  float scale;        // 1 / sqrt(d)
-  float* out;         // [windows, N, heads, d]
+  float scale;           // 1 / sqrt(d)
+  float* out;            // [tokens, heads, d]: each real token's row written once
 };
 void window_attention(const WindowAttentionArgs& args);
 
@@ -128,6 +132,7 @@ struct SwinConfig {
 
 struct Swin {
   SwinConfig cfg;
+  bool cpu_attention = true;  // float32 CPU tensors take window_attention (false: cpu_kernels_enabled() was off)
   Conv patch_embed;
   at::Tensor pe_norm_w, pe_norm_b;
   std::array<SwinLayer, 4> layers;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "cpu_kernels.h"
 #include "net.h"
 
 namespace bd {
@@ -53,31 +54,49 @@ at::Tensor shift_mask(int64_t hp, int64_t wp, int64_t window, int64_t shift, c10
   return mask.to(dev, dtype);
 }
 
-at::Tensor attention(const SwinBlock& blk, const at::Tensor& xw, const at::Tensor& mask, int64_t batch) {
-  const int64_t bw = xw.size(0), n = xw.size(1), c = xw.size(2), h = blk.heads, d = c / h;
-  if (xw.is_cpu() && xw.scalar_type() == at::kFloat) {
-    // One pass per window and head (window_attention.cpp), reading the qkv rows as they are.
-    auto qkv = linear(xw, blk.qkv_w, blk.qkv_b).contiguous();  // [bw, N, 3c]
-    auto out = at::empty({bw, n, c}, xw.options());
+// Row indices that turn a [B*H*W (+1 padding row), C] token map into windows and back, with the
+// zero padding to a multiple of the window and the cyclic shift folded in (one gather each way
+// instead of pad + roll + partition copies).
+struct WindowIndex {
+  at::Tensor gather;   // [B*nW*N]: source row of each window token (B*H*W = the padding row)
+  at::Tensor scatter;  // [B*H*W]: window-token row of each output token
+};
+
+// Window attention of the normed tokens h [B*H*W, C], with its output projection: [B*H*W, C].
+// The official code pads the normed map with zeros before the qkv projection, so a padding token
+// projects to the qkv bias and its output is cropped: qkv and proj run on the real tokens only
+// (at 512², Swin-L's half-resolution stages 2 and 3 pad 16² and 8² maps to 24² and 12²).
+at::Tensor attention(const SwinBlock& blk, const at::Tensor& h, const at::Tensor& mask, int64_t batch,
+                     const WindowIndex& index, int64_t window, bool cpu_kernel) {
+  const int64_t tokens = h.size(0), c = h.size(1), n = window * window, heads = blk.heads, d = c / heads;
+  auto qkv = linear(h, blk.qkv_w, blk.qkv_b).contiguous();  // [tokens, 3c]
+  if (cpu_kernel && h.is_cpu() && h.scalar_type() == at::kFloat) {
+    // One pass per window and head (window_attention.cpp), reading the qkv rows through the index.
+    auto out = at::empty({tokens, c}, h.options());
+    const auto pad_qkv = blk.qkv_b.contiguous();
     const auto bias = blk.rel_bias.contiguous();
     const auto m = mask.defined() ? mask.contiguous() : at::Tensor();
-    WindowAttentionArgs args{qkv.data_ptr<float>(), bias.data_ptr<float>(), m.defined() ? m.data_ptr<float>() : nullptr,
-                             bw, n, h, d, m.defined() ? m.size(0) : 1, float(1.0 / std::sqrt(double(d))),
-                             out.data_ptr<float>()};
+    WindowAttentionArgs args{qkv.data_ptr<float>(), pad_qkv.data_ptr<float>(), index.gather.data_ptr<int64_t>(), tokens,
+                             bias.data_ptr<float>(), m.defined() ? m.data_ptr<float>() : nullptr,
+                             index.gather.numel() / n, n, heads, d, m.defined() ? m.size(0) : 1,
+                             float(1.0 / std::sqrt(double(d))), out.data_ptr<float>()};
     window_attention(args);
     return linear(out, blk.proj_w, blk.proj_b);
   }
-  // One copy to [3, bw, h, N, d]; q, k, v are then contiguous views.
-  auto qkv = linear(xw, blk.qkv_w, blk.qkv_b).view({bw, n, 3, h, d}).permute({2, 0, 3, 1, 4}).contiguous();
-  auto q = qkv[0], k = qkv[1], v = qkv[2];
+  // Windows of qkv rows, the padding row being the bias; then one copy to [3, bw, h, N, d], so
+  // that q, k, v are contiguous views.
+  auto rows = at::cat({qkv, blk.qkv_b.view({1, 3 * c})}, 0).index_select(0, index.gather);
+  const int64_t bw = rows.size(0) / n;
+  auto parts = rows.view({bw, n, 3, heads, d}).permute({2, 0, 3, 1, 4}).contiguous();
+  auto q = parts[0], k = parts[1], v = parts[2];
   at::Tensor out;
 #if TORCH_VERSION_MAJOR >= 2
   at::Tensor bias = blk.rel_bias.unsqueeze(0);  // [1, h, N, N]
   if (mask.defined()) {
     const int64_t nw = mask.size(0);
-    bias = (bias + mask.unsqueeze(1)).unsqueeze(0).expand({batch, nw, h, n, n}).reshape({bw, h, n, n});
+    bias = (bias + mask.unsqueeze(1)).unsqueeze(0).expand({batch, nw, heads, n, n}).reshape({bw, heads, n, n});
   } else {
-    bias = bias.expand({bw, h, n, n});
+    bias = bias.expand({bw, heads, n, n});
   }
   out = at::scaled_dot_product_attention(q, k, v, bias);
 #else
@@ -86,26 +105,19 @@ at::Tensor attention(const SwinBlock& blk, const at::Tensor& xw, const at::Tenso
   at::Tensor bias;
   if (mask.defined()) {
     const int64_t nw = mask.size(0);
-    bias = (blk.rel_bias.unsqueeze(0) + mask.unsqueeze(1)).unsqueeze(0).expand({batch, nw, h, n, n});
+    bias = (blk.rel_bias.unsqueeze(0) + mask.unsqueeze(1)).unsqueeze(0).expand({batch, nw, heads, n, n});
   } else {
-    bias = blk.rel_bias.unsqueeze(0).expand({bw, h, n, n});
+    bias = blk.rel_bias.unsqueeze(0).expand({bw, heads, n, n});
   }
-  auto attn = at::baddbmm(bias.reshape({bw * h, n, n}), q.reshape({bw * h, n, d}),
-                          k.reshape({bw * h, n, d}).transpose(1, 2), 1.0, scale);
+  auto attn = at::baddbmm(bias.reshape({bw * heads, n, n}), q.reshape({bw * heads, n, d}),
+                          k.reshape({bw * heads, n, d}).transpose(1, 2), 1.0, scale);
   attn = attn.scalar_type() == at::kFloat ? attn.softmax(-1) : attn.softmax(-1, at::kFloat).to(attn.scalar_type());
-  out = at::bmm(attn, v.reshape({bw * h, n, d})).view({bw, h, n, d});
+  out = at::bmm(attn, v.reshape({bw * heads, n, d})).view({bw, heads, n, d});
 #endif
-  out = out.transpose(1, 2).reshape({bw, n, c});
+  // Back to token order (the padding tokens' outputs are dropped here), then the projection.
+  out = out.transpose(1, 2).reshape({bw * n, c}).index_select(0, index.scatter);
   return linear(out, blk.proj_w, blk.proj_b);
 }
-
-// Row indices that turn a [B*H*W (+1 zero row), C] token map into windows and back, with the
-// zero padding to a multiple of the window and the cyclic shift folded in (one gather each way
-// instead of pad + roll + partition copies).
-struct WindowIndex {
-  at::Tensor gather;   // [B*nW*N]: source row of each window token (B*H*W = the zero row)
-  at::Tensor scatter;  // [B*H*W]: window-token row of each output token
-};
 
 WindowIndex window_index(int64_t b, int64_t hh, int64_t ww, int64_t window, int64_t shift, c10::Device dev) {
   const int64_t hp = (hh + window - 1) / window * window, wp = (ww + window - 1) / window * window;
@@ -131,13 +143,10 @@ WindowIndex window_index(int64_t b, int64_t hh, int64_t ww, int64_t window, int6
 
 // x: [B, H, W, C] tokens.
 at::Tensor block_forward(const SwinBlock& blk, const at::Tensor& x, int64_t window, const at::Tensor& mask,
-                         const WindowIndex& index) {
+                         const WindowIndex& index, bool cpu_kernel) {
   const int64_t b = x.size(0), hh = x.size(1), ww = x.size(2), c = x.size(3);
-  auto h = at::layer_norm(x, {c}, blk.norm1_w, blk.norm1_b, 1e-5);
-  auto rows = at::cat({h.view({b * hh * ww, c}), at::zeros({1, c}, h.options())}, 0);
-  auto windows = rows.index_select(0, index.gather).view({-1, window * window, c});
-  auto a = attention(blk, windows, blk.shifted ? mask : at::Tensor(), b);
-  a = a.view({-1, c}).index_select(0, index.scatter).view({b, hh, ww, c});
+  auto h = at::layer_norm(x, {c}, blk.norm1_w, blk.norm1_b, 1e-5).view({b * hh * ww, c});
+  auto a = attention(blk, h, blk.shifted ? mask : at::Tensor(), b, index, window, cpu_kernel).view({b, hh, ww, c});
   auto y = a.add_(x);
   auto m = linear(at::layer_norm(y, {c}, blk.norm2_w, blk.norm2_b, 1e-5), blk.fc1_w, blk.fc1_b);
   m = linear(at::gelu(m), blk.fc2_w, blk.fc2_b);
@@ -177,7 +186,7 @@ std::array<at::Tensor, 4> Swin::forward(const at::Tensor& input) const {
       mask = shift_mask(hp, wp, window, window / 2, t.scalar_type(), t.device());
       shifted = window_index(t.size(0), hh, ww, window, window / 2, t.device());
     }
-    for (const auto& blk : layer.blocks) t = block_forward(blk, t, window, mask, blk.shifted ? shifted : plain);
+    for (const auto& blk : layer.blocks) t = block_forward(blk, t, window, mask, blk.shifted ? shifted : plain, cpu_attention);
     const int64_t c = t.size(3);
     outs[i] = at::layer_norm(t, {c}, layer.out_norm_w, layer.out_norm_b, 1e-5).permute({0, 3, 1, 2}).contiguous();
     if (layer.has_downsample) t = patch_merging(layer, t);
@@ -188,6 +197,7 @@ std::array<at::Tensor, 4> Swin::forward(const at::Tensor& input) const {
 Swin build_swin(WeightSource& src, const SwinConfig& cfg, c10::ScalarType dtype, c10::Device dev) {
   Swin s;
   s.cfg = cfg;
+  s.cpu_attention = cpu_kernels_enabled();
   const int64_t e = cfg.embed, win = cfg.window, n = win * win;
   auto tc = [&](const std::string& key, std::vector<int64_t> shape) { return to_compute(src.take(key, shape), dtype, dev); };
   s.patch_embed.w = tc("bb.patch_embed.proj.weight", {e, 3, 4, 4});
