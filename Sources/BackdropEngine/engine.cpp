@@ -3,6 +3,7 @@
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
+#include <caffe2/serialize/inline_container.h>
 #include <torch/version.h>
 
 #include <malloc.h>
@@ -98,6 +99,17 @@ int default_threads() {
 
 enum class FileKind { TorchScript, SafeTensors };
 
+// A zip that holds data.pkl but no constants.pkl: torch.save's format, not TorchScript's. A zip
+// the reader cannot parse is left to the TorchScript loader, which reports it.
+bool is_torch_save_archive(const std::string& path) {
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    return reader.hasRecord("data.pkl") && !reader.hasRecord("constants.pkl");
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 // Checks that the model file exists and is readable, and tells its kind from its first bytes.
 FileKind inspect_model_file(const std::string& path) {
   struct stat info;
@@ -112,8 +124,19 @@ FileKind inspect_model_file(const std::string& path) {
   unsigned char head[4] = {0, 0, 0, 0};
   size_t got = std::fread(head, 1, sizeof head, file);
   std::fclose(file);
-  if (got == 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return FileKind::TorchScript;
-  if (bd::looks_like_safetensors(path)) return FileKind::SafeTensors;
+  const bool zip = got == 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4;
+  if (zip && !is_torch_save_archive(path)) return FileKind::TorchScript;
+  if (!zip && bd::looks_like_safetensors(path)) return FileKind::SafeTensors;
+  // torch.save writes a zip like TorchScript's but without constants.pkl (before PyTorch 1.6, a
+  // bare pickle, protocol 2 and up): a checkpoint of weights, which only Python's pickle reads in full.
+  if (zip || (got >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5)) {
+    throw bd::ModelError("model-file " + path +
+                         " is a PyTorch checkpoint (.pth, saved with torch.save), which the engine does not read: "
+                         "convert it once with `python3 pth_to_safetensors.py " + path +
+                         " OUT.safetensors` (the script is in models/ of Backdrop's source and in share/backdrop/ "
+                         "where Backdrop is installed; add --patch-order legacy for weights from before "
+                         "2024-11-05) and give OUT.safetensors");
+  }
   throw bd::ModelError("model-file " + path +
                        " is neither a TorchScript archive nor a .safetensors file (" + std::to_string(info.st_size) +
                        " bytes); give BiRefNet weights (model.safetensors) or a TorchScript model");

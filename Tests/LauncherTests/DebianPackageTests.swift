@@ -40,6 +40,7 @@ final class DebianPackageTests: XCTestCase {
     for path in [
       "./usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstbackdrop.so", "./usr/lib/x86_64-linux-gnu/backdrop/libbackdrop-torch.so",
       "./usr/bin/backdrop", "./usr/share/backdrop/models/selfie.pt", "./usr/share/backdrop/models/registry.json",
+      "./usr/share/backdrop/pth_to_safetensors.py",
       "./usr/share/man/man1/backdrop.1.gz", "./usr/share/man/man1/backdrop-compose.1.gz",
       "./usr/share/bash-completion/completions/backdrop", "./usr/share/zsh/vendor-completions/_backdrop",
       "./usr/share/fish/vendor_completions.d/backdrop.fish", "./usr/share/doc/gstreamer1.0-backdrop/copyright",

@@ -21,7 +21,8 @@ final class InstallScriptTests: XCTestCase {
     let install = try runProgram("/bin/bash", [script, "--no-build", "--prefix", prefix])
     XCTAssertEqual(install.status, 0, install.stderr)
     for path in ["bin/backdrop", "lib/x86_64-linux-gnu/gstreamer-1.0/libgstbackdrop.so", "lib/x86_64-linux-gnu/backdrop/libbackdrop-torch.so",
-                 "share/backdrop/models/selfie.pt", "share/backdrop/models/registry.json", "share/man/man1/backdrop-compose.1",
+                 "share/backdrop/models/selfie.pt", "share/backdrop/models/registry.json", "share/backdrop/pth_to_safetensors.py",
+                 "share/man/man1/backdrop-compose.1",
                  "share/bash-completion/completions/backdrop", "share/zsh/vendor-completions/_backdrop",
                  "share/fish/vendor_completions.d/backdrop.fish"] {
       XCTAssertTrue(FileManager.default.fileExists(atPath: "\(prefix)/\(path)"), "installed \(path)")
