@@ -94,7 +94,7 @@ at::Tensor resize_ac(const at::Tensor& x, int64_t h, int64_t w) {
 }
 
 at::Tensor Conv::operator()(const at::Tensor& x) const {
-  return at::conv2d(x, w, b, {stride, stride}, {pad, pad});
+  return conv2d(x, w, b, stride, pad);
 }
 
 // DCNv2 as torchvision.ops.deform_conv2d computes it: tap t = (i, j) of output pixel (y, x)

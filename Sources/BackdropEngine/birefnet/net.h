@@ -172,6 +172,12 @@ BasicDecBlk build_dec_blk(WeightSource& src, const std::string& prefix, int64_t 
 Decoder build_decoder(WeightSource& src, const std::array<int64_t, 4>& lateral, c10::ScalarType dtype,
                       c10::Device dev);
 
+// at::conv2d (groups 1, no dilation), but float32 CPU tensors always go to oneDNN (swin.cpp):
+// ATen 1.13 sends small inputs at batch 1 (kernels up to 3x3 and under 20480 input values, such
+// as the decoder's 16x16 maps at 512²) to its native im2col convolution, which parallelises over
+// the batch only and so runs on one thread.
+at::Tensor conv2d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, int64_t stride, int64_t pad);
+
 // x @ w^T + b over the last dimension of x (swin.cpp): oneDNN's 1x1 convolution on the CPU in
 // float32, at::linear otherwise.
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
