@@ -19,7 +19,6 @@
 
 namespace {
 
-
 std::string temp_dir;
 
 std::string write_file(const std::string& name, const std::vector<uint8_t>& bytes) {

@@ -61,7 +61,7 @@ DeformConv make_deform(WeightSource& src, const std::string& prefix, int64_t in,
   auto mb = src.take(p + "modulator_conv.bias", {kk});
   DeformConv d;
   d.k = k;
-  d.cpu_gather = dev.is_cpu() && cpu_kernels_enabled();
+  d.cpu_kernels = cpu_kernels_enabled();
   d.offset_mask.w = to_compute(at::cat({ow, mw}, 0), dtype, dev);
   d.offset_mask.b = to_compute(at::cat({ob, mb}, 0), dtype, dev);
   d.offset_mask.pad = k / 2;
@@ -106,7 +106,7 @@ at::Tensor Conv::operator()(const at::Tensor& x) const {
 at::Tensor DeformConv::rows(const at::Tensor& x) const {
   BD_STAGE("deform_conv");
   auto om = offset_mask(x);  // [B, 3K, H, W]
-  if (cpu_gather && x.is_cpu()) return rows_gather(x, om);
+  if (cpu_kernels && x.is_cpu()) return rows_gather(x, om);
   return rows_grid_sampler(x, om);
 }
 

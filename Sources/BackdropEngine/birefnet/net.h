@@ -53,7 +53,7 @@ struct DeformConv {
   at::Tensor w;      // regular_conv weight with BN folded, tap-major: [O, K*C], column t*C + c
   at::Tensor b;      // folded BN bias [O]
   int64_t k = 1;
-  bool cpu_gather = true;  // CPU tensors take rows_gather (false: cpu_kernels_enabled() was off)
+  bool cpu_kernels = true;  // CPU tensors take rows_gather (cpu_kernels_enabled() when built)
   // The output as pixel rows [B, H*W, O] (what ASPPDeformable's 1x1 fusion multiplies).
   at::Tensor rows(const at::Tensor& x) const;
 
@@ -132,7 +132,7 @@ struct SwinConfig {
 
 struct Swin {
   SwinConfig cfg;
-  bool cpu_attention = true;  // float32 CPU tensors take window_attention (false: cpu_kernels_enabled() was off)
+  bool cpu_kernels = true;  // float32 CPU tensors take window_attention (cpu_kernels_enabled() when built)
   Conv patch_embed;
   at::Tensor pe_norm_w, pe_norm_b;
   std::array<SwinLayer, 4> layers;

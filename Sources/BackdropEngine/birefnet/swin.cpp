@@ -194,7 +194,7 @@ std::array<at::Tensor, 4> Swin::forward(const at::Tensor& input) const {
       mask = shift_mask(hp, wp, window, window / 2, t.scalar_type(), t.device());
       shifted = window_index(t.size(0), hh, ww, window, window / 2, t.device());
     }
-    for (const auto& blk : layer.blocks) t = block_forward(blk, t, window, mask, blk.shifted ? shifted : plain, cpu_attention);
+    for (const auto& blk : layer.blocks) t = block_forward(blk, t, window, mask, blk.shifted ? shifted : plain, cpu_kernels);
     const int64_t c = t.size(3);
     outs[i] = at::layer_norm(t, {c}, layer.out_norm_w, layer.out_norm_b, 1e-5).permute({0, 3, 1, 2}).contiguous();
     if (layer.has_downsample) t = patch_merging(layer, t);
@@ -205,7 +205,7 @@ std::array<at::Tensor, 4> Swin::forward(const at::Tensor& input) const {
 Swin build_swin(WeightSource& src, const SwinConfig& cfg, c10::ScalarType dtype, c10::Device dev) {
   Swin s;
   s.cfg = cfg;
-  s.cpu_attention = cpu_kernels_enabled();
+  s.cpu_kernels = cpu_kernels_enabled();
   const int64_t e = cfg.embed, win = cfg.window, n = win * win;
   auto tc = [&](const std::string& key, std::vector<int64_t> shape) { return to_compute(src.take(key, shape), dtype, dev); };
   s.patch_embed.w = tc("bb.patch_embed.proj.weight", {e, 3, 4, 4});
