@@ -25,6 +25,9 @@ import types
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+from birefnet_fixtures import fixture_input  # noqa: E402
+
 VARIANTS = {"lite": "swin_v1_t", "general": "swin_v1_l"}
 SIZE = 512
 THREADS = int(os.environ.get("CPU_RUNTIMES_THREADS", "2"))
@@ -283,8 +286,9 @@ def cmd_prepare(a):
     if os.path.exists(fpath):
         from safetensors.numpy import load_file
         f = load_file(fpath)
+        shape, blob = fixture_input(fpath)
         with torch.inference_mode():
-            got = model(torch.from_numpy(f["input"]))[-1].numpy()
+            got = model(torch.from_numpy(np.frombuffer(blob, np.float32).reshape(shape).copy()))[-1].numpy()
         err = np.abs(got - f["logits"]).max() / np.abs(f["logits"]).max()
         print(f"fixture {fx}: official torch logits vs fixture max|d|/max|ref| = {err:.2e} (fixture bound 1e-3)")
         assert err <= 1e-3

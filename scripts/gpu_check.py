@@ -32,6 +32,8 @@ import time
 
 import torch
 
+from birefnet_fixtures import fixture_input
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "Tests", "Fixtures", "birefnet")
 
@@ -175,8 +177,11 @@ def parity(engine, weights):
              ("variant_b_swin_v1_l_256x256", "swin_v1_l", PATCH_AUTO)]
     ok = True
     for name, backbone, patch in cases:
-        ref = read_safetensors(os.path.join(FIXTURES, name + ".safetensors"))
-        got = engine.forward(weights[backbone], ref["input"], "fp32", patch, keep=())
+        path = os.path.join(FIXTURES, name + ".safetensors")
+        ref = read_safetensors(path)
+        shape, blob = fixture_input(path)
+        x = torch.frombuffer(bytearray(blob), dtype=torch.float32).reshape(shape)
+        got = engine.forward(weights[backbone], x, "fp32", patch, keep=())
         worst, worst_name = 0.0, "-"
         for key, r in ref.items():
             if key in ("input", "prob_full") or key not in got:

@@ -49,7 +49,7 @@ final class CPUPrecisionTests: XCTestCase {
     // weights are expected to do better, unmeasured here), and the sign of the logits (the 0.5
     // matte) agrees on at least 90 % of the pixels.
     let fixture = try SafeTensorsFile(Paths.fixtures.appendingPathComponent("variant_a_swin_v1_t_256x256.safetensors"))
-    let input = try fixture.floats("input")
+    let input = try fixture.modelInput()
     let fp32 = try XCTUnwrap(try engine.forward(weights.path, input: input)["logits"])
     let bf16 = try XCTUnwrap(try engine.forward(weights.path, input: input, precision: BD_PRECISION_BF16)["logits"])
     XCTAssertEqual(bf16.shape, fp32.shape)

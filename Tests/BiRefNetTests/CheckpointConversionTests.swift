@@ -93,7 +93,7 @@ final class CheckpointConversionTests: XCTestCase {
     XCTAssertEqual(file.entries["module.bb.patch_embed.proj.weight"]?.shape, [96, 3, 4, 4])
 
     let fixture = try SafeTensorsFile(Paths.fixtures.appendingPathComponent("variant_a_swin_v1_t_256x256.safetensors"))
-    let got = try Engine.get().forward(converted, input: try fixture.floats("input"))
+    let got = try Engine.get().forward(converted, input: try fixture.modelInput())
     let e = relativeErrors(try XCTUnwrap(got["logits"]), try fixture.floats("logits"))
     print(String(format: "converted checkpoint: logits max-rel %.3e", e.max))
     XCTAssertLessThanOrEqual(e.max, tolerance(for: "logits"))

@@ -221,7 +221,7 @@ final class BiRefNetLoadingTests: XCTestCase {
     let url = scratch("prefixed")
     try Weights.write(specs, to: url, metadata: ["patch_order": "legacy"])
     let fixture = try SafeTensorsFile(Paths.fixtures.appendingPathComponent("variant_a_swin_v1_t_256x256_patchorder-legacy.safetensors"))
-    let got = try Engine.get().forward(url.path, input: try fixture.floats("input"))
+    let got = try Engine.get().forward(url.path, input: try fixture.modelInput())
     let e = relativeErrors(got["logits"]!, try fixture.floats("logits"))
     print(String(format: "prefixed keys: logits max-rel %.3e", e.max))
     XCTAssertLessThanOrEqual(e.max, 1e-3)
@@ -241,7 +241,7 @@ final class BiRefNetLoadingTests: XCTestCase {
   func testHalfPrecisionFilesLoad() throws {
     try Paths.requireFixtures(["variant_a_swin_v1_t_256x256.safetensors"])
     let fixture = try SafeTensorsFile(Paths.fixtures.appendingPathComponent("variant_a_swin_v1_t_256x256.safetensors"))
-    var input = try fixture.floats("input")
+    var input = try fixture.modelInput()
     input.shape[0] = 1
     input.values = Array(input.values.prefix(3 * 256 * 256))
     var ref = try fixture.floats("logits")

@@ -28,7 +28,7 @@ final class BiRefNetParityTests: XCTestCase {
     XCTAssertTrue(description.contains(expectedDescription), "description: \(description)")
     defer { engine.modelRelease(model) }
 
-    let input = try fixture.floats("input")
+    let input = try fixture.modelInput()
     let start = Date()
     let got = try engine.forward(weights.path, input: input, patchOrder: patchOrder)
     print("\(name): forward in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
@@ -88,7 +88,7 @@ final class BiRefNetParityTests: XCTestCase {
     defer { try? FileManager.default.removeItem(at: url) }
     try Weights.write(try Manifest.load("swin_v1_t").map(WeightSpec.init), to: url, metadata: ["patch_order": "legacy"])
     let fixture = try SafeTensorsFile(Paths.fixtures.appendingPathComponent("variant_a_swin_v1_t_256x256_patchorder-legacy.safetensors"))
-    let got = try engine.forward(url.path, input: try fixture.floats("input"))
+    let got = try engine.forward(url.path, input: try fixture.modelInput())
     let e = relativeErrors(got["logits"]!, try fixture.floats("logits"))
     print(String(format: "legacy order from metadata: logits max-rel %.3e", e.max))
     XCTAssertLessThanOrEqual(e.max, 1e-3)
