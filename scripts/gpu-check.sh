@@ -5,7 +5,8 @@
 # FP32 parity with the reference fixtures on the GPU, FP16/BF16 against FP32, frames/s and peak GPU
 # memory for lite and general at 512² and 1024², batch 1/4/8/16, the 1080p pre/post cost, the
 # official PyTorch BiRefNet when its code is carried along (BIREFNET_OFFICIAL_DIR=checkout), and
-# frames as CUDA device pointers in and out against the same frames from host memory (issue 14).
+# frames as CUDA device pointers in and out against the same frames from host memory, and the element
+# in gst-launch-1.0 with nvh264dec when .build-gpu-gst (scripts/gpu-gst-bundle.sh) is carried along.
 #
 #   bash scripts/gpu-check.sh          # on the GPU machine
 #   bash scripts/gpu-check.sh --cpu    # here: the same steps on the CPU at tiny sizes

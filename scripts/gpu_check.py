@@ -15,6 +15,9 @@ torch.cuda's memory statistics cover the engine's allocations), and prints one t
               (--official DIR, a checkout of github ZhengPeng7/BiRefNet; never committed)
   6. CUDA mem frames given as CUDA device pointers (torch tensors' data_ptr, pitched rows) in and
               out, against the same frames from host memory: the bytes must match exactly
+  7. gst      the element in gst-launch-1.0 from the carried GStreamer (.build-gpu-gst, made by
+              scripts/gpu-gst-bundle.sh; skipped without it): nvh264dec ! birefnetmatte in CUDA
+              memory, frames/s end to end, every frame counted out
 
 --cpu runs every step on the CPU at tiny sizes, to prove the script before GPU time is spent.
 """
@@ -469,11 +472,85 @@ def cuda_memory(engine, cpu):
     return ok
 
 
+def gstreamer(bundle, engine_path, lite_weights, cpu):
+    """The element itself, run by gst-launch-1.0 from the carried GStreamer (scripts/gpu-gst-bundle.sh):
+    1080p H.264 through nvh264dec into birefnetmatte in CUDA memory all the way (on the CPU: NV12 test
+    frames in system memory). Frames/s from two runs of different length, so start-up cancels out."""
+    print("\n== 7. the element in GStreamer, end to end (lite 512², batch 8; identity counts the frames out)")
+    if not bundle or not os.path.isdir(bundle):
+        print("  skipped: no GStreamer carried along (make it with scripts/gpu-gst-bundle.sh, carry .build-gpu-gst)")
+        return True
+    tmp = tempfile.mkdtemp(prefix="gpu-check-gst-")
+    lib = os.path.join(bundle, "lib")
+    env = dict(os.environ, GST_PLUGIN_SYSTEM_PATH=os.path.join(bundle, "plugins"), GST_PLUGIN_PATH="",
+               GST_PLUGIN_SCANNER=os.path.join(bundle, "bin", "gst-plugin-scanner"),
+               GST_REGISTRY=os.path.join(tmp, "registry.bin"), BACKDROP_ENGINE=engine_path,
+               LD_LIBRARY_PATH=lib + (":" + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else ""))
+    clip = os.path.join(bundle, "media", "clip-1080p.h264")
+    with open(os.path.join(bundle, "media", "clip-1080p.frames")) as f:
+        clip_frames = int(f.read())
+    tail = "identity name=out silent=false ! fakesink sync=false"
+    if cpu:
+        test = "videotestsrc pattern=ball num-buffers={n} ! video/x-raw,format=NV12,width=320,height=180,framerate=30/1"
+        matte = f"birefnetmatte model-file={lite_weights} device=cpu batch-size=2 inference-width=64 inference-height=64"
+        counts = (8, 24)
+        variants = [("test frames, birefnetmatte in system memory", f"{test} ! {matte} ! {tail}", "")]
+    else:
+        test = "videotestsrc pattern=ball num-buffers={n} ! video/x-raw,format=NV12,width=1920,height=1080,framerate=30/1"
+        decoded = f"filesrc location={clip} ! h264parse ! identity eos-after={{n}} ! nvh264dec"
+        matte = f"birefnetmatte model-file={lite_weights} device=cuda batch-size=8 inference-width=512 inference-height=512"
+        counts = (clip_frames // 5, clip_frames)
+        variants = [
+            ("1080p test frames (system memory), birefnetmatte on the GPU", f"{test} ! {matte} ! {tail}", ""),
+            ("nvh264dec alone (the decoder's ceiling)", f"{decoded} ! {tail}", None),
+            ("nvh264dec ! birefnetmatte, CUDA memory all the way", f"{decoded} ! {matte} ! {tail}", "(memory:CUDAMemory)"),
+            ("nvh264dec ! cudadownload ! birefnetmatte (system memory)",
+             f"{decoded} ! cudadownload ! video/x-raw ! {matte} ! video/x-raw ! {tail}", ""),
+        ]
+
+    def launch(pipeline, n):
+        cmd = [os.path.join(bundle, "bin", "gst-launch-1.0"), "-v"] + pipeline.format(n=n).split()
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        return time.perf_counter() - t0, r
+
+    ok = True
+    launch(variants[0][1], counts[0])  # plugin registry scan, CUDA and decoder warm-up
+    for label, pipeline, want in variants:
+        times = []
+        for n in counts:
+            elapsed, r = launch(pipeline, n)
+            out_frames = sum(1 for line in r.stdout.splitlines() if "chain" in line and "(out:sink)" in line)
+            caps = [line for line in r.stdout.splitlines() if "bdbirefnetmatte0.GstPad:sink: caps" in line]
+            # want: the memory the element's input caps must name (None: no element in the pipeline)
+            good = r.returncode == 0 and out_frames == n and (
+                want is None or (caps and ("video/x-raw" + want + ",") in caps[-1]))
+            if not good:
+                ok = False
+                print(f"  {label}: FAIL with {n} frames (exit {r.returncode}, {out_frames} frames out"
+                      + (f"; element input caps: {caps[-1].split('caps = ')[-1]}" if caps else "") + ")")
+                if 'no element "nvh264dec"' in r.stderr + r.stdout:
+                    print("    nvh264dec is missing: GStreamer's nvcodec registers it only where the driver's "
+                          "libnvcuvid.so.1 (NVDEC) and libcuda.so.1 load")
+                print("   ", (r.stderr or r.stdout)[-1500:].replace("\n", "\n    "))
+                break
+            times.append(elapsed)
+        else:
+            fps = (counts[1] - counts[0]) / max(1e-9, times[1] - times[0])
+            row(f"  {label:60}", f"{fps:9.1f} frames/s", f"(runs of {counts[0]} and {counts[1]} frames: "
+                f"{times[0]:.2f} s, {times[1]:.2f} s; every frame out)")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True, help="CMake build folder (libbackdrop-torch.so, libbdrand.so, birefnet-bench)")
     ap.add_argument("--cpu", action="store_true", help="every step on the CPU at tiny sizes")
-    ap.add_argument("--official", default=os.environ.get("BIREFNET_OFFICIAL_DIR", ""))
+    carried = os.path.join(ROOT, ".build-gpu-gst", "BiRefNet")
+    ap.add_argument("--official", default=os.environ.get("BIREFNET_OFFICIAL_DIR") or (carried if os.path.isdir(carried) else ""))
+    ap.add_argument("--gst", default=os.path.join(ROOT, ".build-gpu-gst"),
+                    help="the carried GStreamer of scripts/gpu-gst-bundle.sh (step 7 is skipped without it)")
     args = ap.parse_args()
 
     engine_path = os.path.join(args.build, "libbackdrop-torch.so")
@@ -497,6 +574,7 @@ def main():
             "cpu" if args.cpu else "cuda")
     official(args.official, 256 if args.cpu else 1024, "cpu" if args.cpu else "cuda")
     ok &= cuda_memory(engine, args.cpu)
+    ok &= gstreamer(args.gst, engine_path, weights["swin_v1_t"], args.cpu)
     shutil.rmtree(tmp, ignore_errors=True)
     print("\ngpu-check:", "OK" if ok else "FAILURES above")
     return 0 if ok else 1
