@@ -69,20 +69,22 @@ def bdrand(key: str, shape, work: str) -> np.ndarray:
 
 
 # ------------------------------------------------------- official model ----
-def import_official(official: str, backbone: str):
+def import_official(official: str, backbone: str, sdpa: bool = False):
     """Import the official BiRefNet with the fixture README's two config.py changes, made in
-    memory (backbone list index, SDPA off) so that one checkout serves both variants."""
+    memory (backbone list index, SDPA off unless `sdpa`) so that one checkout serves both variants.
+    A second call in the same process needs the `models` modules dropped from sys.modules first
+    (they keep the Config they were imported with)."""
     with open(os.path.join(official, "config.py")) as f:
         src = f.read()
     m = re.search(r"self\.bb = \[(.*?)\]\[(\d+)\]", src, re.S)
     names = re.findall(r"'([^']+)'", m.group(1))
     src = src[:m.start(2)] + str(names.index(backbone)) + src[m.end(2):]
-    src, n = re.subn(r"self\.SDPA_enabled = True", "self.SDPA_enabled = False", src)
+    src, n = re.subn(r"self\.SDPA_enabled = True", f"self.SDPA_enabled = {sdpa}", src)
     assert n == 1, "SDPA_enabled line not found in config.py"
     config = types.ModuleType("config")
     config.__file__ = os.path.join(official, "config.py")
     exec(compile(src, config.__file__, "exec"), config.__dict__)
-    assert config.Config().bb == backbone and config.Config().SDPA_enabled is False
+    assert config.Config().bb == backbone and config.Config().SDPA_enabled is sdpa
     sys.modules["config"] = config
     sys.dont_write_bytecode = True  # leave the checkout as it was
     sys.path.insert(0, official)

@@ -22,6 +22,7 @@ torch.cuda's memory statistics cover the engine's allocations), and prints one t
 --cpu runs every step on the CPU at tiny sizes, to prove the script before GPU time is spent.
 """
 import argparse
+import copy
 import ctypes as C
 import json
 import os
@@ -200,27 +201,86 @@ def parity(engine, weights):
     return ok
 
 
-def precision(engine, weights, sizes):
+def official_model(directory, backbone, weights_path, device):
+    """The official BiRefNet of the carried checkout for `backbone`, holding the same bdrand weights as
+    ours (its default SDPA setting), on `device` in float32; None, saying why, where it cannot load."""
+    if not directory:
+        return None
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from cpu_runtimes import import_official  # noqa: E402  (the config.py edits of the fixture README)
+    for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
+        del sys.modules[name]  # they keep the Config of their first import: a new backbone needs a new import
+    try:
+        net = import_official(directory, backbone, sdpa=hasattr(torch.nn.functional, "scaled_dot_product_attention"))(
+            bb_pretrained=False).eval()
+    except Exception as e:  # the official code needs its own dependencies (timm, einops, …)
+        print(f"  the official code did not load here: {type(e).__name__}: {e}")
+        return None
+    missing, unexpected = net.load_state_dict(read_safetensors(weights_path), strict=False)
+    # Only integer buffers are not in read_safetensors' float32 set; the module makes the same values.
+    bad = [k for k in missing if not k.endswith(("relative_position_index", "num_batches_tracked"))]
+    if bad or unexpected:
+        raise RuntimeError(f"the official {backbone} module does not take our weights: missing {bad[:5]}, "
+                           f"unexpected {unexpected[:5]}")
+    return net.to(device)
+
+
+def iou_at_half(p, ref):
+    a, b = p >= 0.5, ref >= 0.5
+    union = (a | b).sum().item()
+    return (a & b).sum().item() / union if union else 1.0
+
+
+def precision(engine, weights, sizes, official_dir, device):
+    """Ours at FP16/BF16 against ours at FP32. The target (IoU >= 0.998) is for trained weights, which
+    are too large to carry here (178 MB and more); bdrand weights amplify rounding through the untrained
+    decoder (on the CPU with libtorch 2.11, lite 256² FP16 gave IoU 0.989, BF16 0.931). So where the
+    official code is carried, it runs the same weights, picture and precision, and ours passes when it
+    is within 0.002 of the official code's own IoU."""
     print("\n== 2. precision: FP16 and BF16 against FP32 on the device (bdrand weights, smooth random picture)")
-    row(f"{'model':8}", f"{'size':>5}", f"{'precision':>9}", f"{'IoU@0.5':>8}", f"{'max |dp|':>9}", "verdict")
+    row(f"{'model':8}", f"{'size':>5}", f"{'precision':>9}", f"{'IoU@0.5':>8}", f"{'max |dp|':>9}",
+        f"{'official IoU':>12}", "verdict")
+    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
     ok = True
     for model, backbone in (("lite", "swin_v1_t"), ("general", "swin_v1_l")):
+        net, tried = None, False
         for size in sizes:
             x = test_image(1, size, size)
             ref = torch.sigmoid(engine.forward(weights[backbone], x, "fp32")["logits"])
+            official_ref = None
             for prec in ("fp16", "bf16"):
                 try:
                     p = torch.sigmoid(engine.forward(weights[backbone], x, prec)["logits"])
                 except RuntimeError as e:
                     row(f"{model:8}", f"{size:5}", f"{prec:>9}", "refused:", str(e)[:110])
                     continue
-                a, b = p >= 0.5, ref >= 0.5
-                union = (a | b).sum().item()
-                iou = (a & b).sum().item() / union if union else 1.0
-                good = iou >= 0.998
+                iou = iou_at_half(p, ref)
+                official_iou = None
+                if official_dir and not tried:
+                    net, tried = official_model(official_dir, backbone, weights[backbone], device), True
+                if net is not None:
+                    try:
+                        with torch.inference_mode():
+                            if official_ref is None:
+                                official_ref = torch.sigmoid(net(x.to(device))[-1].float()).cpu()
+                            low = copy.deepcopy(net).to(dtypes[prec])
+                            official_iou = iou_at_half(
+                                torch.sigmoid(low(x.to(device, dtypes[prec]))[-1].float()).cpu(), official_ref)
+                            del low
+                    except RuntimeError as e:  # e.g. an op without a kernel for this precision on this device
+                        print(f"  official {model} {prec}: {str(e)[:150]}")
+                if iou >= 0.998:
+                    good, verdict = True, "ok"
+                elif official_iou is not None and iou >= official_iou - 0.002:
+                    good, verdict = True, "ok (as the official code at this precision)"
+                else:
+                    why = ("below the official code's too" if official_iou is not None
+                           else "the official code could not run at this precision" if net is not None
+                           else "carry the official code to compare")
+                    good, verdict = False, f"FAIL (IoU < 0.998; {why})"
                 ok &= good
                 row(f"{model:8}", f"{size:5}", f"{prec:>9}", f"{iou:8.4f}", f"{(p - ref).abs().max().item():9.2e}",
-                    "ok" if good else "FAIL (IoU < 0.998)")
+                    f"{official_iou:12.4f}" if official_iou is not None else f"{'-':>12}", verdict)
     return ok
 
 
@@ -317,20 +377,16 @@ def prepost(engine, width, height, size, device_label):
     lib.bd_model_release(model)
 
 
-def official(directory, size, device):
-    print("\n== 5. official PyTorch BiRefNet on the same device")
+def official(directory, weights, size, device):
+    print("\n== 5. official PyTorch BiRefNet (general, the same bdrand weights) on the same device")
     if not directory:
         print("  skipped: no --official checkout carried along")
         return
-    sys.path.insert(0, directory)
-    try:
-        from models.birefnet import BiRefNet  # noqa: E402  (the official code, carried, never committed)
-        net = BiRefNet(bb_pretrained=False).eval().to(device)
-    except Exception as e:  # the official code needs its own dependencies (timm, einops, …)
-        print(f"  skipped: the official code did not load here: {type(e).__name__}: {e}")
+    net = official_model(directory, "swin_v1_l", weights["swin_v1_l"], device)
+    if net is None:
         return
     for dtype, label in ((torch.float16, "fp16"), (torch.bfloat16, "bf16")):
-        if device == "cpu" and dtype != torch.float32:
+        if device == "cpu":
             dtype, label = torch.float32, "fp32"
         m = net.to(dtype)
         x = torch.randn(1, 3, size, size, device=device, dtype=dtype)
@@ -566,13 +622,14 @@ def main():
     weights = {b: write_bdrand(bdrand, os.path.join(FIXTURES, f"manifest_{b}.json"), os.path.join(tmp, f"bdrand_{b}.safetensors"))
                for b in ("swin_v1_t", "swin_v1_l")}
     ok = parity(engine, weights)
-    ok &= precision(engine, weights, [64] if args.cpu else [512, 1024])
+    device = "cpu" if args.cpu else "cuda"
+    ok &= precision(engine, weights, [64] if args.cpu else [512, 1024], args.official, device)
     speed(os.path.join(args.build, "birefnet-bench"), engine_path, weights,
           ["lite256"] if args.cpu else ["lite512", "lite1024", "general512", "general1024"],
           [1, 2] if args.cpu else [1, 4, 8, 16], args.cpu)
     prepost(engine, 640 if args.cpu else 1920, 360 if args.cpu else 1080, 256 if args.cpu else 512,
             "cpu" if args.cpu else "cuda")
-    official(args.official, 256 if args.cpu else 1024, "cpu" if args.cpu else "cuda")
+    official(args.official, weights, 256 if args.cpu else 1024, device)
     ok &= cuda_memory(engine, args.cpu)
     ok &= gstreamer(args.gst, engine_path, weights["swin_v1_t"], args.cpu)
     shutil.rmtree(tmp, ignore_errors=True)
