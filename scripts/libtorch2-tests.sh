@@ -3,7 +3,8 @@
 # the engine is built against that wheel with -DBD_CPU_ONLY=ON (libtorch_cpu and libc10 only, which
 # load without the CUDA libraries; scripts/torch-wheels.sh fetches the two small ones they still
 # name), then the engine checks (691 checks over the bd_ ABI) and the BiRefNet tests (parity with the
-# official code, loading, checkpoints, the cascade, CPU precision) run against it. This is where the
+# official code, loading, checkpoints, the cascade, CPU precision) and the element's tests (GStreamer
+# pipelines, formats, stream semantics, temporal and spatial stages) run against it. This is where the
 # libtorch >= 2 code runs before any GPU does: scaled_dot_product_attention in the Swin attention
 # (the BD_TESTING_KERNELS=aten parity test), and whatever else differs between the two libtorch.
 #
@@ -28,5 +29,9 @@ grep -q "libtorch $torch_version" "$checks_log" || {
   echo "libtorch2-tests: FAILED: the engine checks did not run on libtorch $torch_version" >&2
   exit 1
 }
-BACKDROP_ENGINE="$build/libbackdrop-torch.so" swift test --skip-build --filter BiRefNetTests
-echo "libtorch2-tests: OK (engine checks and BiRefNet tests on libtorch $torch_version)"
+export BACKDROP_ENGINE="$build/libbackdrop-torch.so"
+swift test --skip-build --filter BiRefNetTests
+# The element on that engine (what a user of a pip-installed torch runs). Two suites open the build
+# folder's engine (Debian's libtorch) explicitly, and two libtorch builds in one process abort it.
+swift test --skip-build --filter BackdropTests --skip 'CudaMemoryTests|EngineSearchOrderTests'
+echo "libtorch2-tests: OK (engine checks, BiRefNet and element tests on libtorch $torch_version)"
