@@ -650,10 +650,9 @@ def main():
     device = "cpu" if args.cpu else "cuda"
     ok &= precision(engine, weights, [64] if args.cpu else [512, 1024], args.official, device)
     fps = speed(os.path.join(args.build, "birefnet-bench"), engine_path, weights,
-          ["lite256"] if args.cpu else ["lite512", "lite1024", "general512", "general1024"],
-          [1, 2] if args.cpu else [1, 4, 8, 16], args.cpu)
-    prepost(engine, 640 if args.cpu else 1920, 360 if args.cpu else 1080, 256 if args.cpu else 512,
-            "cpu" if args.cpu else "cuda")
+                ["lite256"] if args.cpu else ["lite512", "lite1024", "general512", "general1024"],
+                [1, 2] if args.cpu else [1, 4, 8, 16], args.cpu)
+    prepost(engine, 640 if args.cpu else 1920, 360 if args.cpu else 1080, 256 if args.cpu else 512, device)
     official(args.official, weights, 256 if args.cpu else 1024, device)
     ok &= cuda_memory(engine, args.cpu)
     gst_ok, rates = gstreamer(args.gst, engine_path, weights["swin_v1_t"], args.cpu)
