@@ -18,6 +18,7 @@ public final class EngineLibrary: Sendable {
 
   public let path: String
   public let version: String
+  let linkage: LibtorchLinkage?  // nil where the file could not be read (e.g. found through the library path)
   package let modelOpen: bd_model_open_fn
   package let modelGetInfo: bd_model_get_info_fn
   package let modelRelease: bd_model_release_fn
@@ -45,13 +46,24 @@ public final class EngineLibrary: Sendable {
         // An explicit path that does not exist is an error, not a reason to look elsewhere.
         if origin == "engine-library property" || origin == "BACKDROP_ENGINE" { break } else { continue }
       }
+      // Read from the file first: an engine on a second libtorch build aborts the process in dlopen.
+      let linkage = candidate.hasPrefix("/") ? LibtorchLinkage.read(path: candidate) : nil
+      if let linkage, !linkage.libraries.isEmpty,
+        let other = loaded.withLock({ $0.values.first { $0.linkage?.conflicts(with: linkage) == true } })
+      {
+        throw EngineLoadError(
+          message: "The engine \(candidate) (\(origin)) links \(linkage.description), but the engine \(other.path), "
+            + "already loaded in this process, links \(other.linkage?.description ?? "?"): one process can hold only "
+            + "one libtorch build (loading a second one aborts it). Give every birefnetmatte in the process the same "
+            + "engine-library (or set BACKDROP_ENGINE and leave engine-library unset).")
+      }
       guard let handle = dlopen(candidate, RTLD_NOW | RTLD_LOCAL) else {
         let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
         attempts.append("\(candidate) (\(origin)): \(reason)")
         if origin == "engine-library property" || origin == "BACKDROP_ENGINE" { break }
         continue
       }
-      let library = try EngineLibrary(handle: handle, path: candidate)
+      let library = try EngineLibrary(handle: handle, path: candidate, linkage: linkage)
       loaded.withLock { $0[candidate] = library }
       return library
     }
@@ -90,7 +102,7 @@ public final class EngineLibrary: Sendable {
     return list
   }
 
-  private init(handle: UnsafeMutableRawPointer, path: String) throws(EngineLoadError) {
+  private init(handle: UnsafeMutableRawPointer, path: String, linkage: LibtorchLinkage?) throws(EngineLoadError) {
     func symbol<T>(_ name: String, _ type: T.Type) throws(EngineLoadError) -> T {
       guard let pointer = dlsym(handle, name) else {
         throw EngineLoadError(message: "\(path) is not a Backdrop engine: it has no symbol \(name).")
@@ -104,6 +116,7 @@ public final class EngineLibrary: Sendable {
           + "version \(BD_ABI_VERSION): rebuild the engine and the plugin from the same sources.")
     }
     self.path = path
+    self.linkage = linkage
     self.version = (try symbol("bd_engine_version", bd_engine_version_fn.self)()).map { String(cString: $0) } ?? "?"
     modelOpen = try symbol("bd_model_open", bd_model_open_fn.self)
     modelGetInfo = try symbol("bd_model_get_info", bd_model_get_info_fn.self)

@@ -74,6 +74,23 @@ final class ErrorReportingTests: XCTestCase {
     assertError(run, contains: ["libz.so.1 is not a Backdrop engine", "bd_abi_version"])
   }
 
+  /// An engine on a second libtorch build in the same process is refused with an ERROR before it is
+  /// loaded (dlopen of a second libtorch aborts the process). Needs such an engine: scripts/
+  /// libtorch2-tests.sh runs this suite on its libtorch 2.11 engine and names the build folder's
+  /// (Debian's libtorch) here.
+  func testASecondLibtorchBuildInTheProcessIsAnError() throws {
+    guard let second = ProcessInfo.processInfo.environment["BACKDROP_SECOND_ENGINE"], !second.isEmpty else {
+      let reason = "BACKDROP_SECOND_ENGINE (an engine on another libtorch build) is not set"
+      print("SKIP: \(reason)")
+      throw XCTSkip(reason)
+    }
+    let lumakey = TestEnvironment.designedModel("lumakey")
+    XCTAssertTrue(matte("model-file=\(lumakey)").reachedEOS, "the first engine runs")
+    assertError(matte("model-file=\(lumakey) engine-library=\(second)"),
+                contains: [second, "libtorch_cpu", "already loaded in this process", "one libtorch build", "engine-library"])
+    XCTAssertTrue(matte("model-file=\(lumakey)").reachedEOS, "the first engine still runs")
+  }
+
   func testCudaWithoutCuda() throws {
     let run = runPipeline("videotestsrc num-buffers=2 ! birefnetmatte device=cuda:0 model-file=\(TestEnvironment.designedModel("lumakey")) ! fakesink")
     if run.reachedEOS { throw XCTSkip("this machine has CUDA") }
