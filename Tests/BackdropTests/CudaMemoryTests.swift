@@ -100,8 +100,9 @@ final class CudaMemoryTests: XCTestCase {
 
   func testEngineRefusesCUDAMemoryOnACPUSession() throws {
     _ = TestEnvironment.initialised
-    let library = try EngineLibrary.load(
-      explicitPath: TestEnvironment.buildDirectory.appendingPathComponent("libbackdrop-torch.so").path, besideFile: nil)
+    // The engine under test: BACKDROP_ENGINE, which the test environment sets to the build folder's
+    // unless a run names another (scripts/libtorch2-tests.sh).
+    let library = try EngineLibrary.load(explicitPath: nil, besideFile: nil)
     let model: EngineModel = try lumakey.withCString { path in
       var options = bd_model_options()
       options.path = path
