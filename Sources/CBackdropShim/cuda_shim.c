@@ -13,6 +13,11 @@ static struct {
   GstBufferPool *(*buffer_pool_new)(GstObject *);
   gboolean (*is_cuda_memory)(GstMemory *);
   void (*memory_init_once)(void);
+  /* GStreamer >= 1.24 only (NULL on 1.22): there, GstCudaMemory may carry work still queued on the
+   * stream of the element that made it (GST_CUDA_MEMORY_TRANSFER_NEED_SYNC), and a GST_MAP_CUDA map
+   * does not wait for it; the reader must. 1.22 has no per-memory streams: its producers finish
+   * their copies before they push. */
+  void (*memory_sync)(GstMemory *);
   const char *why;
   gboolean ok;
 } cuda;
@@ -36,6 +41,7 @@ static gpointer load_library(gpointer unused) {
   RESOLVE(is_cuda_memory, "gst_is_cuda_memory");
   RESOLVE(memory_init_once, "gst_cuda_memory_init_once");
 #undef RESOLVE
+  *(void **)&cuda.memory_sync = dlsym(library, "gst_cuda_memory_sync");
   cuda.memory_init_once();
   cuda.ok = TRUE;
   return NULL;
@@ -98,6 +104,18 @@ GstBufferPool *bd_cuda_buffer_pool_new(GstObject *context, GstCaps *caps, guint 
 gboolean bd_cuda_buffer_is_device(GstBuffer *buffer) {
   if (!bd_cuda_library_available(NULL) || gst_buffer_n_memory(buffer) == 0) return FALSE;
   return cuda.is_cuda_memory(gst_buffer_peek_memory(buffer, 0));
+}
+
+int bd_cuda_buffer_sync(GstBuffer *buffer) {
+  if (!bd_cuda_library_available(NULL) || cuda.memory_sync == NULL) return 0;
+  int synced = 0;
+  for (guint i = 0; i < gst_buffer_n_memory(buffer); i++) {
+    GstMemory *memory = gst_buffer_peek_memory(buffer, i);
+    if (!cuda.is_cuda_memory(memory)) continue;
+    cuda.memory_sync(memory); /* returns at once unless the memory has pending work */
+    synced++;
+  }
+  return synced;
 }
 
 /* GST_MAP_CUDA as gstcudamemory.h defines it. */

@@ -98,6 +98,24 @@ final class CudaMemoryTests: XCTestCase {
     }
   }
 
+  /// The wait for a CUDA input's queued work (gst_cuda_memory_sync, GStreamer >= 1.24) touches
+  /// only CUDA memories, and is absent, not faked, where gstcuda has no such call (1.22).
+  func testInputSyncTouchesOnlyCUDAMemory() throws {
+    _ = TestEnvironment.initialised
+    let buffer = gst_buffer_new_allocate(nil, 64, nil)!
+    gst_buffer_append_memory(buffer, gst_allocator_alloc(nil, 32, nil))
+    defer { gst_buffer_unref(buffer) }
+    XCTAssertEqual(bd_cuda_buffer_sync(buffer), 0, "system memory needs no CUDA sync")
+    guard let library = dlopen("libgstcuda-1.0.so.0", RTLD_NOW | RTLD_NOLOAD) ?? dlopen("libgstcuda-1.0.so.0", RTLD_NOW) else {
+      throw XCTSkip("libgstcuda-1.0 is not installed")
+    }
+    defer { dlclose(library) }
+    let hasSync = dlsym(library, "gst_cuda_memory_sync") != nil
+    var major: guint = 0, minor: guint = 0, micro: guint = 0, nano: guint = 0
+    gst_version(&major, &minor, &micro, &nano)
+    XCTAssertEqual(hasSync, (major, minor) >= (1, 24), "gst_cuda_memory_sync is in gstcuda from 1.24 on (GStreamer \(major).\(minor))")
+  }
+
   func testEngineRefusesCUDAMemoryOnACPUSession() throws {
     _ = TestEnvironment.initialised
     // The engine under test: BACKDROP_ENGINE, which the test environment sets to the build folder's

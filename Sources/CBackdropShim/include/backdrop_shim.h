@@ -129,6 +129,12 @@ GstBufferPool *bd_cuda_buffer_pool_new(GstObject *context, GstCaps *caps, guint 
 /* Whether the buffer's first memory is GstCudaMemory. */
 gboolean bd_cuda_buffer_is_device(GstBuffer *buffer);
 
+/* Waits for work still queued on the CUDA stream of each GstCudaMemory in `buffer` (its producer's
+ * copy or kernel) before we read it on ours: gst_cuda_memory_sync, on GStreamer >= 1.24. Returns the
+ * number of CUDA memories it was called for; 0 on 1.22 (no such call, nothing to wait for there) and
+ * for system memory. */
+int bd_cuda_buffer_sync(GstBuffer *buffer);
+
 /* GST_MAP_CUDA: map GstCudaMemory as a device pointer instead of host staging memory. */
 GstMapFlags bd_cuda_map_flag(void);
 

@@ -176,6 +176,9 @@ extension MatteElement {
         outputs.forEach { gst_buffer_unref($0) }
         throw ProcessError(message: "an input buffer is not CUDA memory although the caps say memory:CUDAMemory")
       }
+      // The engine reads it on its own stream: the producer's queued work on the memory's stream
+      // (GStreamer >= 1.24) must be done first.
+      if stream.inputCuda { _ = bd_cuda_buffer_sync(input) }
       inFrames[mappedIn] = GstVideoFrame()
       guard gst_video_frame_map(inFrames + mappedIn, &stream.inputInfo, input, inputFlags) != 0 else {
         throw ProcessError(message: "cannot map an input buffer as \(formatName(stream.inputInfo))")
