@@ -12,7 +12,9 @@
 #   bash scripts/gpu-check.sh --cpu    # here: the same steps on the CPU at tiny sizes
 #
 # Environment: PYTHON (a python3 with torch; default: the first of python3, /usr/bin/python3 that
-# imports torch), BUILD (default .build-gpu-check).
+# imports torch), BUILD (default .build-gpu-check), GPU_CHECK_BUDGET (seconds for the whole check,
+# build included, default 540: a device run's 600 s limit with room to copy the log back; a step
+# that raises is reported and the next still runs, and steps past the budget print SKIPPED).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -41,4 +43,6 @@ grep "backdrop-torch:" "$build/configure.log" || true
 cmake --build "$build" -j "$(nproc)" >"$build/build.log" 2>&1 || { tail -50 "$build/build.log"; exit 1; }
 echo "gpu-check: engine built in $(( $(date +%s) - start )) s"
 
-exec "$python" scripts/gpu_check.py --build "$build" "${mode[@]}"
+# Unbuffered (-u): when a device run is cut off, every line printed so far is in the log. The
+# budget counts from before the build; steps that no longer fit are reported as skipped.
+exec "$python" -u scripts/gpu_check.py --build "$build" --deadline "$(( start + ${GPU_CHECK_BUDGET:-540} ))" "${mode[@]}"

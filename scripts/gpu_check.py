@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 import torch
 
@@ -289,24 +290,37 @@ class GpuMemorySampler:
 
     def __init__(self):
         self.peak = None
+        self.baseline = None
         self._stop = threading.Event()
         self._thread = None
 
     def __enter__(self):
         if shutil.which("nvidia-smi"):
+            # What this process (and anything else) already holds is not the child's: freeing torch's
+            # cache (which the engine loaded here shares) and subtracting what stays keeps the rows
+            # about the child alone.
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            self.baseline = self._used()
             self.peak = 0
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()
         return self
 
+    @staticmethod
+    def _used():
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"],
+                                 capture_output=True, text=True, timeout=5).stdout
+            return int(out.split()[0])
+        except Exception:
+            return None
+
     def _run(self):
         while not self._stop.is_set():
-            try:
-                out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"],
-                                     capture_output=True, text=True, timeout=5).stdout
-                self.peak = max(self.peak, int(out.split()[0]))
-            except Exception:
-                pass
+            used = self._used()
+            if used is not None:
+                self.peak = max(self.peak, used - (self.baseline or 0))
             self._stop.wait(0.05)
 
     def __exit__(self, *exc):
@@ -315,16 +329,25 @@ class GpuMemorySampler:
             self._thread.join()
 
 
-def speed(bench, engine_path, weights, rows, batches, cpu):
+def speed(bench, engine_path, weights, rows, batches, cpu, budget):
     """Prints birefnet-bench's rows; returns frames/s by (row, precision, batch)."""
     print("\n== 3. speed: birefnet-bench (host frames in, matte out, one session per batch size)")
     fps = {}
-    for r in rows:
+    for index, r in enumerate(rows):
+        # An equal share of what this step may use, so that one slow row cannot starve the rest.
+        timeout = budget.share(rows_left=len(rows) - index, keep_for_later=150)
+        if timeout is None:
+            print(f"  {r}: skipped, the check's time budget is spent")
+            continue
         args = [bench, "--engine", engine_path, "--rows", r, "--batches", ",".join(map(str, batches)),
                 "--weights-t", weights["swin_v1_t"], "--weights-l", weights["swin_v1_l"], "--iters", "3"]
         args += ["--no-cuda"] if cpu else ["--cuda-only"]
         with GpuMemorySampler() as mem:
-            out = subprocess.run(args, capture_output=True, text=True)
+            try:
+                out = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired as e:
+                partial = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+                out = subprocess.CompletedProcess(args, f"timed out after {timeout:.0f} s", partial, "")
         lines = [l for l in out.stdout.splitlines() if l.startswith(r + " ") or l.startswith("row ")]
         for l in lines:
             cells = l.split()
@@ -336,7 +359,7 @@ def speed(bench, engine_path, weights, rows, batches, cpu):
                 continue
             print(l + (f"   {mem.peak}" if mem.peak is not None else "   -"))
         if out.returncode != 0:
-            print(f"  birefnet-bench {r} exited {out.returncode}: {out.stderr.strip()[-300:]}")
+            print(f"  birefnet-bench {r} exited {out.returncode}: {out.stderr.strip()[-300:]}", flush=True)
     return fps
 
 
@@ -537,7 +560,7 @@ def cuda_memory(engine, cpu):
 CUDA_MEMORY_RUN = "nvh264dec ! birefnetmatte, CUDA memory all the way"  # step 7's run that has a target
 
 
-def gstreamer(bundle, engine_path, lite_weights, cpu):
+def gstreamer(bundle, engine_path, lite_weights, cpu, budget):
     """The element itself, run by gst-launch-1.0 from the carried GStreamer (scripts/gpu-gst-bundle.sh):
     1080p H.264 through nvh264dec into birefnetmatte in CUDA memory all the way (on the CPU: NV12 test
     frames in system memory). Frames/s from two runs of different length, so start-up cancels out."""
@@ -575,8 +598,15 @@ def gstreamer(bundle, engine_path, lite_weights, cpu):
 
     def launch(pipeline, n):
         cmd = [os.path.join(bundle, "bin", "gst-launch-1.0"), "-v"] + pipeline.format(n=n).split()
+        timeout = min(300, budget.left() - 10)
+        if timeout < 10:
+            return 0.0, subprocess.CompletedProcess(cmd, "skipped", "", "the check's time budget is spent")
         t0 = time.perf_counter()
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        try:
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            text = lambda b: b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+            r = subprocess.CompletedProcess(cmd, f"timed out after {timeout:.0f} s", text(e.stdout), text(e.stderr))
         return time.perf_counter() - t0, r
 
     ok = True
@@ -624,6 +654,41 @@ def targets(fps, rates):
         row(f"  {label:72}", f"{got:9.1f} frames/s" if got is not None else f"{'-':>18}", f"target >= {want:5}", verdict)
 
 
+class Budget:
+    """The check's time (gpu-check.sh sets --deadline so that the build counts too): each step runs
+    only while time is left, and one that raises is reported and the next runs, so that a single
+    device run always ends with the whole table and the verdict."""
+
+    def __init__(self, deadline):
+        self.deadline = deadline
+        self.ok = True
+
+    def left(self):
+        return self.deadline - time.time()
+
+    def share(self, rows_left, keep_for_later):
+        """Seconds one of `rows_left` remaining pieces may take, keeping `keep_for_later` for the
+        steps after; None when nothing is left."""
+        spare = self.left() - keep_for_later
+        return max(30.0, spare / rows_left) if self.left() > 30 else None
+
+    def step(self, title, fn, *args, failed=None):
+        if self.left() < 15:
+            print(f"\n== {title}: SKIPPED, the check's time budget is spent (raise GPU_CHECK_BUDGET)", flush=True)
+            self.ok = False
+            return failed
+        t0 = time.time()
+        try:
+            return fn(*args)
+        except Exception:
+            traceback.print_exc(file=sys.stdout)
+            print(f"  FAIL: step '{title}' raised; the next steps still run", flush=True)
+            self.ok = False
+            return failed
+        finally:
+            print(f"  ({title}: {time.time() - t0:.0f} s, {self.left():.0f} s of the budget left)", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True, help="CMake build folder (libbackdrop-torch.so, libbdrand.so, birefnet-bench)")
@@ -632,7 +697,10 @@ def main():
     ap.add_argument("--official", default=os.environ.get("BIREFNET_OFFICIAL_DIR") or (carried if os.path.isdir(carried) else ""))
     ap.add_argument("--gst", default=os.path.join(ROOT, ".build-gpu-gst"),
                     help="the carried GStreamer of scripts/gpu-gst-bundle.sh (step 7 is skipped without it)")
+    ap.add_argument("--deadline", type=float, default=time.time() + 540,
+                    help="seconds since the epoch by which the check must end (default: 540 s from now)")
     args = ap.parse_args()
+    budget = Budget(args.deadline)
 
     engine_path = os.path.join(args.build, "libbackdrop-torch.so")
     engine = Engine(engine_path, DEVICE_CPU if args.cpu else DEVICE_CUDA, threads=0)
@@ -646,19 +714,23 @@ def main():
     tmp = tempfile.mkdtemp(prefix="gpu-check-")
     weights = {b: write_bdrand(bdrand, os.path.join(FIXTURES, f"manifest_{b}.json"), os.path.join(tmp, f"bdrand_{b}.safetensors"))
                for b in ("swin_v1_t", "swin_v1_l")}
-    ok = parity(engine, weights)
     device = "cpu" if args.cpu else "cuda"
-    ok &= precision(engine, weights, [64] if args.cpu else [512, 1024], args.official, device)
-    fps = speed(os.path.join(args.build, "birefnet-bench"), engine_path, weights,
-                ["lite256"] if args.cpu else ["lite512", "lite1024", "general512", "general1024"],
-                [1, 2] if args.cpu else [1, 4, 8, 16], args.cpu)
-    prepost(engine, 640 if args.cpu else 1920, 360 if args.cpu else 1080, 256 if args.cpu else 512, device)
-    official(args.official, weights, 256 if args.cpu else 1024, device)
-    ok &= cuda_memory(engine, args.cpu)
-    gst_ok, rates = gstreamer(args.gst, engine_path, weights["swin_v1_t"], args.cpu)
+    ok = budget.step("1. parity", parity, engine, weights, failed=False)
+    ok &= budget.step("2. precision", precision, engine, weights, [64] if args.cpu else [512, 1024], args.official,
+                      device, failed=False)
+    fps = budget.step("3. speed", speed, os.path.join(args.build, "birefnet-bench"), engine_path, weights,
+                      ["lite256"] if args.cpu else ["lite512", "lite1024", "general512", "general1024"],
+                      [1, 2] if args.cpu else [1, 4, 8, 16], args.cpu, budget, failed={})
+    budget.step("4. pre+post", prepost, engine, 640 if args.cpu else 1920, 360 if args.cpu else 1080,
+                256 if args.cpu else 512, device)
+    budget.step("5. official", official, args.official, weights, 256 if args.cpu else 1024, device)
+    ok &= budget.step("6. CUDA memory", cuda_memory, engine, args.cpu, failed=False)
+    gst_ok, rates = budget.step("7. gst", gstreamer, args.gst, engine_path, weights["swin_v1_t"], args.cpu, budget,
+                                failed=(False, {}))
     ok &= gst_ok
     targets(fps, rates)
     shutil.rmtree(tmp, ignore_errors=True)
+    ok &= budget.ok
     print("\ngpu-check:", "OK" if ok else "FAILURES above")
     return 0 if ok else 1
 
