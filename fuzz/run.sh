@@ -3,14 +3,14 @@
 # once failed, fuzz/regressions/TARGET: each must pass), then new inputs grown from the seed corpus
 # (fuzz/corpus/TARGET, plus a working corpus in .build-sanitize/corpus). Findings land in
 # fuzz-findings/TARGET/; move a fixed one into fuzz/regressions/TARGET/ to keep it tested.
-#   fuzz/run.sh [SECONDS] [TARGET...]     targets: safetensors model_open launcher_options webm_mux
+#   fuzz/run.sh [SECONDS] [TARGET...]     targets: safetensors model_open launcher_options libtorch_linkage webm_mux
 # Exit status 1 when any target found something.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(safetensors model_open launcher_options webm_mux)
+((${#targets[@]})) || targets=(safetensors model_open launcher_options libtorch_linkage webm_mux)
 out=.build-sanitize
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}  # libtorch keeps global caches
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -23,16 +23,17 @@ for t in "${targets[@]}"; do [[ $t == safetensors || $t == model_open ]] && need
 if ((needs_engine)); then bash fuzz/build.sh || exit 70; fi
 
 swiftc=${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}
-build_swift_target() {
-  local binary=$out/launcher_options_fuzz
-  local sources=(fuzz/launcher_options/main.swift Sources/backdrop/OptionParsers.swift Sources/backdrop/LauncherError.swift)
+build_swift_target() {  # build_swift_target NAME MODULE SOURCES...: the target's main.swift and the sources it fuzzes
+  local binary=$out/$1_fuzz module=$2
+  shift 2
+  local sources=("$@")
   local stale=0
   [[ -x $binary ]] || stale=1
   for s in "${sources[@]}"; do [[ $s -nt $binary ]] && stale=1; done
   if ((stale)); then
     echo "building $binary (swiftc -sanitize=fuzzer,address)"
     mkdir -p "$out"
-    "$swiftc" -sanitize=fuzzer,address -parse-as-library -O -module-name LauncherOptionsFuzz "${sources[@]}" -o "$binary" 2>&1 \
+    "$swiftc" -sanitize=fuzzer,address -parse-as-library -O -module-name "$module" "${sources[@]}" -o "$binary" 2>&1 \
       | grep -v "Cannot export local symbol" || true
     [[ -x $binary ]]
   fi
@@ -95,7 +96,14 @@ for target in "${targets[@]}"; do
   case $target in
     safetensors) run_libfuzzer safetensors "$out/safetensors_fuzz" ;;
     model_open) run_libfuzzer model_open "$out/model_open_fuzz" -fork=1 -ignore_crashes=1 -ignore_ooms=1 ;;
-    launcher_options) build_swift_target && run_libfuzzer launcher_options "$out/launcher_options_fuzz" || status=1 ;;
+    launcher_options)
+      build_swift_target launcher_options LauncherOptionsFuzz fuzz/launcher_options/main.swift \
+        Sources/backdrop/OptionParsers.swift Sources/backdrop/LauncherError.swift \
+        && run_libfuzzer launcher_options "$out/launcher_options_fuzz" || status=1 ;;
+    libtorch_linkage)
+      build_swift_target libtorch_linkage LibtorchLinkageFuzz fuzz/libtorch_linkage/main.swift \
+        Sources/BackdropEngineClient/LibtorchLinkage.swift \
+        && run_libfuzzer libtorch_linkage "$out/libtorch_linkage_fuzz" || status=1 ;;
     webm_mux)
       plugin=$(ls -t .build/debug/libgstbackdrop.so .build/release/libgstbackdrop.so 2>/dev/null | head -1)
       if [[ -z $plugin ]]; then echo "webm_mux: build the plugin first (swift build)"; status=1; continue; fi

@@ -30,6 +30,26 @@ final class LibtorchLinkageTests: XCTestCase {
     XCTAssertNil(LibtorchLinkage.read(path: folder.appendingPathComponent("missing").path))
   }
 
+  /// The fuzz target's seeds (fuzz/libtorch_linkage/make_seeds.py), small ELF images written by hand:
+  /// the reader finds what readelf -d shows in them, RUNPATH before RPATH, libtorch names only.
+  func testHandWrittenELFImagesOfTheFuzzSeeds() throws {
+    let seeds = TestEnvironment.packageRoot.appendingPathComponent("fuzz/corpus/libtorch_linkage")
+    func read(_ name: String) -> LibtorchLinkage? { LibtorchLinkage.read(path: seeds.appendingPathComponent(name).path) }
+    let debian = try XCTUnwrap(read("debian-libtorch"))
+    XCTAssertEqual(debian.libraries, ["libtorch.so.1.13", "libtorch_cpu.so.1.13", "libc10.so.1.13"])
+    XCTAssertEqual(debian.runpath, "$ORIGIN")
+    let wheel = try XCTUnwrap(read("pip-torch-cuda"))
+    XCTAssertEqual(wheel.libraries, ["libtorch_cpu.so", "libtorch_cuda.so", "libc10_cuda.so", "libc10.so"])
+    XCTAssertEqual(wheel.runpath, "/opt/venv/lib/python3.12/site-packages/torch/lib")
+    let rpath = try XCTUnwrap(read("rpath-only"))
+    XCTAssertEqual(rpath.libraries, ["libc10.so"])
+    XCTAssertEqual(rpath.runpath, "/usr/local/lib", "DT_RPATH where there is no DT_RUNPATH")
+    let none = try XCTUnwrap(read("no-torch"))
+    XCTAssertEqual(none.libraries, [])
+    XCTAssertEqual(none.runpath, "")
+    XCTAssertTrue(debian.conflicts(with: wheel))
+  }
+
   func testWhichLinkagesCanShareAProcess() {
     let debian = LibtorchLinkage(libraries: ["libtorch.so.1.13", "libtorch_cpu.so.1.13", "libc10.so.1.13"], runpath: "$ORIGIN")
     let debianElsewhere = LibtorchLinkage(libraries: debian.libraries, runpath: "/opt/swift/usr/lib/swift/linux:$ORIGIN")
