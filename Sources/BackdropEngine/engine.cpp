@@ -234,6 +234,12 @@ BD_EXPORT bd_status bd_model_open(const bd_model_options* options, bd_model** ou
       at::globalContext().setAllowTF32CuDNN(false);
       at::globalContext().setFloat32MatmulPrecision("highest");
     }
+    if (cuda) {
+      // A video's shapes are fixed per session (frame size, inference size, batch), so cuDNN's
+      // one-time search for the fastest convolution algorithm per shape pays for itself after the
+      // first batch; libtorch's default picks by heuristic.
+      at::globalContext().setBenchmarkCuDNN(true);
+    }
     keep_large_allocations();
     const int threads = options->threads > 0 ? options->threads : default_threads();
     if (at::get_num_threads() != threads) at::set_num_threads(threads);
