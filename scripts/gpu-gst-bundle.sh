@@ -10,15 +10,20 @@
 #   BiRefNet/ the official BiRefNet code, without its .git, when BIREFNET_OFFICIAL_DIR names a checkout
 # The engine is not in it: the GPU check builds it there against that machine's torch.
 #
-#   bash scripts/gpu-gst-bundle.sh      # here (builds the plugin in release mode); about 30 MB
+#   bash scripts/gpu-gst-bundle.sh      # here (the plugin in release mode, as install.sh builds it); about 30 MB
 #
 # Frames of the clip: $GPU_GST_FRAMES (default 750).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/.build-gpu-gst"
-plugin="$root/.build/release/libgstbackdrop.so"
-log="$(mktemp)"  # the release build is incremental: usually nothing to do
-(cd "$root" && swift build -c release --product gstbackdrop) >"$log" 2>&1 || { cat "$log"; rm -f "$log"; exit 1; }
+# The release plugin exactly as scripts/install.sh builds it (same scratch folder and flags), so
+# that after the Debian package test (which runs install.sh) this is no build at all: a second
+# release build of the plugin's dependencies costs minutes on a fresh CI machine.
+scratch="${BACKDROP_INSTALL_SCRATCH:-$root/.build-install}"
+plugin="$scratch/release/libgstbackdrop.so"
+log="$(mktemp)"
+(cd "$root" && swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product gstbackdrop) >"$log" 2>&1 \
+  || { cat "$log"; rm -f "$log"; exit 1; }
 rm -f "$log"
 triplet=x86_64-linux-gnu
 gst_plugins="/usr/lib/$triplet/gstreamer-1.0"
