@@ -17,7 +17,8 @@ torch.cuda's memory statistics cover the engine's allocations), and prints one t
               out, against the same frames from host memory: the bytes must match exactly
   7. gst      the element in gst-launch-1.0 from the carried GStreamer (.build-gpu-gst, made by
               scripts/gpu-gst-bundle.sh; skipped without it): nvh264dec ! birefnetmatte in CUDA
-              memory, frames/s end to end, every frame counted out
+              memory, frames/s end to end, every frame counted out, and which CUDA contexts the
+              element and the decoder used
 
 --cpu runs every step on the CPU at tiny sizes, to prove the script before GPU time is spent.
 """
@@ -596,14 +597,15 @@ def gstreamer(bundle, engine_path, lite_weights, cpu, budget):
              f"{decoded} ! cudadownload ! video/x-raw ! {matte} ! video/x-raw ! {tail}", ""),
         ]
 
-    def launch(pipeline, n):
+    def launch(pipeline, n, debug=""):
         cmd = [os.path.join(bundle, "bin", "gst-launch-1.0"), "-v"] + pipeline.format(n=n).split()
+        run_env = dict(env, GST_DEBUG=debug) if debug else env
         timeout = min(300, budget.left() - 10)
         if timeout < 10:
             return 0.0, subprocess.CompletedProcess(cmd, "skipped", "", "the check's time budget is spent")
         t0 = time.perf_counter()
         try:
-            r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+            r = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as e:
             text = lambda b: b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
             r = subprocess.CompletedProcess(cmd, f"timed out after {timeout:.0f} s", text(e.stdout), text(e.stderr))
@@ -632,12 +634,30 @@ def gstreamer(bundle, engine_path, lite_weights, cpu, budget):
                 break
             times.append(elapsed)
         else:
+            if label == CUDA_MEMORY_RUN:
+                print("  " + context_report(launch(pipeline, counts[0], "cudacontext:4,birefnetmatte:4")[1]))
             fps = (counts[1] - counts[0]) / max(1e-9, times[1] - times[0])
             rates[label] = fps
             row(f"  {label:60}", f"{fps:9.1f} frames/s", f"(runs of {counts[0]} and {counts[1]} frames: "
                 f"{times[0]:.2f} s, {times[1]:.2f} s; every frame out)")
     shutil.rmtree(tmp, ignore_errors=True)
     return ok, rates
+
+
+def context_report(run):
+    """Which CUDA contexts a `nvh264dec ! birefnetmatte` run used, from its debug log: the element
+    offers libtorch's primary context at READY (MatteCudaMemory.swift); where gstcuda made a context
+    of its own instead, the decoder's frames were in another context than the engine's."""
+    log = run.stderr
+    offered = "offered to the pipeline" in log
+    created = log.count("Created CUDA context")
+    if offered and created == 0:
+        return "CUDA contexts: one, libtorch's primary context, offered by birefnetmatte and used by nvh264dec"
+    why = [line.split("no CUDA context offered at READY: ")[-1] for line in log.splitlines()
+           if "no CUDA context offered at READY" in line]
+    return (f"CUDA contexts: gstcuda made {created} of its own (frames cross contexts); "
+            + (f"birefnetmatte offered none: {why[0]}" if why else "birefnetmatte's offer was " +
+               ("made but not taken" if offered else "not seen in the log")))
 
 
 def targets(fps, rates):

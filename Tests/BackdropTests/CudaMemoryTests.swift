@@ -98,6 +98,34 @@ final class CudaMemoryTests: XCTestCase {
     }
   }
 
+  /// With device=cuda the element looks for the pipeline's CUDA context at NULL→READY, before an
+  /// upstream decoder (which goes to READY after it) makes one of its own: peers, then the
+  /// application through NEED_CONTEXT. Without a GPU none is found or made, and the element still
+  /// reaches READY; with device=cpu or auto it asks for nothing.
+  func testDeviceCudaAsksForTheCUDAContextAtReady() {
+    _ = TestEnvironment.initialised
+    for (device, asks) in [("cuda", true), ("cuda:0", true), ("cpu", false), ("auto", false)] {
+      let pipeline = gst_pipeline_new(nil)!
+      let element = gst_element_factory_make("birefnetmatte", nil)!
+      setProperty(element, "model-file", lumakey)
+      setProperty(element, "device", device)
+      let bin = UnsafeMutableRawPointer(pipeline).assumingMemoryBound(to: GstBin.self)
+      XCTAssertNotEqual(gst_bin_add(bin, element), 0)
+      let bus = gst_element_get_bus(pipeline)!
+      XCTAssertNotEqual(gst_element_set_state(pipeline, GST_STATE_READY), GST_STATE_CHANGE_FAILURE, device)
+      var asked: [String] = []
+      while let message = gst_bus_pop_filtered(bus, GST_MESSAGE_NEED_CONTEXT) {
+        var type: UnsafePointer<gchar>? = nil
+        if gst_message_parse_context_type(message, &type) != 0, let type { asked.append(String(cString: type)) }
+        gst_message_unref(message)
+      }
+      XCTAssertEqual(asked, asks ? ["gst.cuda.context"] : [], "device=\(device)")
+      gst_element_set_state(pipeline, GST_STATE_NULL)
+      gst_object_unref(bus)
+      gst_object_unref(pipeline)
+    }
+  }
+
   /// The wait for a CUDA input's queued work (gst_cuda_memory_sync, GStreamer >= 1.24) touches
   /// only CUDA memories, and is absent, not faked, where gstcuda has no such call (1.22).
   func testInputSyncTouchesOnlyCUDAMemory() throws {

@@ -115,6 +115,13 @@ gboolean bd_cuda_library_available(const char **why);
  * context query and NEED_CONTEXT/HAVE_CONTEXT, made when none exists), or NULL. Unref it. */
 GstObject *bd_cuda_context_for_device(GstElement *element, int device_index);
 
+/* For a model on CUDA device `device_index`, before upstream elements look for a CUDA context (the
+ * element's NULL→READY comes before theirs): the pipeline's context when it has one, else a
+ * GstCudaContext wrapping that GPU's primary context (libtorch's), announced with HAVE_CONTEXT, so
+ * that a decoder's frames are in the engine's own context. NULL, with `why`, where it cannot be
+ * made (no gstcuda or libcuda, no GPU). Unref it. */
+GstObject *bd_cuda_share_primary_context(GstElement *element, int device_index, const char **why);
+
 /* From the element's set_context: while bd_cuda_context_for_device waits on this thread for a
  * context (its NEED_CONTEXT is answered synchronously by the bin), a CUDA context set on the element
  * for that device is taken. */

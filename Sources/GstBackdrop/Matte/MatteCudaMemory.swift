@@ -39,15 +39,57 @@ enum MatteMemory {
   }
 }
 
+/// The GstCudaContext offered at NULL→READY (as its address, 0: none) and its GPU.
+struct MatteReadyContext {
+  var context: UInt = 0
+  var deviceIndex: Int32 = -1
+}
+
 extension MatteElement {
-  /// After the model opened: on CUDA, find or make the pipeline's CUDA context for its GPU.
+  /// With device=cuda[:N], at NULL→READY: offer the pipeline a CUDA context on libtorch's own
+  /// (primary) context of that GPU, before an upstream decoder, whose NULL→READY comes after ours,
+  /// makes a context of its own; its frames are then in the context the engine reads them in. With
+  /// device=auto the engine may yet run on the CPU, so nothing is made before it starts.
+  func offerCudaContext() {
+    guard let (kind, index) = parseDevice(settings.withLock { $0.device }), kind == BD_DEVICE_CUDA else { return }
+    var why: UnsafePointer<CChar>? = nil
+    guard let context = bd_cuda_share_primary_context(element, index, &why) else {
+      matteDebug.info(object, "no CUDA context offered at READY: \(why.map { String(cString: $0) } ?? "unknown")")
+      return
+    }
+    matteDebug.info(object, "CUDA context for cuda:\(index) offered to the pipeline")
+    let previous = readyCudaContext.withLock { ready in
+      defer { ready = MatteReadyContext(context: UInt(bitPattern: context), deviceIndex: index) }
+      return ready.context
+    }
+    unrefContext(previous)
+  }
+
+  func releaseReadyCudaContext() {
+    unrefContext(readyCudaContext.withLock { ready in
+      defer { ready = MatteReadyContext() }
+      return ready.context
+    })
+  }
+
+  private func unrefContext(_ context: UInt) {
+    if context != 0, let pointer = UnsafeMutableRawPointer(bitPattern: context) { gst_object_unref(pointer) }
+  }
+
+  /// After the model opened: on CUDA, find or make the pipeline's CUDA context for its GPU (the one
+  /// offered at READY when it is for that GPU).
   func startCudaMemory(_ info: bd_model_info) {
     var state = MatteCudaState()
     state.engineOnCuda = info.device == BD_DEVICE_CUDA
     if info.device == BD_DEVICE_CUDA {
       var why: UnsafePointer<CChar>? = nil
+      let ready = readyCudaContext.withLock { $0 }
       if bd_cuda_library_available(&why) == 0 {
         state.unavailable = why.map { String(cString: $0) } ?? "gstcuda is unavailable"
+      } else if ready.context != 0, ready.deviceIndex == info.device_index,
+        let pointer = UnsafeMutableRawPointer(bitPattern: ready.context)
+      {
+        state.context = UInt(bitPattern: gst_object_ref(pointer))
       } else if let context = bd_cuda_context_for_device(element, info.device_index) {
         state.context = UInt(bitPattern: context)
       } else {
@@ -66,7 +108,7 @@ extension MatteElement {
       state = MatteCudaState()
       return context
     }
-    if context != 0, let pointer = UnsafeMutableRawPointer(bitPattern: context) { gst_object_unref(pointer) }
+    unrefContext(context)
   }
 
   /// The memory kinds this element offers, in order of preference (true: CUDA memory).

@@ -79,6 +79,8 @@ final class MatteElement: @unchecked Sendable {
   let settings = Mutex(MatteSettings())
   let shared = Mutex(MatteSharedState())
   let cuda = Mutex(MatteCudaState())
+  /// The CUDA context offered to the pipeline at NULL→READY with device=cuda (MatteCudaMemory.swift).
+  let readyCudaContext = Mutex(MatteReadyContext())
   var stream = MatteStreamState()  // sink pad stream lock
   var model: EngineModel? = nil  // set in start(), cleared in stop() (state-change thread)
   /// The queue to the inference task; nil with inference-queue=0 (batches run on the streaming
@@ -110,6 +112,9 @@ final class MatteElement: @unchecked Sendable {
   // MARK: state changes
 
   func changeState(_ transition: GstStateChange, parent: () -> GstStateChangeReturn) -> GstStateChangeReturn {
+    if transition == GST_STATE_CHANGE_NULL_TO_READY {
+      offerCudaContext()  // before upstream elements (they go to READY after us) make their own
+    }
     if transition == GST_STATE_CHANGE_READY_TO_PAUSED && !start() {
       return GST_STATE_CHANGE_FAILURE
     }
@@ -124,6 +129,9 @@ final class MatteElement: @unchecked Sendable {
     }
     if transition == GST_STATE_CHANGE_PAUSED_TO_READY {
       stop()
+    }
+    if transition == GST_STATE_CHANGE_READY_TO_NULL {
+      releaseReadyCudaContext()
     }
     return result
   }
