@@ -29,6 +29,8 @@ public final class EngineLibrary: Sendable {
   package let sessionGetStats: bd_session_get_stats_fn
   package let sessionReset: bd_session_reset_fn
   package let sessionDrain: bd_session_drain_fn
+  /// CUDA devices the engine sees (0 when built without CUDA): where device=auto will run.
+  package let cudaDeviceCount: bd_cuda_device_count_fn
 
   private static let loaded = Mutex<[String: EngineLibrary]>([:])
 
@@ -129,6 +131,7 @@ public final class EngineLibrary: Sendable {
     sessionGetStats = try symbol("bd_session_get_stats", bd_session_get_stats_fn.self)
     sessionReset = try symbol("bd_session_reset", bd_session_reset_fn.self)
     sessionDrain = try symbol("bd_session_drain", bd_session_drain_fn.self)
+    cudaDeviceCount = try symbol("bd_cuda_device_count", bd_cuda_device_count_fn.self)
   }
 }
 

@@ -101,7 +101,7 @@ final class CudaMemoryTests: XCTestCase {
   /// With device=cuda the element looks for the pipeline's CUDA context at NULL→READY, before an
   /// upstream decoder (which goes to READY after it) makes one of its own: peers, then the
   /// application through NEED_CONTEXT. Without a GPU none is found or made, and the element still
-  /// reaches READY; with device=cpu or auto it asks for nothing.
+  /// reaches READY; with device=cpu, or auto with an engine that has no CUDA, it asks for nothing.
   func testDeviceCudaAsksForTheCUDAContextAtReady() {
     _ = TestEnvironment.initialised
     for (device, asks) in [("cuda", true), ("cuda:0", true), ("cpu", false), ("auto", false)] {

@@ -1,6 +1,7 @@
 // birefnetmatte: CUDA memory in and out (issue 14). Caps with memory:CUDAMemory are offered, and
 // preferred, only when the opened model runs on CUDA and the pipeline's GstCudaContext for that GPU
 // is at hand; otherwise only system memory is. The gstcuda calls live in CBackdropShim/cuda_shim.c.
+import BackdropEngineClient
 import CBackdropEngineABI
 import CBackdropShim
 import CGStreamer
@@ -46,12 +47,21 @@ struct MatteReadyContext {
 }
 
 extension MatteElement {
-  /// With device=cuda[:N], at NULL→READY: offer the pipeline a CUDA context on libtorch's own
+  /// At NULL→READY, when the model will run on CUDA (device=cuda[:N], or auto with an engine that
+  /// has CUDA and sees a GPU: then cuda:0): offer the pipeline a CUDA context on libtorch's own
   /// (primary) context of that GPU, before an upstream decoder, whose NULL→READY comes after ours,
-  /// makes a context of its own; its frames are then in the context the engine reads them in. With
-  /// device=auto the engine may yet run on the CPU, so nothing is made before it starts.
+  /// makes a context of its own; its frames are then in the context the engine reads them in.
+  /// Failures here are not reported: start() loads the engine again and says what is wrong.
   func offerCudaContext() {
-    guard let (kind, index) = parseDevice(settings.withLock { $0.device }), kind == BD_DEVICE_CUDA else { return }
+    let current = settings.withLock { $0 }
+    guard var (kind, index) = parseDevice(current.device) else { return }
+    if kind == BD_DEVICE_AUTO,
+      let library = try? EngineLibrary.load(explicitPath: current.engineLibrary, besideFile: pluginFilePath()),
+      library.cudaDeviceCount() > 0
+    {
+      (kind, index) = (BD_DEVICE_CUDA, 0)
+    }
+    guard kind == BD_DEVICE_CUDA else { return }
     var why: UnsafePointer<CChar>? = nil
     guard let context = bd_cuda_share_primary_context(element, index, &why) else {
       matteDebug.info(object, "no CUDA context offered at READY: \(why.map { String(cString: $0) } ?? "unknown")")
@@ -90,7 +100,9 @@ extension MatteElement {
         let pointer = UnsafeMutableRawPointer(bitPattern: ready.context)
       {
         state.context = UInt(bitPattern: gst_object_ref(pointer))
-      } else if let context = bd_cuda_context_for_device(element, info.device_index) {
+      } else if let context = bd_cuda_share_primary_context(element, info.device_index, nil)
+        ?? bd_cuda_context_for_device(element, info.device_index)
+      {
         state.context = UInt(bitPattern: context)
       } else {
         state.unavailable = "no GstCudaContext could be made for cuda:\(info.device_index)"
