@@ -29,8 +29,14 @@ packages=(
   slurmctld slurmd slurm-client munge
 )
 export DEBIAN_FRONTEND=noninteractive
+# The downloaded packages are kept where scripts/test-deb.sh's Debian root looks for them first
+# (its apt cache), so installing our .deb there downloads none of libtorch, GStreamer and their
+# dependencies again: a fresh CI machine fetches them once. (Debian's container images delete
+# /var/cache/apt/archives after every install, so not there.)
+archives="${BACKDROP_CACHE:-/var/cache/backdrop}/apt-archives"
+mkdir -p "$archives/partial"
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+apt-get install -y -qq --no-install-recommends -o Dir::Cache::Archives="$archives" "${packages[@]}" >/dev/null
 # The Kubernetes manifests' schema check (deploy/kubernetes): a validator that carries the
 # Kubernetes schemas, so it runs offline.
 /usr/bin/python3 -m pip install --quiet --break-system-packages kubernetes-validate==1.37.0

@@ -13,6 +13,7 @@
 #
 #   scripts/install.sh [--prefix DIR] [--destdir DIR] [--no-build]    (default prefix /usr/local)
 #   scripts/install.sh [--prefix DIR] --uninstall
+#   scripts/install.sh --build-only                                    (the release build alone)
 #
 # It builds in release mode first, in its own scratch folder .build-install (a static Swift runtime
 # changes every compile flag, and a separate folder also keeps it clear of a running `swift test`,
@@ -34,8 +35,9 @@ while [ $# -gt 0 ]; do
     --destdir) destdir=$2; shift 2 ;;
     --destdir=*) destdir=${1#--destdir=}; shift ;;
     --no-build) build=no; shift ;;
+    --build-only) build=only; shift ;;
     --uninstall) uninstall=yes; shift ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
 done
@@ -58,12 +60,13 @@ fi
 
 scratch="${BACKDROP_INSTALL_SCRATCH:-$root/.build-install}"
 release="$scratch/release"
-if [ "$build" = yes ]; then
+if [ "$build" != no ]; then
   # A static Swift runtime everywhere: the plugin, the engine (Package.swift) and the launcher
   # (--static-swift-stdlib) then run where no Swift toolchain is installed.
   for product in backdrop gstbackdrop backdrop-torch; do
     (cd "$root" && swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product "$product") >&2
   done
+  [ "$build" = only ] && exit 0
 fi
 for file in backdrop libgstbackdrop.so libbackdrop-torch.so; do
   [ -f "$release/$file" ] || { echo "install.sh: $release/$file is missing: run without --no-build" >&2; exit 66; }
