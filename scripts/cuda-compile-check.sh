@@ -18,7 +18,7 @@ torch_wheels_ready
 # nvidia-cuda-runtime wheel beside it), which also links with -z defs: a missing symbol fails.
 build="$(torch_build_dir "$root")"
 echo "cuda-compile-check: CMake build of the engine and birefnet-bench against torch $torch_version (CUDA 13)"
-cmake -S "$root/Sources/BackdropEngine" -B "$build" -G Ninja -DBD_TORCH_DIR="$torch_dir" \
+cmake -S "$root/Sources/BackdropEngine" -B "$build" -G Ninja "${torch_cmake_launcher[@]}" -DBD_TORCH_DIR="$torch_dir" \
   -DCMAKE_BUILD_TYPE=Release >"$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
 grep -q "building with BD_WITH_CUDA" "$build.configure.log" || {
   cat "$build.configure.log"

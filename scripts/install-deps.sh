@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(
   # build
-  pkg-config unzip cmake ninja-build libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  pkg-config unzip cmake ninja-build ccache libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   libtorch-dev libvpx-dev
   libopencv-dev  # DIS optical flow (temporal stage)
   # `backdrop serve`: its job table (SQLite), and curl and bc for its tests and benchmark

@@ -17,7 +17,7 @@ torch_wheels_ready
 
 build="$(torch_build_dir "$root" cpu)"
 echo "libtorch2-tests: CMake build of the engine (no CUDA) against torch $torch_version"
-cmake -S Sources/BackdropEngine -B "$build" -G Ninja -DBD_TORCH_DIR="$torch_dir" -DBD_CPU_ONLY=ON \
+cmake -S Sources/BackdropEngine -B "$build" -G Ninja "${torch_cmake_launcher[@]}" -DBD_TORCH_DIR="$torch_dir" -DBD_CPU_ONLY=ON \
   -DCMAKE_BUILD_TYPE=Release >"$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
 cmake --build "$build" -j "$(nproc)" --target backdrop-torch engine-checks
 

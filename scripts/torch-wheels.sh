@@ -12,6 +12,14 @@ torch_version="2.11.0"
 torch_cache="${BACKDROP_CUDA_CACHE:-/var/cache/backdrop/cuda-check}"
 torch_dir="$torch_cache/unpacked/torch"
 torch_ld_path="$torch_cache/unpacked/torch/lib:$torch_cache/unpacked/nvidia/cu13/lib"
+# Both scripts compile the same engine sources against the same headers, with and without CUDA:
+# through ccache the second build takes the objects whose preprocessed source is the same (the
+# BiRefNet network, most of the engine) from the first. $torch_cmake_launcher goes on their cmake line.
+torch_cmake_launcher=()
+if command -v ccache >/dev/null; then
+  export CCACHE_DIR="${CCACHE_DIR:-${BACKDROP_CACHE:-/var/cache/backdrop}/ccache}"
+  torch_cmake_launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
 
 torch_wheels_ready() {
   local python="${BACKDROP_PYTHON:-python3}" wheels=("torch==$torch_version" "nvidia-cuda-runtime==13.0.96"
