@@ -59,22 +59,31 @@ gboolean bd_cuda_library_available(const char **why) {
   return cuda.ok;
 }
 
-/* The search bd_cuda_context_for_device runs on this thread, for bd_cuda_context_was_set. */
+/* The search running on this thread (a NEED_CONTEXT the bin answers synchronously), for
+ * bd_cuda_context_was_set. */
 static _Thread_local struct {
   GstElement *element;
   int device_index;
   GstObject **context;
 } searching;
 
+static void begin_search(GstElement *element, int device_index, GstObject **context) {
+  searching.element = element;
+  searching.device_index = device_index;
+  searching.context = context;
+}
+
+static void end_search(void) {
+  searching.element = NULL;
+  searching.context = NULL;
+}
+
 GstObject *bd_cuda_context_for_device(GstElement *element, int device_index) {
   if (!bd_cuda_library_available(NULL)) return NULL;
   GstObject *context = NULL;
-  searching.element = element;
-  searching.device_index = device_index;
-  searching.context = &context;
+  begin_search(element, device_index, &context);
   const gboolean found = cuda.ensure_element_context(element, device_index, &context);
-  searching.element = NULL;
-  searching.context = NULL;
+  end_search();
   if (!found) {
     if (context != NULL) gst_object_unref(context);
     return NULL;
@@ -146,12 +155,9 @@ static GstObject *find_pipeline_context(GstElement *element, int device_index) {
     if (pads[i] != NULL) gst_object_unref(pads[i]);
   gst_query_unref(query);
   if (context == NULL) {
-    searching.element = element;
-    searching.device_index = device_index;
-    searching.context = &context;
+    begin_search(element, device_index, &context);
     gst_element_post_message(element, gst_message_new_need_context(GST_OBJECT(element), "gst.cuda.context"));
-    searching.element = NULL;
-    searching.context = NULL;
+    end_search();
   }
   return context;
 }

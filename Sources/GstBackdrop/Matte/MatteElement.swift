@@ -79,7 +79,8 @@ final class MatteElement: @unchecked Sendable {
   let settings = Mutex(MatteSettings())
   let shared = Mutex(MatteSharedState())
   let cuda = Mutex(MatteCudaState())
-  /// The CUDA context offered to the pipeline at NULL→READY with device=cuda (MatteCudaMemory.swift).
+  /// The CUDA context offered to the pipeline at NULL→READY when the model will run on CUDA
+  /// (MatteCudaMemory.swift).
   let readyCudaContext = Mutex(MatteReadyContext())
   var stream = MatteStreamState()  // sink pad stream lock
   var model: EngineModel? = nil  // set in start(), cleared in stop() (state-change thread)
