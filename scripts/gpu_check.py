@@ -238,7 +238,10 @@ def precision(engine, weights, sizes, official_dir, device):
     are too large to carry here (178 MB and more); bdrand weights amplify rounding through the untrained
     decoder (on the CPU with libtorch 2.11, lite 256² FP16 gave IoU 0.989, BF16 0.931). So where the
     official code is carried, it runs the same weights, picture and precision, and ours passes when it
-    is within 0.002 of the official code's own IoU."""
+    is within 0.002 of the official code's own IoU. Where it is not carried (the --cpu dry run in CI),
+    an IoU between 0.9 and 0.998 is printed as not judged; under 0.9 is more than rounding (a wrong
+    weight or a dropped layer) and fails: on AVX512-BF16 CPUs bf16 measured 0.97-0.99 at 64² and
+    256², and 0.91-0.93 at 512² on a noise picture."""
     print("\n== 2. precision: FP16 and BF16 against FP32 on the device (bdrand weights, smooth random picture)")
     row(f"{'model':8}", f"{'size':>5}", f"{'precision':>9}", f"{'IoU@0.5':>8}", f"{'max |dp|':>9}",
         f"{'official IoU':>12}", "verdict")
@@ -275,6 +278,8 @@ def precision(engine, weights, sizes, official_dir, device):
                     good, verdict = True, "ok"
                 elif official_iou is not None and iou >= official_iou - 0.002:
                     good, verdict = True, "ok (as the official code at this precision)"
+                elif not official_dir and iou >= 0.9:
+                    good, verdict = True, "not judged (bdrand weights amplify rounding; carry the official code to compare)"
                 else:
                     why = ("below the official code's too" if official_iou is not None
                            else "the official code could not run at this precision" if net is not None
@@ -330,6 +335,15 @@ class GpuMemorySampler:
             self._thread.join()
 
 
+def cpu_has_bf16():
+    """Native BF16 dot products, the engine's condition for precision=bf16 on the CPU."""
+    try:
+        flags = open("/proc/cpuinfo").read().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def speed(bench, engine_path, weights, rows, batches, cpu, budget):
     """Prints birefnet-bench's rows; returns frames/s by (row, precision, batch)."""
     print("\n== 3. speed: birefnet-bench (host frames in, matte out, one session per batch size)")
@@ -343,6 +357,8 @@ def speed(bench, engine_path, weights, rows, batches, cpu, budget):
         args = [bench, "--engine", engine_path, "--rows", r, "--batches", ",".join(map(str, batches)),
                 "--weights-t", weights["swin_v1_t"], "--weights-l", weights["swin_v1_l"], "--iters", "3"]
         args += ["--no-cuda"] if cpu else ["--cuda-only"]
+        if cpu and cpu_has_bf16():
+            args += ["--cpu-bf16"]  # bf16 beside fp32: time ratio and IoU in the row
         with GpuMemorySampler() as mem:
             try:
                 out = subprocess.run(args, capture_output=True, text=True, timeout=timeout)

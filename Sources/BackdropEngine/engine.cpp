@@ -289,9 +289,7 @@ BD_EXPORT bd_status bd_session_create(bd_model* model, const bd_session_config* 
     c10::Device device = info.device == BD_DEVICE_CUDA
                              ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(info.device_index))
                              : c10::Device(c10::kCPU);
-    at::ScalarType dtype = info.precision == BD_PRECISION_FP16 ? at::kHalf
-                           : info.precision == BD_PRECISION_BF16 ? at::kBFloat16 : at::kFloat;
-    auto session = std::make_unique<bd::Session>(model->model, *config, device, dtype, model->threads);
+    auto session = std::make_unique<bd::Session>(model->model, *config, device, model->threads);
     *out_session = new bd_session{std::move(session)};
   });
 }

@@ -38,9 +38,11 @@ struct ModelLoadOptions {
 class MatteModel {
  public:
   virtual ~MatteModel() = default;
-  // normalized_rgb: [B,3,H,W], ImageNet-normalised RGB, options' dtype, on options' device.
+  // normalized_rgb: [B,3,H,W], ImageNet-normalised RGB, input_dtype(), on options' device.
   // Returns logits [B,1,H,W] (pre-sigmoid) in the same dtype and device. Called without autograd.
   virtual at::Tensor forward(const at::Tensor& normalized_rgb) = 0;
+  // The type forward() takes: the options' dtype unless the model computes in mixed precision.
+  virtual c10::ScalarType input_dtype() const = 0;
   virtual bd_model_kind kind() const = 0;
   virtual std::string description() const = 0;
   virtual int native_width() const { return 0; }

@@ -97,9 +97,8 @@ bool has_alpha(bd_pixel_format format) {
   return format == BD_FORMAT_RGBA || format == BD_FORMAT_BGRA || format == BD_FORMAT_A420;
 }
 
-Session::Session(std::shared_ptr<MatteModel> model, const bd_session_config& config, c10::Device device,
-                 at::ScalarType dtype, int threads)
-    : model_(std::move(model)), config_(config), device_(device), dtype_(dtype), threads_(threads), transfer_(device) {
+Session::Session(std::shared_ptr<MatteModel> model, const bd_session_config& config, c10::Device device, int threads)
+    : model_(std::move(model)), config_(config), device_(device), threads_(threads), transfer_(device) {
   if (config.width <= 0 || config.height <= 0) {
     throw ArgumentError("stream size " + std::to_string(config.width) + "x" + std::to_string(config.height) + " is empty");
   }
@@ -142,7 +141,7 @@ Session::Session(std::shared_ptr<MatteModel> model, const bd_session_config& con
   if (model_->kind() == BD_MODEL_TORCHSCRIPT) {
     c10::InferenceMode guard;
     if (threads_ > 0 && at::get_num_threads() != threads_) at::set_num_threads(threads_);
-    auto probe = at::zeros({1, 3, config.inference_height, config.inference_width}, options.dtype(dtype_));
+    auto probe = at::zeros({1, 3, config.inference_height, config.inference_width}, options.dtype(model_->input_dtype()));
     model_->forward(probe);
   }
 }
@@ -231,7 +230,7 @@ at::Tensor Session::inference_input(const at::Tensor& rgb01) const {
 }
 
 at::Tensor Session::infer(const at::Tensor& rgb01_small, bool frames) {
-  auto x = ((rgb01_small - mean_) / std_).to(dtype_);
+  auto x = ((rgb01_small - mean_) / std_).to(model_->input_dtype());
   auto logits = model_->forward(x).to(at::kFloat);
   count_and_clear_nan(logits, frames);
   return at::sigmoid(logits);

@@ -23,8 +23,7 @@ namespace bd {
 
 class Session {
  public:
-  Session(std::shared_ptr<MatteModel> model, const bd_session_config& config, c10::Device device,
-          at::ScalarType dtype, int threads);
+  Session(std::shared_ptr<MatteModel> model, const bd_session_config& config, c10::Device device, int threads);
 
   void set_background_image(const uint8_t* rgb, int32_t stride, int width, int height);
   // With config.temporal_lookahead, process() writes the frames that now have their successor
@@ -113,7 +112,6 @@ class Session {
   std::shared_ptr<MatteModel> model_;
   bd_session_config config_;
   c10::Device device_;
-  at::ScalarType dtype_;
   int threads_;
   DeviceTransfer transfer_;  // the frames in and out (pinned staging and a copy stream on CUDA)
   YuvCoding input_coding_, output_coding_;

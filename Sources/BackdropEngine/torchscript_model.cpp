@@ -27,8 +27,9 @@ std::string last_line(const std::string& text) {
 
 class TorchScriptModel final : public MatteModel {
  public:
-  TorchScriptModel(torch::jit::Module module, std::string path, int preferred_width, int preferred_height)
-      : module_(std::move(module)), path_(std::move(path)),
+  TorchScriptModel(torch::jit::Module module, std::string path, c10::ScalarType dtype, int preferred_width,
+                   int preferred_height)
+      : module_(std::move(module)), path_(std::move(path)), dtype_(dtype),
         preferred_width_(preferred_width), preferred_height_(preferred_height) {}
 
   at::Tensor forward(const at::Tensor& normalized_rgb) override {
@@ -76,6 +77,7 @@ class TorchScriptModel final : public MatteModel {
   }
 
   bd_model_kind kind() const override { return BD_MODEL_TORCHSCRIPT; }
+  c10::ScalarType input_dtype() const override { return dtype_; }  // the whole module is converted
   int native_width() const override { return preferred_width_; }
   int native_height() const override { return preferred_height_; }
   std::string description() const override { return "TorchScript " + path_; }
@@ -89,6 +91,7 @@ class TorchScriptModel final : public MatteModel {
  private:
   torch::jit::Module module_;
   std::string path_;
+  c10::ScalarType dtype_;
   int preferred_width_;
   int preferred_height_;
   std::mutex mutex_;
@@ -127,7 +130,7 @@ std::shared_ptr<MatteModel> load_torchscript(const std::string& path, const Mode
   module.eval();
   module.to(options.dtype);
   auto preferred = parse_inference_size(extra_files["backdrop/inference_size"]);
-  return std::make_shared<TorchScriptModel>(std::move(module), path, preferred.first, preferred.second);
+  return std::make_shared<TorchScriptModel>(std::move(module), path, options.dtype, preferred.first, preferred.second);
 }
 
 }  // namespace bd

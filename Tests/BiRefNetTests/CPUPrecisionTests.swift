@@ -44,10 +44,12 @@ final class CPUPrecisionTests: XCTestCase {
     XCTAssertEqual(info.precision, BD_PRECISION_BF16)
     XCTAssertEqual(info.device, BD_DEVICE_CPU)
     engine.modelRelease(model)
-    // The BF16 forward runs and stays near FP32: logits within 40 % of their range (measured
-    // 17–29 % with these synthetic weights, which amplify rounding through the decoder; real
-    // weights are expected to do better, unmeasured here), and the sign of the logits (the 0.5
-    // matte) agrees on at least 90 % of the pixels.
+    // The BF16 forward runs and stays near FP32. These synthetic weights amplify rounding through
+    // the decoder (real weights are expected to do better, unmeasured here). Measured on an
+    // AVX512-BF16 CPU: logits' max error 20 % of their range, RMS error 7.5 %, the sign (the 0.5
+    // matte) agreeing on 98.2 % of the pixels. bf16 runs mixed (bf16 GEMMs, float32 activations:
+    // Compute in net.h); a network all in bf16 measured 23 %, 10.5 % and 97.6 %, so the RMS bound
+    // also fails if the activations are rounded to bf16 again.
     let fixture = try SafeTensorsFile(Paths.fixtures.appendingPathComponent("variant_a_swin_v1_t_256x256.safetensors"))
     let input = try fixture.modelInput()
     let fp32 = try XCTUnwrap(try engine.forward(weights.path, input: input)["logits"])
@@ -55,8 +57,9 @@ final class CPUPrecisionTests: XCTestCase {
     XCTAssertEqual(bf16.shape, fp32.shape)
     let e = relativeErrors(bf16, fp32)
     XCTAssertGreaterThan(e.max, 0, "bf16 must really compute in bf16")
-    XCTAssertLessThan(e.max, 0.4)
+    XCTAssertLessThan(e.max, 0.3)
+    XCTAssertLessThan(e.rms, 0.09)
     let agree = zip(bf16.values, fp32.values).filter { ($0 >= 0) == ($1 >= 0) }.count
-    XCTAssertGreaterThanOrEqual(Double(agree) / Double(fp32.values.count), 0.9)
+    XCTAssertGreaterThanOrEqual(Double(agree) / Double(fp32.values.count), 0.97)
   }
 }

@@ -96,13 +96,13 @@ void BiRefNetModel::check_input(const at::Tensor& x) const {
 at::Tensor BiRefNetModel::forward(const at::Tensor& x) {
   check_input(x);
   c10::InferenceMode guard;
-  return net_.forward(x.to(options_.device, options_.dtype), nullptr);
+  return net_.forward(x.to(options_.device, input_dtype()), nullptr);
 }
 
 at::Tensor BiRefNetModel::forward_capture(const at::Tensor& x, const Capture& capture) {
   check_input(x);
   c10::InferenceMode guard;
-  return net_.forward(x.to(options_.device, options_.dtype), &capture);
+  return net_.forward(x.to(options_.device, input_dtype()), &capture);
 }
 
 std::vector<LoadedModel> loaded_models() {
@@ -213,14 +213,13 @@ std::shared_ptr<MatteModel> load_birefnet(const std::string& path, const ModelLo
   Network net;
   net.patch_order = order;
   WeightSource src(&tensors);
-  const auto dtype = options.dtype;
-  const auto dev = options.device;
-  net.bb = build_swin(src, cfg, dtype, dev);
+  const Compute to = Compute::for_precision(options.dtype, options.device);
+  net.bb = build_swin(src, cfg, to);
   const int64_t e = cfg.embed;
   const std::array<int64_t, 4> lateral{{16 * e, 8 * e, 4 * e, 2 * e}};  // 'cat' doubles the backbone channels
   net.squeeze = build_dec_blk(src, "squeeze_module.0", lateral[0] + lateral[3] + lateral[2] + lateral[1], lateral[0],
-                              dtype, dev);
-  net.dec = build_decoder(src, lateral, dtype, dev);
+                              to);
+  net.dec = build_decoder(src, lateral, to);
   std::vector<std::string> unexpected;
   for (auto& kv : tensors)
     if (!src.used().count(kv.first) && !training_only(kv.first)) unexpected.push_back(raw_name[kv.first]);

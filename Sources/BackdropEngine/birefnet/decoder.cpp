@@ -18,9 +18,8 @@ namespace birefnet {
 
 namespace {
 
-at::Tensor to_compute(const at::Tensor& t, c10::ScalarType dtype, c10::Device dev) {
-  return t.to(dev, dtype).contiguous();
-}
+// A GEMM weight (or its bias) in the GEMM type on the device.
+at::Tensor gemm_weight(const at::Tensor& t, const Compute& to) { return t.to(to.dev, to.gemm).contiguous(); }
 
 // Fold an eval-mode BatchNorm (eps 1e-5) into a preceding convolution, in float64.
 void fold_bn(WeightSource& src, const std::string& bn, int64_t ch, at::Tensor& w, at::Tensor& b) {
@@ -39,20 +38,20 @@ void fold_bn(WeightSource& src, const std::string& bn, int64_t ch, at::Tensor& w
 }
 
 Conv make_conv(WeightSource& src, const std::string& key, int64_t out, int64_t in, int64_t k, bool bias,
-               const std::string& bn, c10::ScalarType dtype, c10::Device dev) {
+               const std::string& bn, const Compute& to) {
   at::Tensor w = src.take(key + ".weight", {out, in, k, k});
   at::Tensor b;
   if (bias) b = src.take(key + ".bias", {out});
   if (!bn.empty()) fold_bn(src, bn, out, w, b);
   Conv c;
-  c.w = to_compute(w, dtype, dev);
-  if (b.defined()) c.b = to_compute(b, dtype, dev);
+  c.w = gemm_weight(w, to);
+  if (b.defined()) c.b = gemm_weight(b, to);
   c.pad = k / 2;
   return c;
 }
 
 DeformConv make_deform(WeightSource& src, const std::string& prefix, int64_t in, int64_t out, int64_t k,
-                       c10::ScalarType dtype, c10::Device dev) {
+                       const Compute& to) {
   const int64_t kk = k * k;
   const std::string p = prefix + ".atrous_conv.";
   auto ow = src.take(p + "offset_conv.weight", {2 * kk, in, k, k});
@@ -62,14 +61,14 @@ DeformConv make_deform(WeightSource& src, const std::string& prefix, int64_t in,
   DeformConv d;
   d.k = k;
   d.cpu_kernels = cpu_kernels_enabled();
-  d.offset_mask.w = to_compute(at::cat({ow, mw}, 0), dtype, dev);
-  d.offset_mask.b = to_compute(at::cat({ob, mb}, 0), dtype, dev);
+  d.offset_mask.w = gemm_weight(at::cat({ow, mw}, 0), to);
+  d.offset_mask.b = gemm_weight(at::cat({ob, mb}, 0), to);
   d.offset_mask.pad = k / 2;
   at::Tensor w = src.take(p + "regular_conv.weight", {out, in, k, k});
   at::Tensor b;
   fold_bn(src, prefix + ".bn", out, w, b);
-  d.w = to_compute(w.reshape({out, in, kk}).permute({0, 2, 1}).reshape({out, kk * in}), dtype, dev);
-  d.b = to_compute(b, dtype, dev);
+  d.w = gemm_weight(w.reshape({out, in, kk}).permute({0, 2, 1}).reshape({out, kk * in}), to);
+  d.b = gemm_weight(b, to);
   return d;
 }
 
@@ -165,10 +164,12 @@ at::Tensor DeformConv::rows_grid_sampler(const at::Tensor& x, const at::Tensor& 
     auto m = mod.narrow(2, r0, rows).reshape({b, 1, kk, p});
     auto cols = at::grid_sampler(src, g, /*bilinear*/ 0, /*zeros*/ 0, /*align_corners*/ false);  // [B, C, K, P]
     cols.mul_(m);
-    if (reduced) cols = cols.to(x.scalar_type());
+    if (cols.scalar_type() != wck.scalar_type()) cols = cols.to(wck.scalar_type());
     for (int64_t i = 0; i < b; i++) {
       auto dst = y.select(0, i).narrow(0, r0 * w_, p);  // contiguous rows [P, O]
-      at::addmm_out(dst, this->b, cols.select(0, i).view({c * kk, p}).t(), wck.t());
+      auto rows = cols.select(0, i).view({c * kk, p}).t();
+      if (dst.scalar_type() == wck.scalar_type()) at::addmm_out(dst, this->b, rows, wck.t());
+      else dst.copy_(at::addmm(this->b, rows, wck.t()));  // bf16 GEMM, float32 activations
     }
   }
   return y;
@@ -188,7 +189,7 @@ at::Tensor ASPPDeformable::operator()(const at::Tensor& x) const {
   const auto input = x.is_cpu() ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
   const DeformConv* branches[4] = {&aspp1, &deforms[0], &deforms[1], &deforms[2]};
   for (int i = 0; i < 4; i++) {
-    auto y = branches[i]->rows(input).relu_();  // [B, H*W, 256]
+    auto y = branches[i]->rows(input).relu_().to(out.scalar_type());  // [B, H*W, 256]
     out.view({b * h * w, out_ch}).addmm_(y.view({b * h * w, planes}), wmat.narrow(1, i * planes, planes).t());
   }
   return out.view({b, h, w, out_ch}).permute({0, 3, 1, 2}).relu_().contiguous();
@@ -202,42 +203,43 @@ at::Tensor BasicDecBlk::operator()(const at::Tensor& x, const Capture* cap, cons
 }
 
 BasicDecBlk build_dec_blk(WeightSource& src, const std::string& p, int64_t in_ch, int64_t out_ch,
-                          c10::ScalarType dtype, c10::Device dev) {
+                          const Compute& to) {
   const int64_t inter = 64, planes = 256;
   BasicDecBlk blk;
-  blk.conv_in = make_conv(src, p + ".conv_in", inter, in_ch, 3, true, p + ".bn_in", dtype, dev);
-  blk.conv_out = make_conv(src, p + ".conv_out", out_ch, inter, 3, true, p + ".bn_out", dtype, dev);
+  blk.conv_in = make_conv(src, p + ".conv_in", inter, in_ch, 3, true, p + ".bn_in", to);
+  blk.conv_out = make_conv(src, p + ".conv_out", out_ch, inter, 3, true, p + ".bn_out", to);
   const std::string a = p + ".dec_att";
-  blk.att.aspp1 = make_deform(src, a + ".aspp1", inter, planes, 1, dtype, dev);
+  blk.att.aspp1 = make_deform(src, a + ".aspp1", inter, planes, 1, to);
   const int64_t ks[3] = {1, 3, 7};
   for (int i = 0; i < 3; i++)
-    blk.att.deforms[i] = make_deform(src, a + ".aspp_deforms." + std::to_string(i), inter, planes, ks[i], dtype, dev);
-  blk.att.pool_conv = make_conv(src, a + ".global_avg_pool.1", planes, inter, 1, false, a + ".global_avg_pool.2", dtype, dev);
-  blk.att.conv1 = make_conv(src, a + ".conv1", inter, planes * 5, 1, false, a + ".bn1", dtype, dev);
+    blk.att.deforms[i] = make_deform(src, a + ".aspp_deforms." + std::to_string(i), inter, planes, ks[i], to);
+  // pool_conv and conv1 are multiplied with at::addmm in the activations' type (ASPPDeformable).
+  blk.att.pool_conv = make_conv(src, a + ".global_avg_pool.1", planes, inter, 1, false, a + ".global_avg_pool.2", to.exact());
+  blk.att.conv1 = make_conv(src, a + ".conv1", inter, planes * 5, 1, false, a + ".bn1", to.exact());
   return blk;
 }
 
-Decoder build_decoder(WeightSource& src, const std::array<int64_t, 4>& ch, c10::ScalarType dtype, c10::Device dev) {
+Decoder build_decoder(WeightSource& src, const std::array<int64_t, 4>& ch, const Compute& to) {
   Decoder d;
   const std::array<int64_t, 4> ipt_out{{ch[0] / 8, ch[1] / 8, ch[2] / 8, ch[3] / 8}};
   auto simple = [&](const std::string& p, int64_t in, int64_t out) {
     SimpleConvs s;
-    s.conv1 = make_conv(src, p + ".conv1", 64, in, 3, true, "", dtype, dev);
-    s.conv_out = make_conv(src, p + ".conv_out", out, 64, 3, true, "", dtype, dev);
+    s.conv1 = make_conv(src, p + ".conv1", 64, in, 3, true, "", to);
+    s.conv_out = make_conv(src, p + ".conv_out", out, 64, 3, true, "", to);
     return s;
   };
   d.ipt5 = simple("decoder.ipt_blk5", 3 << 10, ipt_out[0]);
   d.ipt4 = simple("decoder.ipt_blk4", 3 << 8, ipt_out[0]);
   d.ipt3 = simple("decoder.ipt_blk3", 3 << 6, ipt_out[1]);
   d.ipt2 = simple("decoder.ipt_blk2", 3 << 4, ipt_out[2]);
-  d.ipt1.conv1 = make_conv(src, "decoder.ipt_blk1.conv1", 64, 3, 3, true, "", dtype, dev);  // conv_out: see head_ipt1
+  d.ipt1.conv1 = make_conv(src, "decoder.ipt_blk1.conv1", 64, 3, 3, true, "", to);  // conv_out: see head_ipt1
   const std::array<int64_t, 4> dec_out{{ch[1], ch[2], ch[3], ch[3] / 2}};
   std::array<int64_t, 4> dec_in;
   for (int i = 0; i < 4; i++) dec_in[i] = ch[i] + ipt_out[std::max(0, i - 1)];
-  d.block4 = build_dec_blk(src, "decoder.decoder_block4", dec_in[0], dec_out[0], dtype, dev);
-  d.block3 = build_dec_blk(src, "decoder.decoder_block3", dec_in[1], dec_out[1], dtype, dev);
-  d.block2 = build_dec_blk(src, "decoder.decoder_block2", dec_in[2], dec_out[2], dtype, dev);
-  d.block1 = build_dec_blk(src, "decoder.decoder_block1", dec_in[3], dec_out[3], dtype, dev);
+  d.block4 = build_dec_blk(src, "decoder.decoder_block4", dec_in[0], dec_out[0], to);
+  d.block3 = build_dec_blk(src, "decoder.decoder_block3", dec_in[1], dec_out[1], to);
+  d.block2 = build_dec_blk(src, "decoder.decoder_block2", dec_in[2], dec_out[2], to);
+  d.block1 = build_dec_blk(src, "decoder.decoder_block1", dec_in[3], dec_out[3], to);
   {
     const int64_t cp = dec_out[3], ci = ipt_out[3];
     auto w = src.take("decoder.conv_out1.0.weight", {1, cp + ci, 1, 1}).to(at::kDouble);
@@ -245,9 +247,11 @@ Decoder build_decoder(WeightSource& src, const std::array<int64_t, 4>& ch, c10::
     auto wo = src.take("decoder.ipt_blk1.conv_out.weight", {ci, 64, 3, 3}).to(at::kDouble);
     auto bo = src.take("decoder.ipt_blk1.conv_out.bias", {ci}).to(at::kDouble);
     auto wi = w.narrow(1, cp, ci).reshape({1, ci});  // conv_out1's weights on the patch channels
-    d.head_p1.w = to_compute(w.narrow(1, 0, cp).to(at::kFloat), dtype, dev);
-    d.head_ipt1.w = to_compute(at::mm(wi, wo.reshape({ci, -1})).view({1, 64, 3, 3}).to(at::kFloat), dtype, dev);
-    d.head_ipt1.b = to_compute((at::mv(wi, bo) + b).to(at::kFloat), dtype, dev);
+    // The head makes the logits: no GEMM rounding (to.exact()).
+    const Compute head = to.exact();
+    d.head_p1.w = gemm_weight(w.narrow(1, 0, cp).to(at::kFloat), head);
+    d.head_ipt1.w = gemm_weight(at::mm(wi, wo.reshape({ci, -1})).view({1, 64, 3, 3}).to(at::kFloat), head);
+    d.head_ipt1.b = gemm_weight((at::mv(wi, bo) + b).to(at::kFloat), head);
     d.head_ipt1.pad = 1;
     // head_image = head_ipt1 composed with ipt_blk1.conv1 (no activation between): one 5x5 conv
     // from the 3 image channels, w5[u] = sum over a + a2 = u of head_ipt1.w[a] * conv1.w[a2].
@@ -260,19 +264,19 @@ Decoder build_decoder(WeightSource& src, const std::array<int64_t, 4>& ch, c10::
         auto tap = at::mv(w1.select(2, a2 / 3).select(2, a2 % 3).t(), wh.select(1, a / 3).select(1, a % 3));  // [3]
         w5.select(2, a / 3 + a2 / 3).select(2, a % 3 + a2 % 3).select(0, 0).add_(tap);
       }
-    d.head_image.w = to_compute(w5.to(at::kFloat), dtype, dev);
-    d.head_image.b = to_compute((at::mv(wi, bo) + b + (wh.sum({1, 2}) * b1).sum()).to(at::kFloat), dtype, dev);
+    d.head_image.w = gemm_weight(w5.to(at::kFloat), head);
+    d.head_image.b = gemm_weight((at::mv(wi, bo) + b + (wh.sum({1, 2}) * b1).sum()).to(at::kFloat), head);
     d.head_image.pad = 2;
   }
-  d.lateral4 = make_conv(src, "decoder.lateral_block4.conv", dec_out[0], ch[1], 1, true, "", dtype, dev);
-  d.lateral3 = make_conv(src, "decoder.lateral_block3.conv", dec_out[1], ch[2], 1, true, "", dtype, dev);
-  d.lateral2 = make_conv(src, "decoder.lateral_block2.conv", dec_out[2], ch[3], 1, true, "", dtype, dev);
-  d.gdt4 = make_conv(src, "decoder.gdt_convs_4.0", 16, dec_out[0], 3, true, "decoder.gdt_convs_4.1", dtype, dev);
-  d.gdt3 = make_conv(src, "decoder.gdt_convs_3.0", 16, dec_out[1], 3, true, "decoder.gdt_convs_3.1", dtype, dev);
-  d.gdt2 = make_conv(src, "decoder.gdt_convs_2.0", 16, dec_out[2], 3, true, "decoder.gdt_convs_2.1", dtype, dev);
-  d.gdt_attn4 = make_conv(src, "decoder.gdt_convs_attn_4.0", 1, 16, 1, true, "", dtype, dev);
-  d.gdt_attn3 = make_conv(src, "decoder.gdt_convs_attn_3.0", 1, 16, 1, true, "", dtype, dev);
-  d.gdt_attn2 = make_conv(src, "decoder.gdt_convs_attn_2.0", 1, 16, 1, true, "", dtype, dev);
+  d.lateral4 = make_conv(src, "decoder.lateral_block4.conv", dec_out[0], ch[1], 1, true, "", to);
+  d.lateral3 = make_conv(src, "decoder.lateral_block3.conv", dec_out[1], ch[2], 1, true, "", to);
+  d.lateral2 = make_conv(src, "decoder.lateral_block2.conv", dec_out[2], ch[3], 1, true, "", to);
+  d.gdt4 = make_conv(src, "decoder.gdt_convs_4.0", 16, dec_out[0], 3, true, "decoder.gdt_convs_4.1", to);
+  d.gdt3 = make_conv(src, "decoder.gdt_convs_3.0", 16, dec_out[1], 3, true, "decoder.gdt_convs_3.1", to);
+  d.gdt2 = make_conv(src, "decoder.gdt_convs_2.0", 16, dec_out[2], 3, true, "decoder.gdt_convs_2.1", to);
+  d.gdt_attn4 = make_conv(src, "decoder.gdt_convs_attn_4.0", 1, 16, 1, true, "", to.exact());
+  d.gdt_attn3 = make_conv(src, "decoder.gdt_convs_attn_3.0", 1, 16, 1, true, "", to.exact());
+  d.gdt_attn2 = make_conv(src, "decoder.gdt_convs_attn_2.0", 1, 16, 1, true, "", to.exact());
   return d;
 }
 

@@ -11,9 +11,10 @@
 namespace bd {
 namespace birefnet {
 
-// See net.h: oneDNN for every float32 CPU convolution, whatever its size and batch.
+// See net.h: oneDNN for every float32 and bfloat16 CPU convolution, whatever its size and batch.
 at::Tensor conv2d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, int64_t stride, int64_t pad) {
-  if (x.is_cpu() && x.scalar_type() == at::kFloat && at::hasMKLDNN()) {
+  if (w.scalar_type() != x.scalar_type()) return conv2d(x.to(w.scalar_type()), w, b, stride, pad);
+  if (x.is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) && at::hasMKLDNN()) {
     return at::mkldnn_convolution(x.contiguous(x.suggest_memory_format()), w, b, {pad, pad}, {stride, stride}, {1, 1}, 1);
   }
   return at::conv2d(x, w, b, {stride, stride}, {pad, pad});
@@ -24,7 +25,8 @@ at::Tensor conv2d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
 // the BLAS GEMM behind at::linear (measured with OpenBLAS on AVX-512, 2 threads) with no copies:
 // input and output stay row-major token matrices.
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  if (!x.is_cpu() || x.scalar_type() != at::kFloat) return at::linear(x, w, b);
+  if (w.scalar_type() != x.scalar_type()) return linear(x.to(w.scalar_type()), w, b);
+  if (!x.is_cpu() || (x.scalar_type() != at::kFloat && x.scalar_type() != at::kBFloat16)) return at::linear(x, w, b);
   const int64_t c = x.size(-1), o = w.size(0);
   auto xc = x.contiguous();
   const int64_t m = xc.numel() / c;
@@ -38,8 +40,10 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
 
 namespace {
 
-at::Tensor to_compute(const at::Tensor& t, c10::ScalarType dtype, c10::Device dev) {
-  return t.to(dev, dtype).contiguous();
+// LayerNorm over the last dimension in the norm weights' type, the activations' (the input may be
+// a GEMM's output in the GEMM type).
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  return at::layer_norm(x.to(w.scalar_type()), {x.size(-1)}, w, b, 1e-5);
 }
 
 // Region ids of the shifted-window mask along one axis of the padded map.
@@ -77,11 +81,11 @@ struct WindowIndex {
 at::Tensor attention(const SwinBlock& blk, const at::Tensor& h, const at::Tensor& mask, int64_t batch,
                      const WindowIndex& index, int64_t window, bool cpu_kernel) {
   const int64_t tokens = h.size(0), c = h.size(1), n = window * window, heads = blk.heads, d = c / heads;
-  auto qkv = linear(h, blk.qkv_w, blk.qkv_b).contiguous();  // [tokens, 3c]
+  auto qkv = linear(h, blk.qkv_w, blk.qkv_b).to(h.scalar_type()).contiguous();  // [tokens, 3c]
   if (cpu_kernel && h.is_cpu() && h.scalar_type() == at::kFloat) {
     // One pass per window and head (window_attention.cpp), reading the qkv rows through the index.
     auto out = at::empty({tokens, c}, h.options());
-    const auto pad_qkv = blk.qkv_b.contiguous();
+    const auto pad_qkv = blk.qkv_b.to(at::kFloat).contiguous();  // the GEMM type's rounding, as qkv
     const auto bias = blk.rel_bias.contiguous();
     const auto m = mask.defined() ? mask.contiguous() : at::Tensor();
     WindowAttentionArgs args{qkv.data_ptr<float>(), pad_qkv.data_ptr<float>(), index.gather.data_ptr<int64_t>(), tokens,
@@ -93,7 +97,7 @@ at::Tensor attention(const SwinBlock& blk, const at::Tensor& h, const at::Tensor
   }
   // Windows of qkv rows, the padding row being the bias; then one copy to [3, bw, h, N, d], so
   // that q, k, v are contiguous views.
-  auto rows = at::cat({qkv, blk.qkv_b.view({1, 3 * c})}, 0).index_select(0, index.gather);
+  auto rows = at::cat({qkv, blk.qkv_b.to(qkv.scalar_type()).view({1, 3 * c})}, 0).index_select(0, index.gather);
   const int64_t bw = rows.size(0) / n;
   auto parts = rows.view({bw, n, 3, heads, d}).permute({2, 0, 3, 1, 4}).contiguous();
   auto q = parts[0], k = parts[1], v = parts[2];
@@ -153,10 +157,11 @@ WindowIndex window_index(int64_t b, int64_t hh, int64_t ww, int64_t window, int6
 at::Tensor block_forward(const SwinBlock& blk, const at::Tensor& x, int64_t window, const at::Tensor& mask,
                          const WindowIndex& index, bool cpu_kernel) {
   const int64_t b = x.size(0), hh = x.size(1), ww = x.size(2), c = x.size(3);
-  auto h = at::layer_norm(x, {c}, blk.norm1_w, blk.norm1_b, 1e-5).view({b * hh * ww, c});
+  auto h = layer_norm(x, blk.norm1_w, blk.norm1_b).view({b * hh * ww, c});
   auto a = attention(blk, h, blk.shifted ? mask : at::Tensor(), b, index, window, cpu_kernel).view({b, hh, ww, c});
-  auto y = a.add_(x);
-  auto m = linear(at::layer_norm(y, {c}, blk.norm2_w, blk.norm2_b, 1e-5), blk.fc1_w, blk.fc1_b);
+  // The residual stream stays in x's type; the MLP's hidden layer (GELU) in the GEMM type.
+  auto y = a.scalar_type() == x.scalar_type() ? a.add_(x) : x.add(a);
+  auto m = linear(layer_norm(y, blk.norm2_w, blk.norm2_b), blk.fc1_w, blk.fc1_b);
   m = linear(at::gelu(m), blk.fc2_w, blk.fc2_b);
   return y.add_(m);
 }
@@ -170,8 +175,8 @@ at::Tensor patch_merging(const SwinLayer& layer, at::Tensor x) {
   }
   // [x(0::2,0::2), x(1::2,0::2), x(0::2,1::2), x(1::2,1::2)]: column parity outer, row parity inner.
   auto m = x.view({b, h / 2, 2, w / 2, 2, c}).permute({0, 1, 3, 4, 2, 5}).reshape({b, h / 2, w / 2, 4 * c});
-  m = at::layer_norm(m, {4 * c}, layer.down_norm_w, layer.down_norm_b, 1e-5);
-  return linear(m, layer.down_w, at::Tensor());
+  m = layer_norm(m, layer.down_norm_w, layer.down_norm_b);
+  return linear(m, layer.down_w, at::Tensor()).to(m.scalar_type());
 }
 
 }  // namespace
@@ -181,7 +186,7 @@ std::array<at::Tensor, 4> Swin::forward(const at::Tensor& input) const {
   const int64_t ph = (4 - x.size(2) % 4) % 4, pw = (4 - x.size(3) % 4) % 4;
   if (ph || pw) x = at::constant_pad_nd(x, {0, pw, 0, ph}, 0);
   x = patch_embed(x);  // [B, E, Wh, Ww]
-  auto t = at::layer_norm(x.permute({0, 2, 3, 1}), {cfg.embed}, pe_norm_w, pe_norm_b, 1e-5).contiguous();
+  auto t = layer_norm(x.permute({0, 2, 3, 1}), pe_norm_w, pe_norm_b).contiguous();
   std::array<at::Tensor, 4> outs;
   const int64_t window = cfg.window;
   for (int i = 0; i < 4; i++) {
@@ -195,24 +200,30 @@ std::array<at::Tensor, 4> Swin::forward(const at::Tensor& input) const {
       shifted = window_index(t.size(0), hh, ww, window, window / 2, t.device());
     }
     for (const auto& blk : layer.blocks) t = block_forward(blk, t, window, mask, blk.shifted ? shifted : plain, cpu_kernels);
-    const int64_t c = t.size(3);
-    outs[i] = at::layer_norm(t, {c}, layer.out_norm_w, layer.out_norm_b, 1e-5).permute({0, 3, 1, 2}).contiguous();
+    outs[i] = layer_norm(t, layer.out_norm_w, layer.out_norm_b).permute({0, 3, 1, 2}).contiguous();
     if (layer.has_downsample) t = patch_merging(layer, t);
   }
   return outs;
 }
 
-Swin build_swin(WeightSource& src, const SwinConfig& cfg, c10::ScalarType dtype, c10::Device dev) {
+Swin build_swin(WeightSource& src, const SwinConfig& cfg, const Compute& to) {
   Swin s;
   s.cfg = cfg;
   s.cpu_kernels = cpu_kernels_enabled();
   const int64_t e = cfg.embed, win = cfg.window, n = win * win;
-  auto tc = [&](const std::string& key, std::vector<int64_t> shape) { return to_compute(src.take(key, shape), dtype, dev); };
-  s.patch_embed.w = tc("bb.patch_embed.proj.weight", {e, 3, 4, 4});
-  s.patch_embed.b = tc("bb.patch_embed.proj.bias", {e});
+  // The weights of the patch embedding, qkv, proj, MLP and patch merging in the GEMM type; norms
+  // and the relative position bias in the activations' type.
+  auto gemm = [&](const std::string& key, std::vector<int64_t> shape) {
+    return src.take(key, shape).to(to.dev, to.gemm).contiguous();
+  };
+  auto act = [&](const std::string& key, std::vector<int64_t> shape) {
+    return src.take(key, shape).to(to.dev, to.act).contiguous();
+  };
+  s.patch_embed.w = gemm("bb.patch_embed.proj.weight", {e, 3, 4, 4});
+  s.patch_embed.b = gemm("bb.patch_embed.proj.bias", {e});
   s.patch_embed.stride = 4;
-  s.pe_norm_w = tc("bb.patch_embed.norm.weight", {e});
-  s.pe_norm_b = tc("bb.patch_embed.norm.bias", {e});
+  s.pe_norm_w = act("bb.patch_embed.norm.weight", {e});
+  s.pe_norm_b = act("bb.patch_embed.norm.bias", {e});
   // Canonical relative position index of a win x win window.
   auto coords = at::arange(win, at::kLong);
   auto hp = coords.view({win, 1}).expand({win, win}).reshape({n});
@@ -227,31 +238,31 @@ Swin build_swin(WeightSource& src, const SwinConfig& cfg, c10::ScalarType dtype,
       SwinBlock blk;
       blk.heads = heads;
       blk.shifted = j % 2 == 1;
-      blk.norm1_w = tc(bp + "norm1.weight", {dim});
-      blk.norm1_b = tc(bp + "norm1.bias", {dim});
+      blk.norm1_w = act(bp + "norm1.weight", {dim});
+      blk.norm1_b = act(bp + "norm1.bias", {dim});
       auto table = src.take(bp + "attn.relative_position_bias_table", {(2 * win - 1) * (2 * win - 1), heads});
-      blk.rel_bias = to_compute(table.index_select(0, index.view({-1})).view({n, n, heads}).permute({2, 0, 1}), dtype, dev);
+      blk.rel_bias = table.index_select(0, index.view({-1})).view({n, n, heads}).permute({2, 0, 1}).to(to.dev, to.act).contiguous();
       if (src.has(bp + "attn.relative_position_index")) src.take(bp + "attn.relative_position_index", {n, n});
-      blk.qkv_w = tc(bp + "attn.qkv.weight", {3 * dim, dim});
-      blk.qkv_b = tc(bp + "attn.qkv.bias", {3 * dim});
-      blk.proj_w = tc(bp + "attn.proj.weight", {dim, dim});
-      blk.proj_b = tc(bp + "attn.proj.bias", {dim});
-      blk.norm2_w = tc(bp + "norm2.weight", {dim});
-      blk.norm2_b = tc(bp + "norm2.bias", {dim});
-      blk.fc1_w = tc(bp + "mlp.fc1.weight", {4 * dim, dim});
-      blk.fc1_b = tc(bp + "mlp.fc1.bias", {4 * dim});
-      blk.fc2_w = tc(bp + "mlp.fc2.weight", {dim, 4 * dim});
-      blk.fc2_b = tc(bp + "mlp.fc2.bias", {dim});
+      blk.qkv_w = gemm(bp + "attn.qkv.weight", {3 * dim, dim});
+      blk.qkv_b = gemm(bp + "attn.qkv.bias", {3 * dim});
+      blk.proj_w = gemm(bp + "attn.proj.weight", {dim, dim});
+      blk.proj_b = gemm(bp + "attn.proj.bias", {dim});
+      blk.norm2_w = act(bp + "norm2.weight", {dim});
+      blk.norm2_b = act(bp + "norm2.bias", {dim});
+      blk.fc1_w = gemm(bp + "mlp.fc1.weight", {4 * dim, dim});
+      blk.fc1_b = gemm(bp + "mlp.fc1.bias", {4 * dim});
+      blk.fc2_w = gemm(bp + "mlp.fc2.weight", {dim, 4 * dim});
+      blk.fc2_b = gemm(bp + "mlp.fc2.bias", {dim});
       layer.blocks.push_back(std::move(blk));
     }
     if (i < 3) {
       layer.has_downsample = true;
-      layer.down_w = tc(lp + "downsample.reduction.weight", {2 * dim, 4 * dim});
-      layer.down_norm_w = tc(lp + "downsample.norm.weight", {4 * dim});
-      layer.down_norm_b = tc(lp + "downsample.norm.bias", {4 * dim});
+      layer.down_w = gemm(lp + "downsample.reduction.weight", {2 * dim, 4 * dim});
+      layer.down_norm_w = act(lp + "downsample.norm.weight", {4 * dim});
+      layer.down_norm_b = act(lp + "downsample.norm.bias", {4 * dim});
     }
-    layer.out_norm_w = tc("bb.norm" + std::to_string(i) + ".weight", {dim});
-    layer.out_norm_b = tc("bb.norm" + std::to_string(i) + ".bias", {dim});
+    layer.out_norm_w = act("bb.norm" + std::to_string(i) + ".weight", {dim});
+    layer.out_norm_b = act("bb.norm" + std::to_string(i) + ".bias", {dim});
   }
   return s;
 }
