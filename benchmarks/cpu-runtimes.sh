@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CPU benchmark: our native BiRefNet (birefnet-bench, through the engine's C ABI) against the SAME
 # model (bdrand weights, Tests/Fixtures/birefnet/README.md) run by the official PyTorch code,
-# ONNX Runtime and OpenVINO. fp32, 512x512, one fixed thread count.
+# ONNX Runtime and OpenVINO. fp32, 512x512, one fixed thread count; on a CPU with native BF16
+# (AVX512-BF16 or AMX) also ours and OpenVINO in bf16.
 #
 #   benchmarks/cpu-runtimes.sh
 #
@@ -127,7 +128,7 @@ for row in "${ROW_LIST[@]}"; do
 done
 
 RUNTIMES="ours torch torch-passive ort ov-f32"
-[ "$OV_BF16" = 1 ] && RUNTIMES="$RUNTIMES ov-bf16"
+[ "$OV_BF16" = 1 ] && RUNTIMES="$RUNTIMES ours-bf16 ov-bf16"
 RESULTS=$W/results.tsv
 : >"$RESULTS"
 bench_weights() { echo "$WORK/bench_bdrand_$1.safetensors"; }
@@ -135,11 +136,13 @@ bench_weights() { echo "$WORK/bench_bdrand_$1.safetensors"; }
 run_one() {  # runtime row batch iters -> appends "row batch runtime ms|ERR:msg" to RESULTS
   local rt=$1 row=$2 batch=$3 iters=$4 v ms out
   v=$(variant_of "$row")
-  if [ "$rt" = ours ]; then
-    out=$("$BENCH" --engine "$ENGINE" --rows "$row" --batches "$batch" --threads "$THREADS" --no-cuda \
+  if [ "$rt" = ours ] || [ "$rt" = ours-bf16 ]; then
+    local precision=fp32 extra=()
+    [ "$rt" = ours-bf16 ] && precision=bf16 extra=(--cpu-bf16)
+    out=$("$BENCH" --engine "$ENGINE" --rows "$row" --batches "$batch" --threads "$THREADS" --no-cuda "${extra[@]}" \
       --warmup "$WARMUP" --iters "$iters" --weights-t "$(bench_weights swin_v1_t)" \
       --weights-l "$(bench_weights swin_v1_l)" 2>&1) || true
-    ms=$(awk -v r="$row" -v b="$batch" '$1 == r && $3 == "cpu" && $4 == "fp32" && $6 == b { print $7 }' <<<"$out")
+    ms=$(awk -v r="$row" -v b="$batch" -v p="$precision" '$1 == r && $3 == "cpu" && $4 == p && $6 == b { print $7 }' <<<"$out")
     [ -n "$ms" ] || ms="ERR:$(tail -n 2 <<<"$out" | tr '\n\t' '  ')"
   else
     local envs=()
@@ -170,14 +173,14 @@ done
 
 say "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "BiRefNet CPU fp32 ${THREADS} threads, 512x512: ms/frame = median over $ROUNDS rounds of the mean of" \
+echo "BiRefNet CPU ${THREADS} threads, 512x512: ms/frame = median over $ROUNDS rounds of the mean of" \
   "$ITERS (general: $GENERAL_ITERS) timed iterations after $WARMUP warm-up; ratio = runtime / ours"
 $PY - "$RESULTS" "$RUNTIMES" <<'EOF'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 order = sys.argv[2].split()
 names = {"ours": "ours (birefnet-bench)", "torch": "official PyTorch", "torch-passive": "official PyTorch, OMP passive",
-         "ort": "ONNX Runtime", "ov-f32": "OpenVINO f32", "ov-bf16": "OpenVINO bf16"}
+         "ort": "ONNX Runtime", "ov-f32": "OpenVINO f32", "ours-bf16": "ours bf16", "ov-bf16": "OpenVINO bf16"}
 keys = sorted({(r[0], int(r[1])) for r in rows}, key=lambda k: (k[0].startswith("general"), k[0], k[1]))
 print(f"{'row':<11} {'batch':>5}  {'runtime':<30} {'ms/frame':>9}  {'rounds (min..max)':>20}  {'ratio to ours':>13}")
 for row, batch in keys:
