@@ -8,6 +8,7 @@
 
 #include "model.h"
 #include "torchscript_archive.h"
+#include "torchscript_code_check.h"
 
 namespace bd {
 namespace {
@@ -115,7 +116,10 @@ std::shared_ptr<MatteModel> load_torchscript(const std::string& path, const Mode
   torch::jit::ExtraFilesMap extra_files{{"backdrop/inference_size", ""}};
   auto archive = open_torchscript_archive(path);  // debug records hidden: see torchscript_archive.h
   try {
+    check_torchscript_code(archive, path);  // what libtorch 1.13's importer would crash on
     module = torch::jit::load(std::move(archive), options.device, extra_files);
+  } catch (const ModelError&) {
+    throw;
   } catch (const std::bad_alloc&) {
     // A corrupt archive can declare a record of many gigabytes (found by fuzz/model_open).
     throw ModelError("model-file " + path +

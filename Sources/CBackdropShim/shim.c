@@ -94,7 +94,7 @@ BD_DEFINE_ENUM(bd_matte_precision_get_type, "BdMattePrecision",
                {BD_MATTE_PRECISION_AUTO, "FP32 on CPU, FP16 on CUDA", "auto"},
                {BD_MATTE_PRECISION_FP32, "32-bit float", "fp32"},
                {BD_MATTE_PRECISION_FP16, "16-bit float (CUDA only)", "fp16"},
-               {BD_MATTE_PRECISION_BF16, "bfloat16 (CUDA only)", "bf16"})
+               {BD_MATTE_PRECISION_BF16, "bfloat16: CUDA, or a CPU with AVX512-BF16 or AMX (float32 activations)", "bf16"})
 
 BD_DEFINE_ENUM(bd_matte_background_fit_get_type, "BdMatteBackgroundFit",
                {BD_MATTE_BACKGROUND_FIT_COVER, "Fill the frame, keeping the aspect ratio (the overflow is cropped)", "cover"},

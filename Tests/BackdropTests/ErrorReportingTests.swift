@@ -54,6 +54,18 @@ final class ErrorReportingTests: XCTestCase {
     assertError(matte("model-file=\(path)"), contains: [path, "is not a valid TorchScript model"])
   }
 
+  // A TorchScript archive whose class body assigns a name without a type (`__parameters__`
+  // mutated into `__para2eters__`, found by fuzz/model_open): libtorch 1.13 takes it for a class
+  // constant, reads its absent type annotation and dies with SIGSEGV (under ASan; without it the
+  // read is undefined). The engine checks the code first and names the class and the assignment.
+  func testUntypedClassConstantIsAnErrorNotACrash() {
+    let path = TestEnvironment.packageRoot.appendingPathComponent("fuzz/regressions/model_open/untyped-class-constant.pt").path
+    assertError(matte("model-file=\(path)"), contains: [
+      path, "is not a valid TorchScript model", "code/__torch__.py", "class HalfSize assigns '__para2eters__' without a type",
+      "Final[T]",
+    ])
+  }
+
   func testModelWithWrongOutputShape() {
     let path = TestEnvironment.designedModel("wrong_output")
     assertError(matte("model-file=\(path)"), contains: [path, "[1,3,64,64]", "logits [B,1,H,W]"])

@@ -123,7 +123,7 @@ enum MatteProperty: UInt32, CaseIterable {
         defaults.device, atStart)
     case .precision:
       return g_param_spec_enum(
-        "precision", "Precision", "Compute precision of the model (fp16/bf16 need CUDA)",
+        "precision", "Precision", "Compute precision of the model (fp16 needs CUDA; bf16 needs CUDA or a CPU with AVX512-BF16/AMX)",
         bd_matte_precision_get_type(), Int32(defaults.precision.rawValue), atStart)
     case .patchOrder:
       return g_param_spec_enum(
