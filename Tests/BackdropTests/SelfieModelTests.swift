@@ -58,14 +58,14 @@ final class SelfieModelTests: XCTestCase {
   }
 
   /// Runs the photo through birefnetmatte with the selfie model and returns the binary matte.
-  func matte(photo: String, inferenceSize: Int) throws -> [UInt8] {
-    let raw = directory.appendingPathComponent("matte-\(inferenceSize).gray").path
+  func matte(photo: String, inferenceSize: Int, precision: String = "auto") throws -> [UInt8] {
+    let raw = directory.appendingPathComponent("matte-\(inferenceSize)-\(precision).gray").path
     let run = runPipeline(
       "filesrc location=\(photo) ! rawvideoparse format=rgb width=\(Self.size) height=\(Self.size) framerate=1/1 ! "
-        + "videoconvert ! birefnetmatte model-file=\(modelPath) device=cpu batch-size=1 "
+        + "videoconvert ! birefnetmatte model-file=\(modelPath) device=cpu precision=\(precision) batch-size=1 "
         + "inference-width=\(inferenceSize) inference-height=\(inferenceSize) matte-mode=binary threshold=0.5 ! "
         + "video/x-raw,format=GRAY8 ! filesink location=\(raw)")
-    XCTAssertTrue(run.reachedEOS, "selfie matte at \(inferenceSize)²: \(run.errors)")
+    XCTAssertTrue(run.reachedEOS, "selfie matte at \(inferenceSize)², precision \(precision): \(run.errors)")
     let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: raw)))
     XCTAssertEqual(bytes.count, Self.size * Self.size, "one 512×512 GRAY8 matte")
     return bytes
@@ -102,5 +102,22 @@ final class SelfieModelTests: XCTestCase {
     print("selfie on the astronaut, inference 512x512 (MediaPipe's own resampling inside the model): "
       + "IoU \(String(format: "%.4f", result.iou)) with MediaPipe's mask")
     XCTAssertGreaterThanOrEqual(result.iou, 0.995, "IoU with MediaPipe's mask at inference 512x512")
+  }
+
+  /// BF16 on a CPU with native BF16, measured on the one trained network at hand: the matte of a
+  /// real photo stays fp32's within the issue's bound (IoU >= 0.998; measured 0.9987 on an
+  /// AVX512-BF16 EPYC). The BiRefNet tests can only use synthetic weights, which amplify rounding.
+  func testBF16OnTheCPUKeepsTheMatteOfARealPhoto() throws {
+    let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    guard cpuinfo.contains(" avx512_bf16") || cpuinfo.contains(" amx_bf16") else {
+      throw XCTSkip("this CPU has no native BF16 (AVX512-BF16 or AMX), where precision=bf16 is refused")
+    }
+    let photo = try writeAstronaut()
+    let fp32 = try matte(photo: photo, inferenceSize: 256, precision: "fp32")
+    let bf16 = try matte(photo: photo, inferenceSize: 256, precision: "bf16")
+    let result = intersectionOverUnion(bf16, fp32)
+    print("selfie on the astronaut, bf16 against fp32 on the CPU: IoU \(String(format: "%.4f", result.iou))")
+    XCTAssertGreaterThanOrEqual(result.iou, 0.998, "bf16's matte against fp32's")
+    XCTAssertNotEqual(bf16, fp32, "bf16 must really compute in bf16")
   }
 }
