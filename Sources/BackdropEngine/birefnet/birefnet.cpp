@@ -214,6 +214,7 @@ std::shared_ptr<MatteModel> load_birefnet(const std::string& path, const ModelLo
   net.patch_order = order;
   WeightSource src(&tensors);
   const Compute to = Compute::for_precision(options.dtype, options.device);
+  net.compute = to;
   net.bb = build_swin(src, cfg, to);
   const int64_t e = cfg.embed;
   const std::array<int64_t, 4> lateral{{16 * e, 8 * e, 4 * e, 2 * e}};  // 'cat' doubles the backbone channels

@@ -19,7 +19,7 @@ class BiRefNetModel final : public MatteModel {
   at::Tensor forward_capture(const at::Tensor& normalized_rgb, const Capture& capture);
   bd_model_kind kind() const override { return BD_MODEL_BIREFNET; }
   // The activations' type (float32 for bf16, which runs mixed: see Compute).
-  c10::ScalarType input_dtype() const override { return Compute::for_precision(options_.dtype, options_.device).act; }
+  c10::ScalarType input_dtype() const override { return net_.compute.act; }
   std::string description() const override { return description_; }
   const ModelLoadOptions& options() const { return options_; }
   const Network& network() const { return net_; }

@@ -18,9 +18,6 @@ namespace birefnet {
 
 namespace {
 
-// A GEMM weight (or its bias) in the GEMM type on the device.
-at::Tensor gemm_weight(const at::Tensor& t, const Compute& to) { return t.to(to.dev, to.gemm).contiguous(); }
-
 // Fold an eval-mode BatchNorm (eps 1e-5) into a preceding convolution, in float64.
 void fold_bn(WeightSource& src, const std::string& bn, int64_t ch, at::Tensor& w, at::Tensor& b) {
   auto g = src.take(bn + ".weight", {ch}).to(at::kDouble);
@@ -44,8 +41,8 @@ Conv make_conv(WeightSource& src, const std::string& key, int64_t out, int64_t i
   if (bias) b = src.take(key + ".bias", {out});
   if (!bn.empty()) fold_bn(src, bn, out, w, b);
   Conv c;
-  c.w = gemm_weight(w, to);
-  if (b.defined()) c.b = gemm_weight(b, to);
+  c.w = to.gemm_weight(w);
+  if (b.defined()) c.b = to.gemm_weight(b);
   c.pad = k / 2;
   return c;
 }
@@ -61,14 +58,14 @@ DeformConv make_deform(WeightSource& src, const std::string& prefix, int64_t in,
   DeformConv d;
   d.k = k;
   d.cpu_kernels = cpu_kernels_enabled();
-  d.offset_mask.w = gemm_weight(at::cat({ow, mw}, 0), to);
-  d.offset_mask.b = gemm_weight(at::cat({ob, mb}, 0), to);
+  d.offset_mask.w = to.gemm_weight(at::cat({ow, mw}, 0));
+  d.offset_mask.b = to.gemm_weight(at::cat({ob, mb}, 0));
   d.offset_mask.pad = k / 2;
   at::Tensor w = src.take(p + "regular_conv.weight", {out, in, k, k});
   at::Tensor b;
   fold_bn(src, prefix + ".bn", out, w, b);
-  d.w = gemm_weight(w.reshape({out, in, kk}).permute({0, 2, 1}).reshape({out, kk * in}), to);
-  d.b = gemm_weight(b, to);
+  d.w = to.gemm_weight(w.reshape({out, in, kk}).permute({0, 2, 1}).reshape({out, kk * in}));
+  d.b = to.gemm_weight(b);
   return d;
 }
 
@@ -249,9 +246,9 @@ Decoder build_decoder(WeightSource& src, const std::array<int64_t, 4>& ch, const
     auto wi = w.narrow(1, cp, ci).reshape({1, ci});  // conv_out1's weights on the patch channels
     // The head makes the logits: no GEMM rounding (to.exact()).
     const Compute head = to.exact();
-    d.head_p1.w = gemm_weight(w.narrow(1, 0, cp).to(at::kFloat), head);
-    d.head_ipt1.w = gemm_weight(at::mm(wi, wo.reshape({ci, -1})).view({1, 64, 3, 3}).to(at::kFloat), head);
-    d.head_ipt1.b = gemm_weight((at::mv(wi, bo) + b).to(at::kFloat), head);
+    d.head_p1.w = head.gemm_weight(w.narrow(1, 0, cp).to(at::kFloat));
+    d.head_ipt1.w = head.gemm_weight(at::mm(wi, wo.reshape({ci, -1})).view({1, 64, 3, 3}).to(at::kFloat));
+    d.head_ipt1.b = head.gemm_weight((at::mv(wi, bo) + b).to(at::kFloat));
     d.head_ipt1.pad = 1;
     // head_image = head_ipt1 composed with ipt_blk1.conv1 (no activation between): one 5x5 conv
     // from the 3 image channels, w5[u] = sum over a + a2 = u of head_ipt1.w[a] * conv1.w[a2].
@@ -264,8 +261,8 @@ Decoder build_decoder(WeightSource& src, const std::array<int64_t, 4>& ch, const
         auto tap = at::mv(w1.select(2, a2 / 3).select(2, a2 % 3).t(), wh.select(1, a / 3).select(1, a % 3));  // [3]
         w5.select(2, a / 3 + a2 / 3).select(2, a % 3 + a2 % 3).select(0, 0).add_(tap);
       }
-    d.head_image.w = gemm_weight(w5.to(at::kFloat), head);
-    d.head_image.b = gemm_weight((at::mv(wi, bo) + b + (wh.sum({1, 2}) * b1).sum()).to(at::kFloat), head);
+    d.head_image.w = head.gemm_weight(w5.to(at::kFloat));
+    d.head_image.b = head.gemm_weight((at::mv(wi, bo) + b + (wh.sum({1, 2}) * b1).sum()).to(at::kFloat));
     d.head_image.pad = 2;
   }
   d.lateral4 = make_conv(src, "decoder.lateral_block4.conv", dec_out[0], ch[1], 1, true, "", to);

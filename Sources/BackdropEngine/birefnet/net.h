@@ -156,14 +156,6 @@ struct Decoder {
   Conv head_image;
 };
 
-struct Network {
-  Swin bb;
-  BasicDecBlk squeeze;
-  Decoder dec;
-  PatchOrder patch_order = PatchOrder::Current;
-  at::Tensor forward(const at::Tensor& x, const Capture* cap) const;
-};
-
 // Where and in which types the network computes. The weights of convolutions and linear layers
 // are stored in `gemm`, and conv2d()/linear() run in the weight's type; everything else
 // (activations, residual streams, norms, attention, the deformable sampling) is in `act`.
@@ -180,6 +172,19 @@ struct Compute {
   }
   // For the few small layers whose output is the matte (the head) or gates it: no GEMM rounding.
   Compute exact() const { return {dev, act, act}; }
+  // A checkpoint tensor on the device: a convolution's or linear layer's weight (or its bias) in
+  // the GEMM type, any other parameter (norms, position bias) in the activations' type.
+  at::Tensor gemm_weight(const at::Tensor& t) const { return t.to(dev, gemm).contiguous(); }
+  at::Tensor parameter(const at::Tensor& t) const { return t.to(dev, act).contiguous(); }
+};
+
+struct Network {
+  Compute compute;  // what the weights were converted to (the input is taken in compute.act)
+  Swin bb;
+  BasicDecBlk squeeze;
+  Decoder dec;
+  PatchOrder patch_order = PatchOrder::Current;
+  at::Tensor forward(const at::Tensor& x, const Capture* cap) const;
 };
 
 // Builds the network from checkpoint tensors (float32, CPU, prefix-stripped keys), converting to

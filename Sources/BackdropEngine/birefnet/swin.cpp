@@ -213,12 +213,8 @@ Swin build_swin(WeightSource& src, const SwinConfig& cfg, const Compute& to) {
   const int64_t e = cfg.embed, win = cfg.window, n = win * win;
   // The weights of the patch embedding, qkv, proj, MLP and patch merging in the GEMM type; norms
   // and the relative position bias in the activations' type.
-  auto gemm = [&](const std::string& key, std::vector<int64_t> shape) {
-    return src.take(key, shape).to(to.dev, to.gemm).contiguous();
-  };
-  auto act = [&](const std::string& key, std::vector<int64_t> shape) {
-    return src.take(key, shape).to(to.dev, to.act).contiguous();
-  };
+  auto gemm = [&](const std::string& key, std::vector<int64_t> shape) { return to.gemm_weight(src.take(key, shape)); };
+  auto act = [&](const std::string& key, std::vector<int64_t> shape) { return to.parameter(src.take(key, shape)); };
   s.patch_embed.w = gemm("bb.patch_embed.proj.weight", {e, 3, 4, 4});
   s.patch_embed.b = gemm("bb.patch_embed.proj.bias", {e});
   s.patch_embed.stride = 4;
@@ -241,7 +237,7 @@ Swin build_swin(WeightSource& src, const SwinConfig& cfg, const Compute& to) {
       blk.norm1_w = act(bp + "norm1.weight", {dim});
       blk.norm1_b = act(bp + "norm1.bias", {dim});
       auto table = src.take(bp + "attn.relative_position_bias_table", {(2 * win - 1) * (2 * win - 1), heads});
-      blk.rel_bias = table.index_select(0, index.view({-1})).view({n, n, heads}).permute({2, 0, 1}).to(to.dev, to.act).contiguous();
+      blk.rel_bias = to.parameter(table.index_select(0, index.view({-1})).view({n, n, heads}).permute({2, 0, 1}));
       if (src.has(bp + "attn.relative_position_index")) src.take(bp + "attn.relative_position_index", {n, n});
       blk.qkv_w = gemm(bp + "attn.qkv.weight", {3 * dim, dim});
       blk.qkv_b = gemm(bp + "attn.qkv.bias", {3 * dim});
