@@ -44,9 +44,12 @@ let package = Package(
         // OpenCV (Debian libopencv-dev): only DIS optical flow for the temporal stage (issue 9).
         .unsafeFlags(["-I/usr/include/torch/csrc/api/include", "-I/usr/include/opencv4", "-O2", "-fvisibility=hidden"]),
         .define("BD_WITH_OPENCV"),
+        // oneDNN (Debian libdnnl-dev), the one Debian's libtorch links: called directly for the
+        // CPU convolutions (birefnet/onednn_conv.h).
+        .define("BD_WITH_ONEDNN"),
       ],
       linkerSettings: [
-        .linkedLibrary("torch"), .linkedLibrary("torch_cpu"), .linkedLibrary("c10"),
+        .linkedLibrary("torch"), .linkedLibrary("torch_cpu"), .linkedLibrary("c10"), .linkedLibrary("dnnl"),
         .linkedLibrary("opencv_video"), .linkedLibrary("opencv_core"),
         .linkedLibrary("m"),
       ] + staticSwiftRuntime

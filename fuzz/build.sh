@@ -17,8 +17,8 @@ fi
 [[ -n "$cxx" ]] || { echo "fuzz/build.sh: no clang++ (the Swift toolchain's or Debian's clang)" >&2; exit 69; }
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 includes="-ISources/BackdropEngine -ISources/BackdropEngine/include -ISources/CBackdropEngineABI/include -I/usr/include/torch/csrc/api/include"
-common="-std=c++17 -O1 -g $sanitize $includes"
-libs="-ltorch -ltorch_cpu -lc10 -lm -lpthread"
+common="-std=c++17 -O1 -g $sanitize $includes -DBD_WITH_ONEDNN"
+libs="-ltorch -ltorch_cpu -lc10 -ldnnl -lm -lpthread"
 
 # Engine objects, rebuilt when their source or any engine header is newer.
 newest_header=$(find Sources/BackdropEngine Sources/CBackdropEngineABI -name '*.h' -printf '%T@\n' | sort -n | tail -1)

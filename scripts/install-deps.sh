@@ -6,6 +6,7 @@ packages=(
   # build
   pkg-config unzip cmake ninja-build ccache libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   libtorch-dev libvpx-dev
+  libdnnl-dev  # oneDNN's headers: the engine calls the oneDNN Debian's libtorch links (CPU convolutions)
   libopencv-dev  # DIS optical flow (temporal stage)
   # `backdrop serve`: its job table (SQLite), and curl and bc for its tests and benchmark
   libsqlite3-dev curl bc

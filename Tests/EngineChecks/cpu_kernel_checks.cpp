@@ -1,5 +1,5 @@
 // The hand-written CPU kernels of the native BiRefNet (Sources/BackdropEngine/birefnet:
-// deform_gather.cpp, window_attention.cpp, cpu_parallel.cpp) against plain references, at the
+// deform_gather.cpp, window_attention.cpp, cpu_parallel.cpp, onednn_conv.cpp) against plain references, at the
 // awkward sizes and values (taps far outside the map, NaN offsets, masked keys, sizes that are
 // not multiples of the vector width). Built with ASan+UBSan by scripts/ci-sanitizers.sh
 // (fuzz/build.sh checks), so every out-of-bounds read of the kernels fails CI.
@@ -149,6 +149,76 @@ void parallel_for_covers_each_index_once() {
     }
 }
 
+// The direct oneDNN convolution (onednn_conv.h) behind Conv and Linear against ATen's conv2d and
+// linear: shapes as BiRefNet has them (1x1 token GEMMs, 3x3, the 4x4 stride-4 patch embedding, the
+// 5x5 head from 3 channels), both input layouts, every epilogue, results written into a target and
+// accumulated into it, one layer run at several input sizes (a kernel and packing per size), and
+// a layer object copied and given other weights (packed anew).
+void onednn_conv_matches_aten() {
+  if (!make_onednn_conv()) {
+    std::printf("skip: this build has no direct oneDNN path (BD_WITH_ONEDNN)\n");
+    return;
+  }
+  struct Case { int64_t n, c, h, w, o, k, stride, pad; };
+  const Case cases[] = {{1, 96, 1, 300, 288, 1, 1, 0}, {2, 64, 13, 11, 256, 3, 1, 1}, {1, 3, 32, 24, 96, 4, 4, 0},
+                        {1, 3, 17, 19, 1, 5, 1, 2},    {3, 24, 8, 8, 16, 7, 1, 3},   {1, 130, 9, 7, 20, 3, 1, 1}};
+  for (const auto& cs : cases) {
+    at::manual_seed(cs.c * 31 + cs.k);
+    Conv conv;
+    conv.w = at::randn({cs.o, cs.c, cs.k, cs.k}) / std::sqrt(double(cs.c * cs.k * cs.k));
+    conv.b = at::randn({cs.o});
+    conv.stride = cs.stride;
+    conv.pad = cs.pad;
+    for (int64_t scale : {1, 2, 1}) {  // a second input size, then the first again (its cached kernel)
+      auto x = at::randn({cs.n, cs.c, cs.h * scale, cs.w});
+      auto plain = at::conv2d(x, conv.w, conv.b, {cs.stride, cs.stride}, {cs.pad, cs.pad});
+      const std::pair<Epilogue, at::Tensor> expected[] = {
+          {Epilogue::None, plain}, {Epilogue::ReLU, plain.relu()}, {Epilogue::GELU, at::gelu(plain)}};
+      for (const auto& [epilogue, want] : expected) {
+        for (bool channels_last : {false, true}) {
+          auto in = channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
+          auto direct = onednn_conv(*conv.kernels, in, conv.w, conv.b, cs.stride, cs.pad, epilogue, {});
+          CHECK(direct.defined(), "c=%lld k=%lld: oneDNN gave no kernel", (long long)cs.c, (long long)cs.k);
+          if (!direct.defined()) continue;
+          const double worst = (direct - want).abs().max().item<double>();
+          CHECK(worst < 1e-4, "c=%lld k=%lld stride=%lld scale=%lld epilogue=%d nhwc=%d: largest difference %.3g",
+                (long long)cs.c, (long long)cs.k, (long long)cs.stride, (long long)scale, int(epilogue),
+                int(channels_last), worst);
+        }
+      }
+      // Accumulated into a target before the epilogue: relu(target + conv(x)), in the target's storage.
+      auto target = at::randn(plain.sizes()).contiguous(at::MemoryFormat::ChannelsLast);
+      auto want = (target + plain).relu();
+      auto got = conv(x, Epilogue::ReLU, {target, true});
+      CHECK(got.data_ptr() == target.data_ptr() && (target - want).abs().max().item<double>() < 1e-4,
+            "c=%lld k=%lld: accumulating into the target", (long long)cs.c, (long long)cs.k);
+    }
+    // A copy given other weights must not run on the packed copy of the old ones.
+    Conv other = conv;
+    other.w = conv.w.flip({0}).contiguous();
+    auto x = at::randn({cs.n, cs.c, cs.h, cs.w});
+    auto want = at::conv2d(x, other.w, other.b, {cs.stride, cs.stride}, {cs.pad, cs.pad});
+    CHECK((other(x) - want).abs().max().item<double>() < 1e-4, "c=%lld k=%lld: new weights, old packing",
+          (long long)cs.c, (long long)cs.k);
+  }
+  // Linear over token rows: plain, GELU, and added into a residual stream in place.
+  Linear fc{at::randn({48, 40}) / std::sqrt(40.0), at::randn({48})};
+  auto tokens = at::randn({2, 5, 7, 40});
+  auto want = at::linear(tokens, fc.w, fc.b);
+  CHECK((fc(tokens) - want).abs().max().item<double>() < 1e-4, "linear");
+  CHECK((fc(tokens, Epilogue::GELU) - at::gelu(want)).abs().max().item<double>() < 1e-4, "linear + GELU");
+  auto residual = at::randn({2, 5, 7, 48});
+  auto expected = residual + want;
+  fc(tokens, Epilogue::None, {residual, true});
+  CHECK((residual - expected).abs().max().item<double>() < 1e-4, "linear added into the residual");
+  // bfloat16 weights (where the CPU has a kernel): float32 activations in, float32 rows out.
+  Linear half{fc.w.to(at::kBFloat16), fc.b.to(at::kBFloat16)};
+  auto rows = at::zeros({2, 5, 7, 48});
+  half(tokens, Epilogue::None, {rows});
+  const double bf16_error = (rows - want).abs().max().item<double>();
+  CHECK(bf16_error < 0.1, "bf16 linear into float32 rows: largest difference %.3g", bf16_error);
+}
+
 }  // namespace
 
 int main() {
@@ -156,5 +226,6 @@ int main() {
       {"deformable gather = torchvision's sampling", deform_gather_matches_torchvision},
       {"window attention = ATen's softmax(q k^T + bias) v", window_attention_matches_aten},
       {"cpu_parallel_for covers each index once", parallel_for_covers_each_index_once},
+      {"oneDNN convolution with packed weights = ATen conv2d", onednn_conv_matches_aten},
   });
 }

@@ -64,8 +64,8 @@ DeformConv make_deform(WeightSource& src, const std::string& prefix, int64_t in,
   at::Tensor w = src.take(p + "regular_conv.weight", {out, in, k, k});
   at::Tensor b;
   fold_bn(src, prefix + ".bn", out, w, b);
-  d.w = to.gemm_weight(w.reshape({out, in, kk}).permute({0, 2, 1}).reshape({out, kk * in}));
-  d.b = to.gemm_weight(b);
+  d.conv.w = to.gemm_weight(w.reshape({out, in, kk}).permute({0, 2, 1}).reshape({out, kk * in}));
+  d.conv.b = to.gemm_weight(b);
   return d;
 }
 
@@ -89,25 +89,21 @@ at::Tensor resize_ac(const at::Tensor& x, int64_t h, int64_t w) {
   return at::upsample_bilinear2d(x, {h, w}, true);
 }
 
-at::Tensor Conv::operator()(const at::Tensor& x) const {
-  return conv2d(x, w, b, stride, pad);
-}
-
 // DCNv2 as torchvision.ops.deform_conv2d computes it: tap t = (i, j) of output pixel (y, x)
 // samples the input bilinearly at (y - p + i + dy, x - p + j + dx), corners outside the map count
 // as zero, and the sample is scaled by the modulator 2*sigmoid(m). The sampled taps form an
 // im2col matrix [pixels, K*C] for one GEMM with the tap-major weight, computed in chunks of rows
 // so that the matrix stays small. On the CPU the samples come from deform_gather (channels-last);
 // elsewhere from grid_sampler (on the CPU too in a model built with BD_TESTING_KERNELS=aten).
-at::Tensor DeformConv::rows(const at::Tensor& x) const {
+at::Tensor DeformConv::relu_rows(const at::Tensor& x) const {
   BD_STAGE("deform_conv");
   auto om = offset_mask(x);  // [B, 3K, H, W]
   if (cpu_kernels && x.is_cpu()) return rows_gather(x, om);
-  return rows_grid_sampler(x, om);
+  return rows_grid_sampler(x, om).relu_();
 }
 
 at::Tensor DeformConv::rows_gather(const at::Tensor& x, const at::Tensor& om) const {
-  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w_ = x.size(3), kk = k * k, out_ch = w.size(0);
+  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w_ = x.size(3), kk = k * k, out_ch = conv.w.size(0);
   // Channels-last float32 copies (none when the input already is: ASPPDeformable passes it so).
   auto input = x.to(at::kFloat).permute({0, 2, 3, 1}).contiguous();  // [B, H, W, C]
   auto offsets = om.to(at::kFloat).permute({0, 2, 3, 1}).contiguous();  // [B, H, W, 3K]
@@ -122,8 +118,9 @@ at::Tensor DeformConv::rows_gather(const at::Tensor& x, const at::Tensor& om) co
       deform_gather(args, cols.data_ptr<float>());
       auto matrix = cols.narrow(0, 0, pixels);
       if (x.scalar_type() != at::kFloat) matrix = matrix.to(x.scalar_type());
-      // The GEMM as oneDNN's 1x1 convolution (see linear): 20-40 % faster than BLAS here.
-      y.select(0, i).narrow(0, r0 * w_, pixels).copy_(linear(matrix, w, this->b));
+      // The GEMM as oneDNN's 1x1 convolution (see linear): 20-40 % faster than BLAS here; the
+      // ReLU fused, the rows written in place.
+      conv(matrix, Epilogue::ReLU, {y.select(0, i).narrow(0, r0 * w_, pixels)});
     }
   }
   return y;
@@ -147,9 +144,9 @@ at::Tensor DeformConv::rows_grid_sampler(const at::Tensor& x, const at::Tensor& 
   auto gy = py.mul_(2.0 / double(h)).add_(1.0 / double(h) - 1.0);
   auto gx = px.mul_(2.0 / double(w_)).add_(1.0 / double(w_) - 1.0);
   auto grid = at::stack({gx, gy}, -1);  // [B, K, H, W, 2], float32
-  const int64_t out_ch = w.size(0);
+  const int64_t out_ch = conv.w.size(0);
   // grid_sampler's output [B, C, K, P] is channel-major: the weight as [O, C*K] to match.
-  auto wck = w.view({out_ch, kk, c}).transpose(1, 2).reshape({out_ch, c * kk});
+  auto wck = conv.w.view({out_ch, kk, c}).transpose(1, 2).reshape({out_ch, c * kk});
   const int64_t budget = x.is_cpu() ? kDeformChunk : kDeformChunkGpu;
   const int64_t rows_per_chunk = std::max<int64_t>(1, budget / std::max<int64_t>(1, c * kk * w_ * b));
   auto y = at::empty({b, h * w_, out_ch}, x.options());
@@ -165,35 +162,34 @@ at::Tensor DeformConv::rows_grid_sampler(const at::Tensor& x, const at::Tensor& 
     for (int64_t i = 0; i < b; i++) {
       auto dst = y.select(0, i).narrow(0, r0 * w_, p);  // contiguous rows [P, O]
       auto rows = cols.select(0, i).view({c * kk, p}).t();
-      if (dst.scalar_type() == wck.scalar_type()) at::addmm_out(dst, this->b, rows, wck.t());
-      else dst.copy_(at::addmm(this->b, rows, wck.t()));  // bf16 GEMM, float32 activations
+      if (dst.scalar_type() == wck.scalar_type()) at::addmm_out(dst, conv.b, rows, wck.t());
+      else dst.copy_(at::addmm(conv.b, rows, wck.t()));  // bf16 GEMM, float32 activations
     }
   }
   return y;
 }
 
 // conv1 over cat[x1, d0, d1, d2, pool] without materialising the 1280-channel concatenation:
-// a sum of four GEMMs over pixel rows, and the pooled branch (constant over pixels) becomes a
-// per-frame bias.
+// a sum of four GEMMs over pixel rows accumulated into one tensor (the last with the ReLU), and
+// the pooled branch (constant over pixels) becomes a per-frame bias.
 at::Tensor ASPPDeformable::operator()(const at::Tensor& x) const {
   BD_STAGE("aspp");
-  const int64_t b = x.size(0), h = x.size(2), w = x.size(3), planes = 256, out_ch = conv1.w.size(0);
-  auto wmat = conv1.w.view({out_ch, 5 * planes});
-  auto g = pool_conv(x.mean({2, 3}, true)).relu_().view({b, planes});      // [B, 256]
-  auto bias = at::addmm(conv1.b, g, wmat.narrow(1, 4 * planes, planes).t());  // [B, O]
+  const int64_t b = x.size(0), h = x.size(2), w = x.size(3), planes = 256, out_ch = conv1[4].w.size(0);
+  auto g = pool_conv(x.mean({2, 3}, true), Epilogue::ReLU).view({b, planes});  // [B, 256]
+  auto bias = conv1[4](g);                                                       // [B, O]
   auto out = bias.view({b, 1, out_ch}).expand({b, h * w, out_ch}).contiguous();  // [B, H*W, O]
   // The CPU gather reads channels-last frames: convert once for the four branches.
   const auto input = x.is_cpu() ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
   const DeformConv* branches[4] = {&aspp1, &deforms[0], &deforms[1], &deforms[2]};
   for (int i = 0; i < 4; i++) {
-    auto y = branches[i]->rows(input).relu_().to(out.scalar_type());  // [B, H*W, 256]
-    out.view({b * h * w, out_ch}).addmm_(y.view({b * h * w, planes}), wmat.narrow(1, i * planes, planes).t());
+    auto y = branches[i]->relu_rows(input).to(out.scalar_type());  // [B, H*W, 256]
+    conv1[i](y, i == 3 ? Epilogue::ReLU : Epilogue::None, {out, true});
   }
-  return out.view({b, h, w, out_ch}).permute({0, 3, 1, 2}).relu_().contiguous();
+  return out.view({b, h, w, out_ch}).permute({0, 3, 1, 2});  // channels-last, as convolutions read it
 }
 
 at::Tensor BasicDecBlk::operator()(const at::Tensor& x, const Capture* cap, const char* att_name) const {
-  auto y = conv_in(x).relu_();
+  auto y = conv_in(x, Epilogue::ReLU);
   y = att(y);
   if (cap && att_name) (*cap)(att_name, y);
   return conv_out(y);
@@ -210,9 +206,12 @@ BasicDecBlk build_dec_blk(WeightSource& src, const std::string& p, int64_t in_ch
   const int64_t ks[3] = {1, 3, 7};
   for (int i = 0; i < 3; i++)
     blk.att.deforms[i] = make_deform(src, a + ".aspp_deforms." + std::to_string(i), inter, planes, ks[i], to);
-  // pool_conv and conv1 are multiplied with at::addmm in the activations' type (ASPPDeformable).
+  // pool_conv and conv1 run in the activations' type (they sum the branches).
   blk.att.pool_conv = make_conv(src, a + ".global_avg_pool.1", planes, inter, 1, false, a + ".global_avg_pool.2", to.exact());
-  blk.att.conv1 = make_conv(src, a + ".conv1", inter, planes * 5, 1, false, a + ".bn1", to.exact());
+  const Conv conv1 = make_conv(src, a + ".conv1", inter, planes * 5, 1, false, a + ".bn1", to.exact());
+  for (int i = 0; i < 5; i++)
+    blk.att.conv1[i] = {conv1.w.view({inter, 5 * planes}).narrow(1, i * planes, planes).contiguous(),
+                        i == 4 ? conv1.b : at::Tensor()};
   return blk;
 }
 
@@ -305,7 +304,7 @@ at::Tensor image_head(const Decoder& dec, const at::Tensor& x) {
 }
 
 at::Tensor gate(const Conv& gdt, const Conv& attn, const at::Tensor& p, const Capture* cap, const char* name) {
-  auto logit = attn(gdt(p).relu_());
+  auto logit = attn(gdt(p, Epilogue::ReLU));
   if (cap) (*cap)(name, logit);
   return p * at::sigmoid(logit);
 }

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "onednn_conv.h"
+
 namespace bd {
 namespace birefnet {
 
@@ -39,23 +41,40 @@ class WeightSource {
   std::set<std::string> used_;
 };
 
+// oneDNN kernels with packed weights for one CPU layer (onednn_conv.h); null in builds without
+// them and in a model built with BD_TESTING_KERNELS=aten, which then takes the ATen path.
+std::shared_ptr<OneDnnConv> layer_kernels();
+
 // A convolution with any following eval-mode BatchNorm folded in (weight, bias in compute dtype).
 struct Conv {
   at::Tensor w, b;
   int64_t stride = 1, pad = 0;
-  at::Tensor operator()(const at::Tensor& x) const;
+  std::shared_ptr<OneDnnConv> kernels = layer_kernels();
+  // The result in the weight's type (see conv2d), with the epilogue applied; or written into
+  // target.into (see ConvTarget).
+  at::Tensor operator()(const at::Tensor& x, Epilogue epilogue = Epilogue::None, const ConvTarget& target = {}) const;
+};
+
+// x @ w^T + b over the last dimension of x, w [O, C]: on the CPU a 1x1 convolution of the token
+// matrix (see linear()).
+struct Linear {
+  at::Tensor w, b;
+  std::shared_ptr<OneDnnConv> kernels = layer_kernels();
+  // The result in the weight's type with the epilogue applied; or written into target.into, a
+  // contiguous tensor of the result's rows [..., O] (with accumulate: added to it, the residual
+  // add of a Swin block in place).
+  at::Tensor operator()(const at::Tensor& x, Epilogue epilogue = Epilogue::None, const ConvTarget& target = {}) const;
 };
 
 // torchvision-style modulated deformable convolution (DCNv2), stride 1, pad k/2, no dilation,
 // followed by the folded BatchNorm.
 struct DeformConv {
   Conv offset_mask;  // offset_conv and modulator_conv fused: 2K offset channels (dy, dx), then K
-  at::Tensor w;      // regular_conv weight with BN folded, tap-major: [O, K*C], column t*C + c
-  at::Tensor b;      // folded BN bias [O]
+  Linear conv;       // regular_conv with BN folded, tap-major weight [O, K*C] (column t*C + c)
   int64_t k = 1;
   bool cpu_kernels = true;  // CPU tensors take rows_gather (cpu_kernels_enabled() when built)
-  // The output as pixel rows [B, H*W, O] (what ASPPDeformable's 1x1 fusion multiplies).
-  at::Tensor rows(const at::Tensor& x) const;
+  // relu(output) as pixel rows [B, H*W, O] (what ASPPDeformable's 1x1 fusion multiplies).
+  at::Tensor relu_rows(const at::Tensor& x) const;
 
  private:
   at::Tensor rows_gather(const at::Tensor& x, const at::Tensor& om) const;        // CPU
@@ -77,7 +96,9 @@ struct ASPPDeformable {
   DeformConv aspp1;
   std::array<DeformConv, 3> deforms;
   Conv pool_conv;  // global average pool branch: 1x1 conv + BN
-  Conv conv1;      // 1x1 conv over the 5 concatenated branches + BN
+  // conv1 (1x1 over the 5 concatenated branches, BN folded) as one [O, 256] slice per branch: the
+  // four pixel branches, then the pooled one with conv1's bias.
+  std::array<Linear, 5> conv1;
   at::Tensor operator()(const at::Tensor& x) const;
 };
 
@@ -93,8 +114,8 @@ struct SimpleConvs {
 };
 
 struct SwinBlock {
-  at::Tensor norm1_w, norm1_b, qkv_w, qkv_b, proj_w, proj_b, norm2_w, norm2_b;
-  at::Tensor fc1_w, fc1_b, fc2_w, fc2_b;
+  at::Tensor norm1_w, norm1_b, norm2_w, norm2_b;
+  Linear qkv, proj, fc1, fc2;
   at::Tensor rel_bias;  // [heads, N, N], gathered from the table once at load
   int64_t heads = 1;
   bool shifted = false;
@@ -118,7 +139,8 @@ void window_attention(const WindowAttentionArgs& args);
 struct SwinLayer {
   std::vector<SwinBlock> blocks;
   bool has_downsample = false;
-  at::Tensor down_norm_w, down_norm_b, down_w;
+  at::Tensor down_norm_w, down_norm_b;
+  Linear down;
   at::Tensor out_norm_w, out_norm_b;
 };
 

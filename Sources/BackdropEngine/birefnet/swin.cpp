@@ -11,33 +11,6 @@
 namespace bd {
 namespace birefnet {
 
-// See net.h: oneDNN for every float32 and bfloat16 CPU convolution, whatever its size and batch.
-at::Tensor conv2d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, int64_t stride, int64_t pad) {
-  if (w.scalar_type() != x.scalar_type()) return conv2d(x.to(w.scalar_type()), w, b, stride, pad);
-  if (x.is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) && at::hasMKLDNN()) {
-    return at::mkldnn_convolution(x.contiguous(x.suggest_memory_format()), w, b, {pad, pad}, {stride, stride}, {1, 1}, 1);
-  }
-  return at::conv2d(x, w, b, {stride, stride}, {pad, pad});
-}
-
-// Linear layer over the last dimension. On the CPU a token matrix [M, C] is an NHWC image
-// [1, C, 1, M] in channels-last layout, and oneDNN's 1x1 convolution on it is 10-25 % faster than
-// the BLAS GEMM behind at::linear (measured with OpenBLAS on AVX-512, 2 threads) with no copies:
-// input and output stay row-major token matrices.
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  if (w.scalar_type() != x.scalar_type()) return linear(x.to(w.scalar_type()), w, b);
-  if (!x.is_cpu() || (x.scalar_type() != at::kFloat && x.scalar_type() != at::kBFloat16)) return at::linear(x, w, b);
-  const int64_t c = x.size(-1), o = w.size(0);
-  auto xc = x.contiguous();
-  const int64_t m = xc.numel() / c;
-  auto img = xc.view({1, 1, m, c}).permute({0, 3, 1, 2});  // [1, C, 1, M], channels-last
-  auto y = conv2d(img, w.view({o, c, 1, 1}), b, 1, 0);    // [1, O, 1, M], channels-last
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = o;
-  if (!y.is_contiguous(at::MemoryFormat::ChannelsLast)) y = y.contiguous(at::MemoryFormat::ChannelsLast);
-  return y.permute({0, 2, 3, 1}).reshape(shape);
-}
-
 namespace {
 
 // LayerNorm over the last dimension in the norm weights' type, the activations' (the input may be
@@ -74,18 +47,18 @@ struct WindowIndex {
   at::Tensor scatter;  // [B*H*W]: window-token row of each output token
 };
 
-// Window attention of the normed tokens h [B*H*W, C], with its output projection: [B*H*W, C].
+// Window attention of the normed tokens h [B*H*W, C], before its output projection: [B*H*W, C].
 // The official code pads the normed map with zeros before the qkv projection, so a padding token
 // projects to the qkv bias and its output is cropped: qkv and proj run on the real tokens only
 // (at 512², Swin-L's half-resolution stages 2 and 3 pad 16² and 8² maps to 24² and 12²).
 at::Tensor attention(const SwinBlock& blk, const at::Tensor& h, const at::Tensor& mask, int64_t batch,
                      const WindowIndex& index, int64_t window, bool cpu_kernel) {
   const int64_t tokens = h.size(0), c = h.size(1), n = window * window, heads = blk.heads, d = c / heads;
-  auto qkv = linear(h, blk.qkv_w, blk.qkv_b).to(h.scalar_type()).contiguous();  // [tokens, 3c]
+  auto qkv = blk.qkv(h).to(h.scalar_type()).contiguous();  // [tokens, 3c]
   if (cpu_kernel && h.is_cpu() && h.scalar_type() == at::kFloat) {
     // One pass per window and head (window_attention.cpp), reading the qkv rows through the index.
     auto out = at::empty({tokens, c}, h.options());
-    const auto pad_qkv = blk.qkv_b.to(at::kFloat).contiguous();  // the GEMM type's rounding, as qkv
+    const auto pad_qkv = blk.qkv.b.to(at::kFloat).contiguous();  // the GEMM type's rounding, as qkv
     const auto bias = blk.rel_bias.contiguous();
     const auto m = mask.defined() ? mask.contiguous() : at::Tensor();
     WindowAttentionArgs args{qkv.data_ptr<float>(), pad_qkv.data_ptr<float>(), index.gather.data_ptr<int64_t>(), tokens,
@@ -93,11 +66,11 @@ at::Tensor attention(const SwinBlock& blk, const at::Tensor& h, const at::Tensor
                              index.gather.numel() / n, n, heads, d, m.defined() ? m.size(0) : 1,
                              float(1.0 / std::sqrt(double(d))), out.data_ptr<float>()};
     window_attention(args);
-    return linear(out, blk.proj_w, blk.proj_b);
+    return out;
   }
   // Windows of qkv rows, the padding row being the bias; then one copy to [3, bw, h, N, d], so
   // that q, k, v are contiguous views.
-  auto rows = at::cat({qkv, blk.qkv_b.to(qkv.scalar_type()).view({1, 3 * c})}, 0).index_select(0, index.gather);
+  auto rows = at::cat({qkv, blk.qkv.b.to(qkv.scalar_type()).view({1, 3 * c})}, 0).index_select(0, index.gather);
   const int64_t bw = rows.size(0) / n;
   auto parts = rows.view({bw, n, 3, heads, d}).permute({2, 0, 3, 1, 4}).contiguous();
   auto q = parts[0], k = parts[1], v = parts[2];
@@ -126,9 +99,8 @@ at::Tensor attention(const SwinBlock& blk, const at::Tensor& h, const at::Tensor
   attn = attn.scalar_type() == at::kFloat ? attn.softmax(-1) : attn.softmax(-1, at::kFloat).to(attn.scalar_type());
   out = at::bmm(attn, v.reshape({bw * heads, n, d})).view({bw, heads, n, d});
 #endif
-  // Back to token order (the padding tokens' outputs are dropped here), then the projection.
-  out = out.transpose(1, 2).reshape({bw * n, c}).index_select(0, index.scatter);
-  return linear(out, blk.proj_w, blk.proj_b);
+  // Back to token order (the padding tokens' outputs are dropped here).
+  return out.transpose(1, 2).reshape({bw * n, c}).index_select(0, index.scatter);
 }
 
 WindowIndex window_index(int64_t b, int64_t hh, int64_t ww, int64_t window, int64_t shift, c10::Device dev) {
@@ -153,17 +125,17 @@ WindowIndex window_index(int64_t b, int64_t hh, int64_t ww, int64_t window, int6
   return {g.to(dev), s.to(dev)};
 }
 
-// x: [B, H, W, C] tokens.
-at::Tensor block_forward(const SwinBlock& blk, const at::Tensor& x, int64_t window, const at::Tensor& mask,
-                         const WindowIndex& index, bool cpu_kernel) {
+// x: [B, H, W, C] contiguous tokens, updated in place: the output projections add into the
+// residual stream (fused into the GEMM on the CPU), which stays in x's type; the MLP's hidden
+// layer (GELU) is in the GEMM type.
+void block_forward(const SwinBlock& blk, const at::Tensor& x, int64_t window, const at::Tensor& mask,
+                   const WindowIndex& index, bool cpu_kernel) {
   const int64_t b = x.size(0), hh = x.size(1), ww = x.size(2), c = x.size(3);
   auto h = layer_norm(x, blk.norm1_w, blk.norm1_b).view({b * hh * ww, c});
-  auto a = attention(blk, h, blk.shifted ? mask : at::Tensor(), b, index, window, cpu_kernel).view({b, hh, ww, c});
-  // The residual stream stays in x's type; the MLP's hidden layer (GELU) in the GEMM type.
-  auto y = a.scalar_type() == x.scalar_type() ? a.add_(x) : x.add(a);
-  auto m = linear(layer_norm(y, blk.norm2_w, blk.norm2_b), blk.fc1_w, blk.fc1_b);
-  m = linear(at::gelu(m), blk.fc2_w, blk.fc2_b);
-  return y.add_(m);
+  auto a = attention(blk, h, blk.shifted ? mask : at::Tensor(), b, index, window, cpu_kernel);
+  blk.proj(a, Epilogue::None, {x, true});
+  auto m = blk.fc1(layer_norm(x, blk.norm2_w, blk.norm2_b), Epilogue::GELU);
+  blk.fc2(m, Epilogue::None, {x, true});
 }
 
 at::Tensor patch_merging(const SwinLayer& layer, at::Tensor x) {
@@ -176,7 +148,7 @@ at::Tensor patch_merging(const SwinLayer& layer, at::Tensor x) {
   // [x(0::2,0::2), x(1::2,0::2), x(0::2,1::2), x(1::2,1::2)]: column parity outer, row parity inner.
   auto m = x.view({b, h / 2, 2, w / 2, 2, c}).permute({0, 1, 3, 4, 2, 5}).reshape({b, h / 2, w / 2, 4 * c});
   m = layer_norm(m, layer.down_norm_w, layer.down_norm_b);
-  return linear(m, layer.down_w, at::Tensor()).to(m.scalar_type());
+  return layer.down(m).to(m.scalar_type()).contiguous();
 }
 
 }  // namespace
@@ -199,7 +171,8 @@ std::array<at::Tensor, 4> Swin::forward(const at::Tensor& input) const {
       mask = shift_mask(hp, wp, window, window / 2, t.scalar_type(), t.device());
       shifted = window_index(t.size(0), hh, ww, window, window / 2, t.device());
     }
-    for (const auto& blk : layer.blocks) t = block_forward(blk, t, window, mask, blk.shifted ? shifted : plain, cpu_kernels);
+    // t is this stage's own tensor (a norm's or the patch merging's output): updated in place.
+    for (const auto& blk : layer.blocks) block_forward(blk, t, window, mask, blk.shifted ? shifted : plain, cpu_kernels);
     outs[i] = layer_norm(t, layer.out_norm_w, layer.out_norm_b).permute({0, 3, 1, 2}).contiguous();
     if (layer.has_downsample) t = patch_merging(layer, t);
   }
@@ -239,21 +212,17 @@ Swin build_swin(WeightSource& src, const SwinConfig& cfg, const Compute& to) {
       auto table = src.take(bp + "attn.relative_position_bias_table", {(2 * win - 1) * (2 * win - 1), heads});
       blk.rel_bias = to.parameter(table.index_select(0, index.view({-1})).view({n, n, heads}).permute({2, 0, 1}));
       if (src.has(bp + "attn.relative_position_index")) src.take(bp + "attn.relative_position_index", {n, n});
-      blk.qkv_w = gemm(bp + "attn.qkv.weight", {3 * dim, dim});
-      blk.qkv_b = gemm(bp + "attn.qkv.bias", {3 * dim});
-      blk.proj_w = gemm(bp + "attn.proj.weight", {dim, dim});
-      blk.proj_b = gemm(bp + "attn.proj.bias", {dim});
+      blk.qkv = {gemm(bp + "attn.qkv.weight", {3 * dim, dim}), gemm(bp + "attn.qkv.bias", {3 * dim})};
+      blk.proj = {gemm(bp + "attn.proj.weight", {dim, dim}), gemm(bp + "attn.proj.bias", {dim})};
       blk.norm2_w = act(bp + "norm2.weight", {dim});
       blk.norm2_b = act(bp + "norm2.bias", {dim});
-      blk.fc1_w = gemm(bp + "mlp.fc1.weight", {4 * dim, dim});
-      blk.fc1_b = gemm(bp + "mlp.fc1.bias", {4 * dim});
-      blk.fc2_w = gemm(bp + "mlp.fc2.weight", {dim, 4 * dim});
-      blk.fc2_b = gemm(bp + "mlp.fc2.bias", {dim});
+      blk.fc1 = {gemm(bp + "mlp.fc1.weight", {4 * dim, dim}), gemm(bp + "mlp.fc1.bias", {4 * dim})};
+      blk.fc2 = {gemm(bp + "mlp.fc2.weight", {dim, 4 * dim}), gemm(bp + "mlp.fc2.bias", {dim})};
       layer.blocks.push_back(std::move(blk));
     }
     if (i < 3) {
       layer.has_downsample = true;
-      layer.down_w = gemm(lp + "downsample.reduction.weight", {2 * dim, 4 * dim});
+      layer.down.w = gemm(lp + "downsample.reduction.weight", {2 * dim, 4 * dim});
       layer.down_norm_w = act(lp + "downsample.norm.weight", {4 * dim});
       layer.down_norm_b = act(lp + "downsample.norm.bias", {4 * dim});
     }

@@ -1,0 +1,47 @@
+// CPU convolutions through oneDNN directly, with each layer's weights reordered once into the
+// blocked layout its kernel wants, and ReLU/GELU and residual adds fused into the kernel.
+//
+// Why: at::mkldnn_convolution takes plain weight tensors and reorders them on every call (DNNL_VERBOSE
+// on BiRefNet-lite 512², AVX-512: 269 weight reorders per frame, 40 ms of 555), sends NCHW maps
+// through two more reorders, and fuses nothing. Debian's libtorch links the system libdnnl.so.2, so
+// calling it ourselves uses the same library and threads. Built only with BD_WITH_ONEDNN (Debian's
+// libtorch with libdnnl-dev); elsewhere (a PyPI torch with its own oneDNN inside, or on a GPU) every
+// call takes the ATen path of conv2d() in net.h.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <memory>
+
+namespace bd {
+namespace birefnet {
+
+// What a convolution applies to its result before storing it (in oneDNN: a fused post-op).
+enum class Epilogue { None, ReLU, GELU };
+
+// Where a convolution's result goes: a new tensor, or `into` (a channels-last [N, O, OH, OW] tensor
+// of the result's shape), replacing its values or, with accumulate, added to them before the
+// epilogue: into = epilogue(into + conv(x) + b) (the residual add of a Swin block, or ASPP's sum
+// of branch projections, without a separate pass over the tensor).
+struct ConvTarget {
+  at::Tensor into;
+  bool accumulate = false;
+};
+
+// One layer's oneDNN kernels and packed weights, per input shape: the full- and half-resolution
+// backbone passes and each batch size get their own kernel, and the weights are packed once per
+// layout the kernels want (most layers want one; a few get a second for the smaller maps).
+class OneDnnConv;
+
+// A cache for one layer, or null when this build has no direct oneDNN path.
+std::shared_ptr<OneDnnConv> make_onednn_conv();
+
+// conv(x, w) + b with the epilogue, stride and symmetric padding, no dilation, groups 1, in the
+// weight's type (float32 or bfloat16, CPU) and returned in the weight's type unless written into
+// target.into. Returns an undefined tensor when oneDNN cannot run it (a GPU tensor, another type):
+// the caller then takes the ATen path.
+at::Tensor onednn_conv(OneDnnConv& layer, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
+                       int64_t stride, int64_t pad, Epilogue epilogue, const ConvTarget& target);
+
+}  // namespace birefnet
+}  // namespace bd
