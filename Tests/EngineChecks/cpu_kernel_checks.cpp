@@ -201,21 +201,29 @@ void onednn_conv_matches_aten() {
     CHECK((other(x) - want).abs().max().item<double>() < 1e-4, "c=%lld k=%lld: new weights, old packing",
           (long long)cs.c, (long long)cs.k);
   }
-  // Linear over token rows: plain, GELU, and added into a residual stream in place.
-  Linear fc{at::randn({48, 40}) / std::sqrt(40.0), at::randn({48})};
-  auto tokens = at::randn({2, 5, 7, 40});
-  auto want = at::linear(tokens, fc.w, fc.b);
-  CHECK((fc(tokens) - want).abs().max().item<double>() < 1e-4, "linear");
-  CHECK((fc(tokens, Epilogue::GELU) - at::gelu(want)).abs().max().item<double>() < 1e-4, "linear + GELU");
-  auto residual = at::randn({2, 5, 7, 48});
-  auto expected = residual + want;
-  fc(tokens, Epilogue::None, {residual, true});
-  CHECK((residual - expected).abs().max().item<double>() < 1e-4, "linear added into the residual");
+  // Linear over token rows: the layer owns its weights (only packed copies once it has run), at
+  // several token counts (kernels that may want other layouts, packed from the first copy); plain,
+  // GELU, added into a residual stream in place; its plain weights given back for the ATen path.
+  const auto weight = at::randn({48, 40}) / std::sqrt(40.0), bias = at::randn({48});
+  Linear fc = make_linear(weight, bias);
+  CHECK(!fc.w.defined() && fc.out == 48 && fc.in == 40, "make_linear kept its own plain weights");
+  for (int64_t rows : {35, 16384, 1, 35}) {
+    auto tokens = at::randn({rows, 40});
+    auto want = at::linear(tokens, weight, bias);
+    CHECK((fc(tokens) - want).abs().max().item<double>() < 1e-4, "linear over %lld rows", (long long)rows);
+    CHECK((fc(tokens, Epilogue::GELU) - at::gelu(want)).abs().max().item<double>() < 1e-4, "linear + GELU");
+    auto residual = at::randn({rows, 48});
+    auto expected = residual + want;
+    fc(tokens, Epilogue::None, {residual, true});
+    CHECK((residual - expected).abs().max().item<double>() < 1e-4, "linear added into the residual");
+  }
+  CHECK(plain_weights(*fc.kernels).view({48, 40}).equal(weight), "the plain weights given back differ");
   // bfloat16 weights (where the CPU has a kernel): float32 activations in, float32 rows out.
-  Linear half{fc.w.to(at::kBFloat16), fc.b.to(at::kBFloat16)};
+  Linear half = make_linear(weight.to(at::kBFloat16), bias.to(at::kBFloat16));
+  auto tokens = at::randn({2, 5, 7, 40});
   auto rows = at::zeros({2, 5, 7, 48});
   half(tokens, Epilogue::None, {rows});
-  const double bf16_error = (rows - want).abs().max().item<double>();
+  const double bf16_error = (rows - at::linear(tokens, weight, bias)).abs().max().item<double>();
   CHECK(bf16_error < 0.1, "bf16 linear into float32 rows: largest difference %.3g", bf16_error);
 }
 

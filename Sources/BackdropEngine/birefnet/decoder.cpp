@@ -64,8 +64,8 @@ DeformConv make_deform(WeightSource& src, const std::string& prefix, int64_t in,
   at::Tensor w = src.take(p + "regular_conv.weight", {out, in, k, k});
   at::Tensor b;
   fold_bn(src, prefix + ".bn", out, w, b);
-  d.conv.w = to.gemm_weight(w.reshape({out, in, kk}).permute({0, 2, 1}).reshape({out, kk * in}));
-  d.conv.b = to.gemm_weight(b);
+  d.conv = make_linear(to.gemm_weight(w.reshape({out, in, kk}).permute({0, 2, 1}).reshape({out, kk * in})),
+                       to.gemm_weight(b));
   return d;
 }
 
@@ -103,7 +103,7 @@ at::Tensor DeformConv::relu_rows(const at::Tensor& x) const {
 }
 
 at::Tensor DeformConv::rows_gather(const at::Tensor& x, const at::Tensor& om) const {
-  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w_ = x.size(3), kk = k * k, out_ch = conv.w.size(0);
+  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w_ = x.size(3), kk = k * k, out_ch = conv.out;
   // Channels-last float32 copies (none when the input already is: ASPPDeformable passes it so).
   auto input = x.to(at::kFloat).permute({0, 2, 3, 1}).contiguous();  // [B, H, W, C]
   auto offsets = om.to(at::kFloat).permute({0, 2, 3, 1}).contiguous();  // [B, H, W, 3K]
@@ -144,7 +144,7 @@ at::Tensor DeformConv::rows_grid_sampler(const at::Tensor& x, const at::Tensor& 
   auto gy = py.mul_(2.0 / double(h)).add_(1.0 / double(h) - 1.0);
   auto gx = px.mul_(2.0 / double(w_)).add_(1.0 / double(w_) - 1.0);
   auto grid = at::stack({gx, gy}, -1);  // [B, K, H, W, 2], float32
-  const int64_t out_ch = conv.w.size(0);
+  const int64_t out_ch = conv.out;
   // grid_sampler's output [B, C, K, P] is channel-major: the weight as [O, C*K] to match.
   auto wck = conv.w.view({out_ch, kk, c}).transpose(1, 2).reshape({out_ch, c * kk});
   const int64_t budget = x.is_cpu() ? kDeformChunk : kDeformChunkGpu;
@@ -174,7 +174,7 @@ at::Tensor DeformConv::rows_grid_sampler(const at::Tensor& x, const at::Tensor& 
 // the pooled branch (constant over pixels) becomes a per-frame bias.
 at::Tensor ASPPDeformable::operator()(const at::Tensor& x) const {
   BD_STAGE("aspp");
-  const int64_t b = x.size(0), h = x.size(2), w = x.size(3), planes = 256, out_ch = conv1[4].w.size(0);
+  const int64_t b = x.size(0), h = x.size(2), w = x.size(3), planes = 256, out_ch = conv1[4].out;
   auto g = pool_conv(x.mean({2, 3}, true), Epilogue::ReLU).view({b, planes});  // [B, 256]
   auto bias = conv1[4](g);                                                       // [B, O]
   auto out = bias.view({b, 1, out_ch}).expand({b, h * w, out_ch}).contiguous();  // [B, H*W, O]
@@ -210,8 +210,8 @@ BasicDecBlk build_dec_blk(WeightSource& src, const std::string& p, int64_t in_ch
   blk.att.pool_conv = make_conv(src, a + ".global_avg_pool.1", planes, inter, 1, false, a + ".global_avg_pool.2", to.exact());
   const Conv conv1 = make_conv(src, a + ".conv1", inter, planes * 5, 1, false, a + ".bn1", to.exact());
   for (int i = 0; i < 5; i++)
-    blk.att.conv1[i] = {conv1.w.view({inter, 5 * planes}).narrow(1, i * planes, planes).contiguous(),
-                        i == 4 ? conv1.b : at::Tensor()};
+    blk.att.conv1[i] = make_linear(conv1.w.view({inter, 5 * planes}).narrow(1, i * planes, planes).contiguous(),
+                                   i == 4 ? conv1.b : at::Tensor());
   return blk;
 }
 

@@ -70,17 +70,28 @@ at::Tensor Conv::operator()(const at::Tensor& x, Epilogue epilogue, const ConvTa
   return finish(conv2d(x, w, b, stride, pad), epilogue, target);
 }
 
+Linear make_linear(const at::Tensor& w, const at::Tensor& b) {
+  Linear l;
+  l.out = w.size(0);
+  l.in = w.size(1);
+  l.b = b;
+  l.kernels = w.is_cpu() ? layer_kernels() : nullptr;
+  if (l.kernels) give_weights(*l.kernels, w.contiguous().view({l.out, l.in, 1, 1}), b);
+  else l.w = w;
+  return l;
+}
+
 at::Tensor Linear::operator()(const at::Tensor& x, Epilogue epilogue, const ConvTarget& target) const {
-  const int64_t o = w.size(0);
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = o;
+  shape.back() = out;
   TORCH_CHECK(!target.into.defined() || target.into.is_contiguous(), "Linear: the target must be contiguous");
   if (kernels) {
     ConvTarget image_target{target.into.defined() ? token_image(target.into) : at::Tensor(), target.accumulate};
-    auto y = onednn_conv(*kernels, token_image(x), w.view({o, w.size(1), 1, 1}), b, 1, 0, epilogue, image_target);
+    auto y = onednn_conv(*kernels, token_image(x), at::Tensor(), b, 1, 0, epilogue, image_target);
     if (y.defined()) return target.into.defined() ? target.into : y.permute({0, 2, 3, 1}).reshape(shape);
   }
-  return finish(linear(x, w, b), epilogue, target);
+  const auto weights = w.defined() ? w : plain_weights(*kernels).view({out, in});
+  return finish(linear(x, weights, b), epilogue, target);
 }
 
 }  // namespace birefnet

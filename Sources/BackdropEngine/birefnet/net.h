@@ -56,15 +56,18 @@ struct Conv {
 };
 
 // x @ w^T + b over the last dimension of x, w [O, C]: on the CPU a 1x1 convolution of the token
-// matrix (see linear()).
+// matrix (see linear()). Made by make_linear, which on the CPU gives the weights to the layer's
+// oneDNN kernels (w is then undefined: the packed copy is the only one).
 struct Linear {
   at::Tensor w, b;
-  std::shared_ptr<OneDnnConv> kernels = layer_kernels();
+  int64_t out = 0, in = 0;  // w's shape, also once w is given away
+  std::shared_ptr<OneDnnConv> kernels;
   // The result in the weight's type with the epilogue applied; or written into target.into, a
   // contiguous tensor of the result's rows [..., O] (with accumulate: added to it, the residual
   // add of a Swin block in place).
   at::Tensor operator()(const at::Tensor& x, Epilogue epilogue = Epilogue::None, const ConvTarget& target = {}) const;
 };
+Linear make_linear(const at::Tensor& w, const at::Tensor& b);
 
 // torchvision-style modulated deformable convolution (DCNv2), stride 1, pad k/2, no dilation,
 // followed by the folded BatchNorm.

@@ -33,13 +33,13 @@ bool to_dnnl(c10::ScalarType t, memory::data_type* out) {
 
 // What one kernel depends on besides the layer's weights.
 struct Key {
-  int64_t n, h, w, stride, pad;
+  int64_t n, c, h, w, stride, pad;
   memory::data_type out;
   Epilogue epilogue;
   bool accumulate;
   bool operator<(const Key& o) const {
-    return std::tie(n, h, w, stride, pad, out, epilogue, accumulate) <
-           std::tie(o.n, o.h, o.w, o.stride, o.pad, o.out, o.epilogue, o.accumulate);
+    return std::tie(n, c, h, w, stride, pad, out, epilogue, accumulate) <
+           std::tie(o.n, o.c, o.h, o.w, o.stride, o.pad, o.out, o.epilogue, o.accumulate);
   }
 };
 
@@ -50,19 +50,48 @@ struct Kernel {
   memory::desc src, dst, scratchpad;
   memory weights;
   at::Tensor bias;  // float32 (also for bfloat16 weights: one rounding fewer), or undefined
+  int64_t o = 0, oh = 0, ow = 0;
 };
 
 }  // namespace
 
 class OneDnnConv {
  public:
-  // The kernel for this call, made (and the weights packed for it) on first use.
-  Kernel kernel(const at::Tensor& w, const at::Tensor& b, const Key& key, int64_t c) {
+  // Weights given for good (give_weights): kept plain only until the first kernel packed them.
+  void own(const at::Tensor& w, const at::Tensor& b) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!source_.defined() || source_.data_ptr() != w.data_ptr()) adopt(w, b);
+    adopt(w, b);
+    owned_ = true;
+  }
+
+  // The weights' type for a call that brings `w` (a layer that owns its weights ignores it);
+  // false when there are none this path can run.
+  bool weight_type(const at::Tensor& w, const at::Tensor& b, c10::ScalarType* type) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!owned_) {
+      if (!w.defined() || !w.is_cpu() || w.dim() != 4) return false;
+      if (!source_.defined() || source_.data_ptr() != w.data_ptr()) adopt(w, b);
+    }
+    memory::data_type unused;
+    *type = type_;
+    return to_dnnl(type_, &unused);
+  }
+
+  // The kernel for this call, made (and the weights packed for it) on first use.
+  Kernel kernel(const Key& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
     auto it = kernels_.find(key);
     if (it != kernels_.end()) return it->second;
-    return kernels_.emplace(key, make(key, c)).first->second;
+    return kernels_.emplace(key, make(key)).first->second;
+  }
+
+  // The weights as a plain [O, C, KH, KW] tensor (reordered back from a packed copy once given away).
+  at::Tensor plain() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (source_.defined()) return source_;
+    auto out = at::empty(dims_, at::TensorOptions().dtype(type_));
+    reorder_into(packed_.front(), plain_memory(out.data_ptr()));
+    return out;
   }
 
  private:
@@ -70,22 +99,39 @@ class OneDnnConv {
   // Holding `w` keeps its storage alive, so its address cannot come back with other values.
   void adopt(const at::Tensor& w, const at::Tensor& b) {
     source_ = w.contiguous();
+    type_ = w.scalar_type();
+    dims_ = w.sizes().vec();
     bias_ = b.defined() ? b.to(at::kFloat).contiguous() : at::Tensor();
     kernels_.clear();
     packed_.clear();
   }
 
-  Kernel make(const Key& key, int64_t c) {
+  memory plain_memory(void* data) const {
     memory::data_type wt;
-    to_dnnl(source_.scalar_type(), &wt);
-    const int64_t o = source_.size(0), kh = source_.size(2), kw = source_.size(3);
-    const int64_t oh = (key.h + 2 * key.pad - kh) / key.stride + 1, ow = (key.w + 2 * key.pad - kw) / key.stride + 1;
+    to_dnnl(type_, &wt);
+    return memory({{dims_[0], dims_[1], dims_[2], dims_[3]}, wt, memory::format_tag::oihw}, cpu_engine(), data);
+  }
+
+  static void reorder_into(memory from, memory to) {
+    dnnl::stream stream(cpu_engine());
+    dnnl::reorder(from, to).execute(stream, from, to);
+    stream.wait();
+  }
+
+  Kernel make(const Key& key) {
+    memory::data_type wt;
+    to_dnnl(type_, &wt);
+    const int64_t o = dims_[0], kh = dims_[2], kw = dims_[3];
     Kernel k;
-    k.src = memory::desc({key.n, c, key.h, key.w}, wt, memory::format_tag::nhwc);
-    k.dst = memory::desc({key.n, o, oh, ow}, key.out, memory::format_tag::nhwc);
+    k.o = o;
+    k.oh = (key.h + 2 * key.pad - kh) / key.stride + 1;
+    k.ow = (key.w + 2 * key.pad - kw) / key.stride + 1;
+    if (key.c != dims_[1] || k.oh < 1 || k.ow < 1) return k;
+    k.src = memory::desc({key.n, key.c, key.h, key.w}, wt, memory::format_tag::nhwc);
+    k.dst = memory::desc({key.n, o, k.oh, k.ow}, key.out, memory::format_tag::nhwc);
     dnnl::convolution_forward::primitive_desc pd;
     try {
-      const memory::desc any_weights({o, c, kh, kw}, wt, memory::format_tag::any);
+      const memory::desc any_weights({o, key.c, kh, kw}, wt, memory::format_tag::any);
       const memory::dims strides{key.stride, key.stride}, padding{key.pad, key.pad};
       const auto desc = bias_.defined()
           ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
@@ -113,24 +159,24 @@ class OneDnnConv {
     return k;
   }
 
-  // The weights in `layout`, reordered from the plain [O, C, KH, KW] tensor the first time.
+  // The weights in `layout`: reordered from the plain tensor, or once that is given away from the
+  // first packed copy. Owned plain weights are dropped after the first packing, so that a layer
+  // holds one copy of its weights (two where kernels for other input sizes want another layout).
   memory packed(const memory::desc& layout) {
     for (const auto& m : packed_)
       if (m.get_desc() == layout) return m;
-    memory::data_type wt;
-    to_dnnl(source_.scalar_type(), &wt);
-    memory plain({{source_.size(0), source_.size(1), source_.size(2), source_.size(3)}, wt, memory::format_tag::oihw},
-                 cpu_engine(), source_.data_ptr());
     memory out(layout, cpu_engine());
-    dnnl::stream stream(cpu_engine());
-    dnnl::reorder(plain, out).execute(stream, plain, out);
-    stream.wait();
+    reorder_into(source_.defined() ? plain_memory(source_.data_ptr()) : packed_.front(), out);
     packed_.push_back(out);
+    if (owned_) source_ = at::Tensor();
     return out;
   }
 
   std::mutex mutex_;
-  at::Tensor source_, bias_;
+  bool owned_ = false;
+  at::Tensor source_, bias_;  // source_: the plain weights while needed
+  c10::ScalarType type_ = at::kFloat;
+  std::vector<int64_t> dims_;
   std::map<Key, Kernel> kernels_;
   std::vector<memory> packed_;
 };
@@ -139,24 +185,31 @@ std::shared_ptr<OneDnnConv> make_onednn_conv() {
   return std::make_shared<OneDnnConv>();
 }
 
+void give_weights(OneDnnConv& layer, const at::Tensor& w, const at::Tensor& b) {
+  layer.own(w, b);
+}
+
+at::Tensor plain_weights(OneDnnConv& layer) {
+  return layer.plain();
+}
+
 at::Tensor onednn_conv(OneDnnConv& layer, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
                        int64_t stride, int64_t pad, Epilogue epilogue, const ConvTarget& target) {
-  memory::data_type wt, out_type;
-  const auto out_scalar = target.into.defined() ? target.into.scalar_type() : w.scalar_type();
-  if (!x.is_cpu() || !w.is_cpu() || x.dim() != 4 || w.dim() != 4 || !to_dnnl(w.scalar_type(), &wt) ||
-      !to_dnnl(out_scalar, &out_type))
-    return at::Tensor();
-  const auto src = (x.scalar_type() == w.scalar_type() ? x : x.to(w.scalar_type())).contiguous(at::MemoryFormat::ChannelsLast);
+  c10::ScalarType type;
+  if (!x.is_cpu() || x.dim() != 4 || !layer.weight_type(w, b, &type)) return at::Tensor();
+  memory::data_type out_type;
+  const auto out_scalar = target.into.defined() ? target.into.scalar_type() : type;
+  if (!to_dnnl(out_scalar, &out_type)) return at::Tensor();
+  const auto src = (x.scalar_type() == type ? x : x.to(type)).contiguous(at::MemoryFormat::ChannelsLast);
   const int64_t n = src.size(0), c = src.size(1), h = src.size(2), wd = src.size(3);
-  const int64_t o = w.size(0), oh = (h + 2 * pad - w.size(2)) / stride + 1, ow = (wd + 2 * pad - w.size(3)) / stride + 1;
-  const Kernel k = layer.kernel(w, b, Key{n, h, wd, stride, pad, out_type, epilogue, target.accumulate}, c);
+  const Kernel k = layer.kernel(Key{n, c, h, wd, stride, pad, out_type, epilogue, target.accumulate});
   if (!k.usable) return at::Tensor();
   at::Tensor y = target.into;
   if (y.defined()) {
-    TORCH_CHECK(y.sizes() == at::IntArrayRef({n, o, oh, ow}) && y.is_contiguous(at::MemoryFormat::ChannelsLast),
-                "onednn_conv: the target is not a channels-last [", n, ", ", o, ", ", oh, ", ", ow, "] tensor");
+    TORCH_CHECK(y.sizes() == at::IntArrayRef({n, k.o, k.oh, k.ow}) && y.is_contiguous(at::MemoryFormat::ChannelsLast),
+                "onednn_conv: the target is not a channels-last [", n, ", ", k.o, ", ", k.oh, ", ", k.ow, "] tensor");
   } else {
-    y = at::empty({n, o, oh, ow}, src.options().dtype(out_scalar).memory_format(at::MemoryFormat::ChannelsLast));
+    y = at::empty({n, k.o, k.oh, k.ow}, src.options().dtype(out_scalar).memory_format(at::MemoryFormat::ChannelsLast));
   }
   auto scratch = at::empty({int64_t(k.scratchpad.get_size())}, src.options().dtype(at::kByte));
   // oneDNN (OpenMP) runs on the calling thread's team: give it libtorch's thread count on this
@@ -169,7 +222,7 @@ at::Tensor onednn_conv(OneDnnConv& layer, const at::Tensor& x, const at::Tensor&
       {DNNL_ARG_DST, memory(k.dst, engine, y.data_ptr())},
       {DNNL_ARG_SCRATCHPAD, memory(k.scratchpad, engine, scratch.data_ptr())}};
   if (k.bias.defined())
-    args.emplace(DNNL_ARG_BIAS, memory({{o}, memory::data_type::f32, memory::format_tag::a}, engine, k.bias.data_ptr()));
+    args.emplace(DNNL_ARG_BIAS, memory({{k.o}, memory::data_type::f32, memory::format_tag::a}, engine, k.bias.data_ptr()));
   dnnl::stream stream(engine);
   k.conv.execute(stream, args);
   stream.wait();
@@ -192,6 +245,12 @@ std::shared_ptr<OneDnnConv> make_onednn_conv() {
 
 at::Tensor onednn_conv(OneDnnConv&, const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, int64_t, Epilogue,
                        const ConvTarget&) {
+  return at::Tensor();
+}
+
+void give_weights(OneDnnConv&, const at::Tensor&, const at::Tensor&) {}
+
+at::Tensor plain_weights(OneDnnConv&) {
   return at::Tensor();
 }
 

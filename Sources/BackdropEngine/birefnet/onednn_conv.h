@@ -33,13 +33,23 @@ struct ConvTarget {
 // layout the kernels want (most layers want one; a few get a second for the smaller maps).
 class OneDnnConv;
 
-// A cache for one layer, or null when this build has no direct oneDNN path.
+// A cache for one layer, or null when this build has no direct oneDNN path. It packs whatever
+// weights the calls bring (a new tensor: packed anew).
 std::shared_ptr<OneDnnConv> make_onednn_conv();
 
-// conv(x, w) + b with the epilogue, stride and symmetric padding, no dilation, groups 1, in the
-// weight's type (float32 or bfloat16, CPU) and returned in the weight's type unless written into
-// target.into. Returns an undefined tensor when oneDNN cannot run it (a GPU tensor, another type):
-// the caller then takes the ATen path.
+// Gives the layer its weights for good: it keeps them plain only until its first kernel has packed
+// them, so that the packed copy is the only one (the bulk of a model: Swin's linear layers, 0.75 GB
+// for Swin-L in float32). Calls then pass an undefined w.
+void give_weights(OneDnnConv& layer, const at::Tensor& w, const at::Tensor& b);
+
+// The weights as a plain [O, C, KH, KW] tensor (reordered back from the packed copy when given
+// away): for the ATen path, should oneDNN have no kernel for a call.
+at::Tensor plain_weights(OneDnnConv& layer);
+
+// conv(x, w) + b with the epilogue, stride and symmetric padding, no dilation, groups 1 (w
+// undefined for a layer given its weights), in the weights' type (float32 or bfloat16, CPU) and
+// returned in that type unless written into target.into. Returns an undefined tensor when oneDNN
+// cannot run it (a GPU tensor, another type): the caller then takes the ATen path.
 at::Tensor onednn_conv(OneDnnConv& layer, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
                        int64_t stride, int64_t pad, Epilogue epilogue, const ConvTarget& target);
 

@@ -212,17 +212,17 @@ Swin build_swin(WeightSource& src, const SwinConfig& cfg, const Compute& to) {
       auto table = src.take(bp + "attn.relative_position_bias_table", {(2 * win - 1) * (2 * win - 1), heads});
       blk.rel_bias = to.parameter(table.index_select(0, index.view({-1})).view({n, n, heads}).permute({2, 0, 1}));
       if (src.has(bp + "attn.relative_position_index")) src.take(bp + "attn.relative_position_index", {n, n});
-      blk.qkv = {gemm(bp + "attn.qkv.weight", {3 * dim, dim}), gemm(bp + "attn.qkv.bias", {3 * dim})};
-      blk.proj = {gemm(bp + "attn.proj.weight", {dim, dim}), gemm(bp + "attn.proj.bias", {dim})};
+      blk.qkv = make_linear(gemm(bp + "attn.qkv.weight", {3 * dim, dim}), gemm(bp + "attn.qkv.bias", {3 * dim}));
+      blk.proj = make_linear(gemm(bp + "attn.proj.weight", {dim, dim}), gemm(bp + "attn.proj.bias", {dim}));
       blk.norm2_w = act(bp + "norm2.weight", {dim});
       blk.norm2_b = act(bp + "norm2.bias", {dim});
-      blk.fc1 = {gemm(bp + "mlp.fc1.weight", {4 * dim, dim}), gemm(bp + "mlp.fc1.bias", {4 * dim})};
-      blk.fc2 = {gemm(bp + "mlp.fc2.weight", {dim, 4 * dim}), gemm(bp + "mlp.fc2.bias", {dim})};
+      blk.fc1 = make_linear(gemm(bp + "mlp.fc1.weight", {4 * dim, dim}), gemm(bp + "mlp.fc1.bias", {4 * dim}));
+      blk.fc2 = make_linear(gemm(bp + "mlp.fc2.weight", {dim, 4 * dim}), gemm(bp + "mlp.fc2.bias", {dim}));
       layer.blocks.push_back(std::move(blk));
     }
     if (i < 3) {
       layer.has_downsample = true;
-      layer.down.w = gemm(lp + "downsample.reduction.weight", {2 * dim, 4 * dim});
+      layer.down = make_linear(gemm(lp + "downsample.reduction.weight", {2 * dim, 4 * dim}), at::Tensor());
       layer.down_norm_w = act(lp + "downsample.norm.weight", {4 * dim});
       layer.down_norm_b = act(lp + "downsample.norm.bias", {4 * dim});
     }
