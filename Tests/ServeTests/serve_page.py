@@ -348,6 +348,26 @@ READBACK = """
 """
 
 
+def wait_for_downloads(folder, count, timeout):
+    """The names of `count` finished downloads in `folder`, sorted, or whatever is there at the timeout.
+
+    A download is finished when the browser has no partial file left (Chromium's .crdownload,
+    Firefox's .part: Firefox also makes an empty placeholder under the final name at the start) and
+    every file's size has stayed the same, above zero, over two looks half a second apart."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        names = sorted(os.listdir(folder))
+        sizes = {n: os.path.getsize(os.path.join(folder, n)) for n in names}
+        settled = (len(names) == count and not any(n.endswith((".crdownload", ".part")) for n in names)
+                   and all(sizes.values()))
+        if settled and sizes == last:
+            return names
+        last = sizes if settled else None
+        time.sleep(0.5)
+    return sorted(os.listdir(folder))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")
@@ -398,14 +418,7 @@ def main():
         report["job_row"] = page.eval("Array.from(document.querySelectorAll('#jobs tbody tr td')).slice(0, 4).map(c => c.textContent)")
         for link in ("#download-webm", "#download-mp4"):
             page.click(link)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            names = [n for n in os.listdir(args.downloads) if not n.endswith((".crdownload", ".part"))]
-            if len(names) >= 2:
-                break
-            time.sleep(0.2)
-        time.sleep(0.5)  # let the browser finish renaming and closing the files
-        report["downloads"] = sorted(os.listdir(args.downloads))
+        report["downloads"] = wait_for_downloads(args.downloads, 2, 60)
         if args.screenshot:
             page.eval("(window.scrollTo(0, 0), document.getElementById('preview-alpha').currentTime = 0.5)")
             time.sleep(0.5)
