@@ -34,17 +34,21 @@ void fold_bn(WeightSource& src, const std::string& bn, int64_t ch, at::Tensor& w
   b = ((bd - mean) * s + beta).to(at::kFloat);
 }
 
-Conv make_conv(WeightSource& src, const std::string& key, int64_t out, int64_t in, int64_t k, bool bias,
-               const std::string& bn, const Compute& to) {
+// A convolution's weights and bias in the compute type, with its BatchNorm (if any) folded in.
+std::pair<at::Tensor, at::Tensor> folded_weights(WeightSource& src, const std::string& key, int64_t out, int64_t in,
+                                                 int64_t k, bool bias, const std::string& bn, const Compute& to) {
   at::Tensor w = src.take(key + ".weight", {out, in, k, k});
   at::Tensor b;
   if (bias) b = src.take(key + ".bias", {out});
   if (!bn.empty()) fold_bn(src, bn, out, w, b);
-  Conv c;
-  c.w = to.gemm_weight(w);
-  if (b.defined()) c.b = to.gemm_weight(b);
-  c.pad = k / 2;
-  return c;
+  return {to.gemm_weight(w), b.defined() ? to.gemm_weight(b) : at::Tensor()};
+}
+
+// A stride-1 k x k convolution (padding k/2) from the checkpoint.
+Conv load_conv(WeightSource& src, const std::string& key, int64_t out, int64_t in, int64_t k, bool bias,
+               const std::string& bn, const Compute& to) {
+  const auto [w, b] = folded_weights(src, key, out, in, k, bias, bn, to);
+  return make_conv(w, b, 1, k / 2);
 }
 
 DeformConv make_deform(WeightSource& src, const std::string& prefix, int64_t in, int64_t out, int64_t k,
@@ -58,9 +62,7 @@ DeformConv make_deform(WeightSource& src, const std::string& prefix, int64_t in,
   DeformConv d;
   d.k = k;
   d.cpu_kernels = cpu_kernels_enabled();
-  d.offset_mask.w = to.gemm_weight(at::cat({ow, mw}, 0));
-  d.offset_mask.b = to.gemm_weight(at::cat({ob, mb}, 0));
-  d.offset_mask.pad = k / 2;
+  d.offset_mask = make_conv(to.gemm_weight(at::cat({ow, mw}, 0)), to.gemm_weight(at::cat({ob, mb}, 0)), 1, k / 2);
   at::Tensor w = src.take(p + "regular_conv.weight", {out, in, k, k});
   at::Tensor b;
   fold_bn(src, prefix + ".bn", out, w, b);
@@ -199,19 +201,19 @@ BasicDecBlk build_dec_blk(WeightSource& src, const std::string& p, int64_t in_ch
                           const Compute& to) {
   const int64_t inter = 64, planes = 256;
   BasicDecBlk blk;
-  blk.conv_in = make_conv(src, p + ".conv_in", inter, in_ch, 3, true, p + ".bn_in", to);
-  blk.conv_out = make_conv(src, p + ".conv_out", out_ch, inter, 3, true, p + ".bn_out", to);
+  blk.conv_in = load_conv(src, p + ".conv_in", inter, in_ch, 3, true, p + ".bn_in", to);
+  blk.conv_out = load_conv(src, p + ".conv_out", out_ch, inter, 3, true, p + ".bn_out", to);
   const std::string a = p + ".dec_att";
   blk.att.aspp1 = make_deform(src, a + ".aspp1", inter, planes, 1, to);
   const int64_t ks[3] = {1, 3, 7};
   for (int i = 0; i < 3; i++)
     blk.att.deforms[i] = make_deform(src, a + ".aspp_deforms." + std::to_string(i), inter, planes, ks[i], to);
   // pool_conv and conv1 run in the activations' type (they sum the branches).
-  blk.att.pool_conv = make_conv(src, a + ".global_avg_pool.1", planes, inter, 1, false, a + ".global_avg_pool.2", to.exact());
-  const Conv conv1 = make_conv(src, a + ".conv1", inter, planes * 5, 1, false, a + ".bn1", to.exact());
+  blk.att.pool_conv = load_conv(src, a + ".global_avg_pool.1", planes, inter, 1, false, a + ".global_avg_pool.2", to.exact());
+  const auto [w1, b1] = folded_weights(src, a + ".conv1", inter, planes * 5, 1, false, a + ".bn1", to.exact());
   for (int i = 0; i < 5; i++)
-    blk.att.conv1[i] = make_linear(conv1.w.view({inter, 5 * planes}).narrow(1, i * planes, planes).contiguous(),
-                                   i == 4 ? conv1.b : at::Tensor());
+    blk.att.conv1[i] = make_linear(w1.view({inter, 5 * planes}).narrow(1, i * planes, planes).contiguous(),
+                                   i == 4 ? b1 : at::Tensor());
   return blk;
 }
 
@@ -220,15 +222,15 @@ Decoder build_decoder(WeightSource& src, const std::array<int64_t, 4>& ch, const
   const std::array<int64_t, 4> ipt_out{{ch[0] / 8, ch[1] / 8, ch[2] / 8, ch[3] / 8}};
   auto simple = [&](const std::string& p, int64_t in, int64_t out) {
     SimpleConvs s;
-    s.conv1 = make_conv(src, p + ".conv1", 64, in, 3, true, "", to);
-    s.conv_out = make_conv(src, p + ".conv_out", out, 64, 3, true, "", to);
+    s.conv1 = load_conv(src, p + ".conv1", 64, in, 3, true, "", to);
+    s.conv_out = load_conv(src, p + ".conv_out", out, 64, 3, true, "", to);
     return s;
   };
   d.ipt5 = simple("decoder.ipt_blk5", 3 << 10, ipt_out[0]);
   d.ipt4 = simple("decoder.ipt_blk4", 3 << 8, ipt_out[0]);
   d.ipt3 = simple("decoder.ipt_blk3", 3 << 6, ipt_out[1]);
   d.ipt2 = simple("decoder.ipt_blk2", 3 << 4, ipt_out[2]);
-  d.ipt1.conv1 = make_conv(src, "decoder.ipt_blk1.conv1", 64, 3, 3, true, "", to);  // conv_out: see head_ipt1
+  d.ipt1.conv1 = load_conv(src, "decoder.ipt_blk1.conv1", 64, 3, 3, true, "", to);  // conv_out: see head_ipt1
   const std::array<int64_t, 4> dec_out{{ch[1], ch[2], ch[3], ch[3] / 2}};
   std::array<int64_t, 4> dec_in;
   for (int i = 0; i < 4; i++) dec_in[i] = ch[i] + ipt_out[std::max(0, i - 1)];
@@ -245,13 +247,12 @@ Decoder build_decoder(WeightSource& src, const std::array<int64_t, 4>& ch, const
     auto wi = w.narrow(1, cp, ci).reshape({1, ci});  // conv_out1's weights on the patch channels
     // The head makes the logits: no GEMM rounding (to.exact()).
     const Compute head = to.exact();
-    d.head_p1.w = head.gemm_weight(w.narrow(1, 0, cp).to(at::kFloat));
-    d.head_ipt1.w = head.gemm_weight(at::mm(wi, wo.reshape({ci, -1})).view({1, 64, 3, 3}).to(at::kFloat));
-    d.head_ipt1.b = head.gemm_weight((at::mv(wi, bo) + b).to(at::kFloat));
-    d.head_ipt1.pad = 1;
+    d.head_p1 = make_conv(head.gemm_weight(w.narrow(1, 0, cp).to(at::kFloat)), at::Tensor(), 1, 0);
+    d.head_ipt1 = make_conv(head.gemm_weight(at::mm(wi, wo.reshape({ci, -1})).view({1, 64, 3, 3}).to(at::kFloat)),
+                            head.gemm_weight((at::mv(wi, bo) + b).to(at::kFloat)), 1, 1);
     // head_image = head_ipt1 composed with ipt_blk1.conv1 (no activation between): one 5x5 conv
     // from the 3 image channels, w5[u] = sum over a + a2 = u of head_ipt1.w[a] * conv1.w[a2].
-    auto w1 = src.take("decoder.ipt_blk1.conv1.weight", {64, 3, 3, 3}).to(at::kDouble);  // as make_conv read it
+    auto w1 = src.take("decoder.ipt_blk1.conv1.weight", {64, 3, 3, 3}).to(at::kDouble);  // as load_conv read it
     auto b1 = src.take("decoder.ipt_blk1.conv1.bias", {64}).to(at::kDouble);
     auto wh = at::mm(wi, wo.reshape({ci, -1})).view({64, 3, 3});  // head_ipt1's weight, float64
     auto w5 = at::zeros({1, 3, 5, 5}, at::kDouble);
@@ -260,19 +261,18 @@ Decoder build_decoder(WeightSource& src, const std::array<int64_t, 4>& ch, const
         auto tap = at::mv(w1.select(2, a2 / 3).select(2, a2 % 3).t(), wh.select(1, a / 3).select(1, a % 3));  // [3]
         w5.select(2, a / 3 + a2 / 3).select(2, a % 3 + a2 % 3).select(0, 0).add_(tap);
       }
-    d.head_image.w = head.gemm_weight(w5.to(at::kFloat));
-    d.head_image.b = head.gemm_weight((at::mv(wi, bo) + b + (wh.sum({1, 2}) * b1).sum()).to(at::kFloat));
-    d.head_image.pad = 2;
+    d.head_image = make_conv(head.gemm_weight(w5.to(at::kFloat)),
+                             head.gemm_weight((at::mv(wi, bo) + b + (wh.sum({1, 2}) * b1).sum()).to(at::kFloat)), 1, 2);
   }
-  d.lateral4 = make_conv(src, "decoder.lateral_block4.conv", dec_out[0], ch[1], 1, true, "", to);
-  d.lateral3 = make_conv(src, "decoder.lateral_block3.conv", dec_out[1], ch[2], 1, true, "", to);
-  d.lateral2 = make_conv(src, "decoder.lateral_block2.conv", dec_out[2], ch[3], 1, true, "", to);
-  d.gdt4 = make_conv(src, "decoder.gdt_convs_4.0", 16, dec_out[0], 3, true, "decoder.gdt_convs_4.1", to);
-  d.gdt3 = make_conv(src, "decoder.gdt_convs_3.0", 16, dec_out[1], 3, true, "decoder.gdt_convs_3.1", to);
-  d.gdt2 = make_conv(src, "decoder.gdt_convs_2.0", 16, dec_out[2], 3, true, "decoder.gdt_convs_2.1", to);
-  d.gdt_attn4 = make_conv(src, "decoder.gdt_convs_attn_4.0", 1, 16, 1, true, "", to.exact());
-  d.gdt_attn3 = make_conv(src, "decoder.gdt_convs_attn_3.0", 1, 16, 1, true, "", to.exact());
-  d.gdt_attn2 = make_conv(src, "decoder.gdt_convs_attn_2.0", 1, 16, 1, true, "", to.exact());
+  d.lateral4 = load_conv(src, "decoder.lateral_block4.conv", dec_out[0], ch[1], 1, true, "", to);
+  d.lateral3 = load_conv(src, "decoder.lateral_block3.conv", dec_out[1], ch[2], 1, true, "", to);
+  d.lateral2 = load_conv(src, "decoder.lateral_block2.conv", dec_out[2], ch[3], 1, true, "", to);
+  d.gdt4 = load_conv(src, "decoder.gdt_convs_4.0", 16, dec_out[0], 3, true, "decoder.gdt_convs_4.1", to);
+  d.gdt3 = load_conv(src, "decoder.gdt_convs_3.0", 16, dec_out[1], 3, true, "decoder.gdt_convs_3.1", to);
+  d.gdt2 = load_conv(src, "decoder.gdt_convs_2.0", 16, dec_out[2], 3, true, "decoder.gdt_convs_2.1", to);
+  d.gdt_attn4 = load_conv(src, "decoder.gdt_convs_attn_4.0", 1, 16, 1, true, "", to.exact());
+  d.gdt_attn3 = load_conv(src, "decoder.gdt_convs_attn_3.0", 1, 16, 1, true, "", to.exact());
+  d.gdt_attn2 = load_conv(src, "decoder.gdt_convs_attn_2.0", 1, 16, 1, true, "", to.exact());
   return d;
 }
 

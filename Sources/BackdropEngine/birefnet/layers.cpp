@@ -6,9 +6,14 @@
 namespace bd {
 namespace birefnet {
 
-std::shared_ptr<OneDnnConv> layer_kernels() {
-  return cpu_kernels_enabled() ? make_onednn_conv() : nullptr;
+namespace {
+
+// The layer's oneDNN kernels, given its weights; null where they do not run (see Conv in net.h).
+std::shared_ptr<OneDnnConv> layer_kernels(const at::Tensor& w, const at::Tensor& b) {
+  return cpu_kernels_enabled() ? make_onednn_conv(w, b) : nullptr;
 }
+
+}  // namespace
 
 // See net.h: oneDNN for every float32 and bfloat16 CPU convolution, whatever its size and batch.
 at::Tensor conv2d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, int64_t stride, int64_t pad) {
@@ -62,12 +67,26 @@ at::Tensor token_image(const at::Tensor& x) {
 
 }  // namespace
 
+Conv make_conv(const at::Tensor& w, const at::Tensor& b, int64_t stride, int64_t pad) {
+  Conv c;
+  c.b = b;
+  c.stride = stride;
+  c.pad = pad;
+  c.kernels = layer_kernels(w, b);
+  if (!c.kernels) c.w = w;
+  return c;
+}
+
+at::Tensor Conv::weights() const {
+  return w.defined() ? w : plain_weights(*kernels);
+}
+
 at::Tensor Conv::operator()(const at::Tensor& x, Epilogue epilogue, const ConvTarget& target) const {
   if (kernels) {
-    auto y = onednn_conv(*kernels, x, w, b, stride, pad, epilogue, target);
+    auto y = onednn_conv(*kernels, x, stride, pad, epilogue, target);
     if (y.defined()) return y;
   }
-  return finish(conv2d(x, w, b, stride, pad), epilogue, target);
+  return finish(conv2d(x, weights(), b, stride, pad), epilogue, target);
 }
 
 Linear make_linear(const at::Tensor& w, const at::Tensor& b) {
@@ -75,9 +94,8 @@ Linear make_linear(const at::Tensor& w, const at::Tensor& b) {
   l.out = w.size(0);
   l.in = w.size(1);
   l.b = b;
-  l.kernels = w.is_cpu() ? layer_kernels() : nullptr;
-  if (l.kernels) give_weights(*l.kernels, w.contiguous().view({l.out, l.in, 1, 1}), b);
-  else l.w = w;
+  l.kernels = layer_kernels(w.contiguous().view({l.out, l.in, 1, 1}), b);
+  if (!l.kernels) l.w = w;
   return l;
 }
 
@@ -87,7 +105,7 @@ at::Tensor Linear::operator()(const at::Tensor& x, Epilogue epilogue, const Conv
   TORCH_CHECK(!target.into.defined() || target.into.is_contiguous(), "Linear: the target must be contiguous");
   if (kernels) {
     ConvTarget image_target{target.into.defined() ? token_image(target.into) : at::Tensor(), target.accumulate};
-    auto y = onednn_conv(*kernels, token_image(x), at::Tensor(), b, 1, 0, epilogue, image_target);
+    auto y = onednn_conv(*kernels, token_image(x), 1, 0, epilogue, image_target);
     if (y.defined()) return target.into.defined() ? target.into : y.permute({0, 2, 3, 1}).reshape(shape);
   }
   const auto weights = w.defined() ? w : plain_weights(*kernels).view({out, in});

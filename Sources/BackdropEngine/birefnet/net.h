@@ -41,23 +41,24 @@ class WeightSource {
   std::set<std::string> used_;
 };
 
-// oneDNN kernels with packed weights for one CPU layer (onednn_conv.h); null in builds without
-// them and in a model built with BD_TESTING_KERNELS=aten, which then takes the ATen path.
-std::shared_ptr<OneDnnConv> layer_kernels();
-
-// A convolution with any following eval-mode BatchNorm folded in (weight, bias in compute dtype).
+// A convolution with any following eval-mode BatchNorm folded in. Made by make_conv, which on the
+// CPU gives the weights to the layer's oneDNN kernels (onednn_conv.h): w is then undefined, the
+// packed copy being the only one. Builds without those kernels, GPU weights and a model built with
+// BD_TESTING_KERNELS=aten keep w and take the ATen path.
 struct Conv {
   at::Tensor w, b;
   int64_t stride = 1, pad = 0;
-  std::shared_ptr<OneDnnConv> kernels = layer_kernels();
+  std::shared_ptr<OneDnnConv> kernels;
   // The result in the weight's type (see conv2d), with the epilogue applied; or written into
   // target.into (see ConvTarget).
   at::Tensor operator()(const at::Tensor& x, Epilogue epilogue = Epilogue::None, const ConvTarget& target = {}) const;
+  // The weights as a plain [O, C, KH, KW] tensor (given back by the kernels when they hold them).
+  at::Tensor weights() const;
 };
+Conv make_conv(const at::Tensor& w, const at::Tensor& b, int64_t stride, int64_t pad);
 
 // x @ w^T + b over the last dimension of x, w [O, C]: on the CPU a 1x1 convolution of the token
-// matrix (see linear()). Made by make_linear, which on the CPU gives the weights to the layer's
-// oneDNN kernels (w is then undefined: the packed copy is the only one).
+// matrix (see linear()). Made by make_linear, which gives the weights away as make_conv does.
 struct Linear {
   at::Tensor w, b;
   int64_t out = 0, in = 0;  // w's shape, also once w is given away

@@ -49,7 +49,7 @@ struct Kernel {
   dnnl::convolution_forward conv;
   memory::desc src, dst, scratchpad;
   memory weights;
-  at::Tensor bias;  // float32 (also for bfloat16 weights: one rounding fewer), or undefined
+  memory bias;  // over the layer's float32 bias; an empty handle when it has none
   int64_t o = 0, oh = 0, ow = 0;
 };
 
@@ -57,25 +57,14 @@ struct Kernel {
 
 class OneDnnConv {
  public:
-  // Weights given for good (give_weights): kept plain only until the first kernel packed them.
-  void own(const at::Tensor& w, const at::Tensor& b) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    adopt(w, b);
-    owned_ = true;
-  }
+  OneDnnConv(const at::Tensor& w, const at::Tensor& b, memory::data_type type)
+      : type(w.scalar_type()),
+        dnnl_type_(type),
+        dims_(w.sizes().vec()),
+        bias_(b.defined() ? b.to(at::kFloat).contiguous() : at::Tensor()),
+        plain_(w.contiguous()) {}
 
-  // The weights' type for a call that brings `w` (a layer that owns its weights ignores it);
-  // false when there are none this path can run.
-  bool weight_type(const at::Tensor& w, const at::Tensor& b, c10::ScalarType* type) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!owned_) {
-      if (!w.defined() || !w.is_cpu() || w.dim() != 4) return false;
-      if (!source_.defined() || source_.data_ptr() != w.data_ptr()) adopt(w, b);
-    }
-    memory::data_type unused;
-    *type = type_;
-    return to_dnnl(type_, &unused);
-  }
+  const c10::ScalarType type;  // the weights' type, in which the layer computes
 
   // The kernel for this call, made (and the weights packed for it) on first use.
   Kernel kernel(const Key& key) {
@@ -85,31 +74,18 @@ class OneDnnConv {
     return kernels_.emplace(key, make(key)).first->second;
   }
 
-  // The weights as a plain [O, C, KH, KW] tensor (reordered back from a packed copy once given away).
+  // The weights as a plain [O, C, KH, KW] tensor (reordered back from the packed copy once packed).
   at::Tensor plain() {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (source_.defined()) return source_;
-    auto out = at::empty(dims_, at::TensorOptions().dtype(type_));
+    if (plain_.defined()) return plain_;
+    auto out = at::empty(dims_, at::TensorOptions().dtype(type));
     reorder_into(packed_.front(), plain_memory(out.data_ptr()));
     return out;
   }
 
  private:
-  // New weights (the first call, or a layer object copied and given other tensors): start over.
-  // Holding `w` keeps its storage alive, so its address cannot come back with other values.
-  void adopt(const at::Tensor& w, const at::Tensor& b) {
-    source_ = w.contiguous();
-    type_ = w.scalar_type();
-    dims_ = w.sizes().vec();
-    bias_ = b.defined() ? b.to(at::kFloat).contiguous() : at::Tensor();
-    kernels_.clear();
-    packed_.clear();
-  }
-
   memory plain_memory(void* data) const {
-    memory::data_type wt;
-    to_dnnl(type_, &wt);
-    return memory({{dims_[0], dims_[1], dims_[2], dims_[3]}, wt, memory::format_tag::oihw}, cpu_engine(), data);
+    return memory({{dims_[0], dims_[1], dims_[2], dims_[3]}, dnnl_type_, memory::format_tag::oihw}, cpu_engine(), data);
   }
 
   static void reorder_into(memory from, memory to) {
@@ -119,19 +95,17 @@ class OneDnnConv {
   }
 
   Kernel make(const Key& key) {
-    memory::data_type wt;
-    to_dnnl(type_, &wt);
     const int64_t o = dims_[0], kh = dims_[2], kw = dims_[3];
     Kernel k;
     k.o = o;
     k.oh = (key.h + 2 * key.pad - kh) / key.stride + 1;
     k.ow = (key.w + 2 * key.pad - kw) / key.stride + 1;
     if (key.c != dims_[1] || k.oh < 1 || k.ow < 1) return k;
-    k.src = memory::desc({key.n, key.c, key.h, key.w}, wt, memory::format_tag::nhwc);
+    k.src = memory::desc({key.n, key.c, key.h, key.w}, dnnl_type_, memory::format_tag::nhwc);
     k.dst = memory::desc({key.n, o, k.oh, k.ow}, key.out, memory::format_tag::nhwc);
     dnnl::convolution_forward::primitive_desc pd;
     try {
-      const memory::desc any_weights({o, key.c, kh, kw}, wt, memory::format_tag::any);
+      const memory::desc any_weights({o, key.c, kh, kw}, dnnl_type_, memory::format_tag::any);
       const memory::dims strides{key.stride, key.stride}, padding{key.pad, key.pad};
       const auto desc = bias_.defined()
           ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
@@ -155,52 +129,49 @@ class OneDnnConv {
     k.conv = dnnl::convolution_forward(pd);
     k.scratchpad = pd.scratchpad_desc();
     k.weights = packed(pd.weights_desc());
-    k.bias = bias_;
+    if (bias_.defined()) k.bias = memory({{o}, memory::data_type::f32, memory::format_tag::a}, cpu_engine(), bias_.data_ptr());
     return k;
   }
 
-  // The weights in `layout`: reordered from the plain tensor, or once that is given away from the
-  // first packed copy. Owned plain weights are dropped after the first packing, so that a layer
-  // holds one copy of its weights (two where kernels for other input sizes want another layout).
+  // The weights in `layout`: reordered from the plain tensor, or once that is dropped (after the
+  // first packing, so that the layer holds one copy of its weights, two where kernels for other
+  // input sizes want another layout) from the first packed copy.
   memory packed(const memory::desc& layout) {
     for (const auto& m : packed_)
       if (m.get_desc() == layout) return m;
     memory out(layout, cpu_engine());
-    reorder_into(source_.defined() ? plain_memory(source_.data_ptr()) : packed_.front(), out);
+    reorder_into(plain_.defined() ? plain_memory(plain_.data_ptr()) : packed_.front(), out);
     packed_.push_back(out);
-    if (owned_) source_ = at::Tensor();
+    plain_ = at::Tensor();
     return out;
   }
 
-  std::mutex mutex_;
-  bool owned_ = false;
-  at::Tensor source_, bias_;  // source_: the plain weights while needed
-  c10::ScalarType type_ = at::kFloat;
-  std::vector<int64_t> dims_;
+  const memory::data_type dnnl_type_;
+  const std::vector<int64_t> dims_;
+  const at::Tensor bias_;  // float32 (also for bfloat16 weights: one rounding fewer), or undefined
+  std::mutex mutex_;       // guards what follows: kernels are made by whichever thread calls first
+  at::Tensor plain_;       // the plain weights until the first packing
   std::map<Key, Kernel> kernels_;
   std::vector<memory> packed_;
 };
 
-std::shared_ptr<OneDnnConv> make_onednn_conv() {
-  return std::make_shared<OneDnnConv>();
-}
-
-void give_weights(OneDnnConv& layer, const at::Tensor& w, const at::Tensor& b) {
-  layer.own(w, b);
+std::shared_ptr<OneDnnConv> make_onednn_conv(const at::Tensor& w, const at::Tensor& b) {
+  memory::data_type type;
+  if (!w.defined() || !w.is_cpu() || w.dim() != 4 || !to_dnnl(w.scalar_type(), &type)) return nullptr;
+  return std::make_shared<OneDnnConv>(w, b, type);
 }
 
 at::Tensor plain_weights(OneDnnConv& layer) {
   return layer.plain();
 }
 
-at::Tensor onednn_conv(OneDnnConv& layer, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
-                       int64_t stride, int64_t pad, Epilogue epilogue, const ConvTarget& target) {
-  c10::ScalarType type;
-  if (!x.is_cpu() || x.dim() != 4 || !layer.weight_type(w, b, &type)) return at::Tensor();
+at::Tensor onednn_conv(OneDnnConv& layer, const at::Tensor& x, int64_t stride, int64_t pad, Epilogue epilogue,
+                       const ConvTarget& target) {
+  if (!x.is_cpu() || x.dim() != 4) return at::Tensor();
   memory::data_type out_type;
-  const auto out_scalar = target.into.defined() ? target.into.scalar_type() : type;
+  const auto out_scalar = target.into.defined() ? target.into.scalar_type() : layer.type;
   if (!to_dnnl(out_scalar, &out_type)) return at::Tensor();
-  const auto src = (x.scalar_type() == type ? x : x.to(type)).contiguous(at::MemoryFormat::ChannelsLast);
+  const auto src = (x.scalar_type() == layer.type ? x : x.to(layer.type)).contiguous(at::MemoryFormat::ChannelsLast);
   const int64_t n = src.size(0), c = src.size(1), h = src.size(2), wd = src.size(3);
   const Kernel k = layer.kernel(Key{n, c, h, wd, stride, pad, out_type, epilogue, target.accumulate});
   if (!k.usable) return at::Tensor();
@@ -221,9 +192,9 @@ at::Tensor onednn_conv(OneDnnConv& layer, const at::Tensor& x, const at::Tensor&
       {DNNL_ARG_WEIGHTS, k.weights},
       {DNNL_ARG_DST, memory(k.dst, engine, y.data_ptr())},
       {DNNL_ARG_SCRATCHPAD, memory(k.scratchpad, engine, scratch.data_ptr())}};
-  if (k.bias.defined())
-    args.emplace(DNNL_ARG_BIAS, memory({{k.o}, memory::data_type::f32, memory::format_tag::a}, engine, k.bias.data_ptr()));
-  dnnl::stream stream(engine);
+  if (k.bias) args.emplace(DNNL_ARG_BIAS, k.bias);
+  // A CPU stream is a handle on the calling thread: one per thread, made once.
+  thread_local dnnl::stream stream(engine);
   k.conv.execute(stream, args);
   stream.wait();
   return y;
@@ -239,18 +210,15 @@ namespace birefnet {
 
 class OneDnnConv {};
 
-std::shared_ptr<OneDnnConv> make_onednn_conv() {
+std::shared_ptr<OneDnnConv> make_onednn_conv(const at::Tensor&, const at::Tensor&) {
   return nullptr;
 }
 
-at::Tensor onednn_conv(OneDnnConv&, const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, int64_t, Epilogue,
-                       const ConvTarget&) {
+at::Tensor plain_weights(OneDnnConv&) {
   return at::Tensor();
 }
 
-void give_weights(OneDnnConv&, const at::Tensor&, const at::Tensor&) {}
-
-at::Tensor plain_weights(OneDnnConv&) {
+at::Tensor onednn_conv(OneDnnConv&, const at::Tensor&, int64_t, int64_t, Epilogue, const ConvTarget&) {
   return at::Tensor();
 }
 

@@ -28,30 +28,27 @@ struct ConvTarget {
   bool accumulate = false;
 };
 
-// One layer's oneDNN kernels and packed weights, per input shape: the full- and half-resolution
-// backbone passes and each batch size get their own kernel, and the weights are packed once per
-// layout the kernels want (most layers want one; a few get a second for the smaller maps).
+// One layer's weights and oneDNN kernels, per input shape: the full- and half-resolution backbone
+// passes and each batch size get their own kernel. The weights are packed once per layout the
+// kernels want (most layers want one; a few get a second for the smaller maps), and the plain copy
+// is dropped once packed, so that the packed copy is the only one (the bulk of a model: Swin's
+// linear layers, 0.75 GB for Swin-L in float32).
 class OneDnnConv;
 
-// A cache for one layer, or null when this build has no direct oneDNN path. It packs whatever
-// weights the calls bring (a new tensor: packed anew).
-std::shared_ptr<OneDnnConv> make_onednn_conv();
+// The layer for weights w [O, C, KH, KW] and bias b [O] (or undefined), float32 or bfloat16 on the
+// CPU; null when this build has no direct oneDNN path or the weights are not of that kind.
+std::shared_ptr<OneDnnConv> make_onednn_conv(const at::Tensor& w, const at::Tensor& b);
 
-// Gives the layer its weights for good: it keeps them plain only until its first kernel has packed
-// them, so that the packed copy is the only one (the bulk of a model: Swin's linear layers, 0.75 GB
-// for Swin-L in float32). Calls then pass an undefined w.
-void give_weights(OneDnnConv& layer, const at::Tensor& w, const at::Tensor& b);
-
-// The weights as a plain [O, C, KH, KW] tensor (reordered back from the packed copy when given
-// away): for the ATen path, should oneDNN have no kernel for a call.
+// The weights as a plain [O, C, KH, KW] tensor (reordered back from the packed copy once packed):
+// for the ATen path, should oneDNN have no kernel for a call.
 at::Tensor plain_weights(OneDnnConv& layer);
 
-// conv(x, w) + b with the epilogue, stride and symmetric padding, no dilation, groups 1 (w
-// undefined for a layer given its weights), in the weights' type (float32 or bfloat16, CPU) and
-// returned in that type unless written into target.into. Returns an undefined tensor when oneDNN
-// cannot run it (a GPU tensor, another type): the caller then takes the ATen path.
-at::Tensor onednn_conv(OneDnnConv& layer, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
-                       int64_t stride, int64_t pad, Epilogue epilogue, const ConvTarget& target);
+// conv(x) + b with the epilogue, stride and symmetric padding, no dilation, groups 1, in the
+// weights' type and returned in that type unless written into target.into. Returns an undefined
+// tensor when oneDNN cannot run it (a GPU tensor, another type, no kernel on this CPU): the caller
+// then takes the ATen path.
+at::Tensor onednn_conv(OneDnnConv& layer, const at::Tensor& x, int64_t stride, int64_t pad, Epilogue epilogue,
+                       const ConvTarget& target);
 
 }  // namespace birefnet
 }  // namespace bd

@@ -188,9 +188,7 @@ Swin build_swin(WeightSource& src, const SwinConfig& cfg, const Compute& to) {
   // and the relative position bias in the activations' type.
   auto gemm = [&](const std::string& key, std::vector<int64_t> shape) { return to.gemm_weight(src.take(key, shape)); };
   auto act = [&](const std::string& key, std::vector<int64_t> shape) { return to.parameter(src.take(key, shape)); };
-  s.patch_embed.w = gemm("bb.patch_embed.proj.weight", {e, 3, 4, 4});
-  s.patch_embed.b = gemm("bb.patch_embed.proj.bias", {e});
-  s.patch_embed.stride = 4;
+  s.patch_embed = make_conv(gemm("bb.patch_embed.proj.weight", {e, 3, 4, 4}), gemm("bb.patch_embed.proj.bias", {e}), 4, 0);
   s.pe_norm_w = act("bb.patch_embed.norm.weight", {e});
   s.pe_norm_b = act("bb.patch_embed.norm.bias", {e});
   // Canonical relative position index of a win x win window.
