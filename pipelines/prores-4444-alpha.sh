@@ -6,6 +6,6 @@
 # Usage: pipelines/prores-4444-alpha.sh INPUT MODEL OUTPUT.mov
 set -e
 exec gst-launch-1.0 -q -e filesrc location="$1" ! decodebin ! videoconvert ! \
-  birefnetmatte model-file="$2" ! video/x-raw,format=RGBA ! \
+  videoflip video-direction=auto ! birefnetmatte model-file="$2" ! video/x-raw,format=RGBA ! \
   videoconvert ! video/x-raw,format=A444_10LE,colorimetry=bt709 ! \
   avenc_prores_ks profile=4444 vendor=apl0 ! qtmux ! filesink location="$3"

@@ -5,6 +5,14 @@ import Foundation
 import Synchronization
 
 enum GStreamer {
+  /// Decoded video turned upright. Phone footage is often stored sideways with an orientation
+  /// (MP4's display matrix, read as the image-orientation tag) that players apply when showing
+  /// it: the model must see the subject upright, and the outputs must show it as a player showed
+  /// the input (WebM has no orientation field, and the muxers used here write none). videoflip
+  /// follows the tag and passes frames through untouched without one; the videoconvert before it
+  /// gives it a format it takes, whatever the decoder outputs (also a passthrough when it does).
+  static let uprightVideo = "videoconvert ! videoflip video-direction=auto"
+
   /// The libgstbackdrop.so in use, once `setUp()` found it.
   nonisolated(unsafe) static var pluginFile: String?
 
@@ -398,7 +406,11 @@ struct MediaInfo {
   private final class Collector: @unchecked Sendable {
     let pipeline: UnsafeMutablePointer<GstElement>
     var info = MediaInfo()
+    /// Where the upright video ends (GStreamer.uprightVideo ! fakesink): its caps have the size a
+    /// player shows, the decoder's are the stored one.
+    var uprightSinkPad: UnsafeMutablePointer<GstPad>?
     init(_ pipeline: UnsafeMutablePointer<GstElement>) { self.pipeline = pipeline }
+    deinit { if let uprightSinkPad { gst_object_unref(uprightSinkPad) } }
   }
 
   /// Inspects `path` (which must exist and be readable); throws a clear error when GStreamer
@@ -412,12 +424,14 @@ struct MediaInfo {
       _, pad, data in
       guard let pad, let data else { return }
       let collector = Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue()
+      var firstRawVideo = false
       if let caps = gst_pad_get_current_caps(pad) ?? gst_pad_query_caps(pad, nil) {
         defer { gst_caps_unref(caps) }
         if let structure = gst_caps_get_structure(caps, 0) {
           let name = String(cString: gst_structure_get_name(structure))
           if name.hasPrefix("video/") && !collector.info.hasVideo {
             collector.info.hasVideo = true
+            firstRawVideo = name == "video/x-raw"
             var width: gint = 0, height: gint = 0, num: gint = 0, den: gint = 1
             gst_structure_get_int(structure, "width", &width)
             gst_structure_get_int(structure, "height", &height)
@@ -430,13 +444,22 @@ struct MediaInfo {
           }
         }
       }
-      guard let sink = gst_element_factory_make("fakesink", nil) else { return }
+      // The first video stream goes through the upright chain, anything else into a fakesink.
+      let sink: UnsafeMutablePointer<GstElement>? = firstRawVideo
+        ? gst_parse_bin_from_description("\(GStreamer.uprightVideo) ! fakesink name=upright", 1, nil)
+          .map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: GstElement.self) }
+        : gst_element_factory_make("fakesink", nil)
+      guard let sink else { return }
       let bin = UnsafeMutableRawPointer(collector.pipeline).assumingMemoryBound(to: GstBin.self)
       gst_bin_add(bin, sink)
       gst_element_sync_state_with_parent(sink)
       if let sinkPad = gst_element_get_static_pad(sink, "sink") {
         gst_pad_link(pad, sinkPad)
         gst_object_unref(sinkPad)
+      }
+      if firstRawVideo, let fakesink = gst_bin_get_by_name(UnsafeMutableRawPointer(sink).assumingMemoryBound(to: GstBin.self), "upright") {
+        collector.uprightSinkPad = gst_element_get_static_pad(fakesink, "sink")
+        gst_object_unref(fakesink)
       }
     }
     let retained = Unmanaged.passRetained(collector)
@@ -455,6 +478,14 @@ struct MediaInfo {
       throw LauncherError.data("\(path) is not a media file GStreamer can decode (\(text))")
     }
     var info = collector.info
+    if let pad = collector.uprightSinkPad, let caps = gst_pad_get_current_caps(pad) {
+      defer { gst_caps_unref(caps) }
+      var width: gint = 0, height: gint = 0
+      if let structure = gst_caps_get_structure(caps, 0), gst_structure_get_int(structure, "width", &width) != 0,
+        gst_structure_get_int(structure, "height", &height) != 0 {
+        (info.width, info.height) = (Int(width), Int(height))
+      }
+    }
     info.durationNs = pipeline.durationNs()
     gst_element_set_state(pipeline.element, GST_STATE_NULL)
     guard info.hasVideo else {

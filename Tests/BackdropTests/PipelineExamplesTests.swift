@@ -61,6 +61,29 @@ final class PipelineExamplesTests: XCTestCase {
     XCTAssertLessThan(bytes[backgroundPoint.y * Self.width + backgroundPoint.x], 40)
   }
 
+  /// Phone footage stored sideways (a display matrix, set here with ffmpeg, which GStreamer reads as
+  /// image-orientation): the example turns it upright, so the matte is portrait, with the white bar
+  /// (stored on the left) along the bottom and the blue bar (stored on the right) along the top.
+  func testMatteOnlyTurnsSidewaysFootageUpright() throws {
+    let stored = directory.appendingPathComponent("stored.mp4").path, sideways = directory.appendingPathComponent("sideways.mp4").path
+    let run = runPipeline(
+      "videotestsrc num-buffers=\(Self.frames) pattern=smpte ! video/x-raw,width=\(Self.width),height=\(Self.height),framerate=10/1 ! "
+        + "x264enc qp-max=10 ! mp4mux ! filesink location=\(stored)")
+    XCTAssertTrue(run.reachedEOS, "making the clip: \(run.errors)")
+    let ffmpeg = try runTool("/usr/bin/ffmpeg", ["-v", "error", "-y", "-i", stored, "-c", "copy", "-metadata:s:v:0", "rotate=90", sideways])
+    XCTAssertEqual(ffmpeg.status, 0, ffmpeg.stderr)
+    let output = directory.appendingPathComponent("matte.webm").path
+    try script("matte-only.sh", [sideways, model, output])
+    let bytes = try decode(output, format: "GRAY8")
+    let (width, height) = (Self.height, Self.width)  // portrait
+    XCTAssertEqual(bytes.count, Self.frames * width * height, "portrait frames (\(width)x\(height))")
+    guard bytes.count >= width * height else { return }
+    // Stored (x, y) is shown at (y, stored width - 1 - x).
+    let shown = { (x: Int, y: Int) in Int(bytes[(Self.width - 1 - x) * width + y]) }
+    XCTAssertGreaterThan(shown(subjectPoint.x, subjectPoint.y), 215, "white bar, along the bottom, is the subject")
+    XCTAssertLessThan(shown(backgroundPoint.x, backgroundPoint.y), 40, "blue bar, along the top, the background")
+  }
+
   func testTransparentPNGFrames() throws {
     let pattern = directory.appendingPathComponent("frame%03d.png").path
     try script("transparent-png-frames.sh", [clip, model, pattern])
