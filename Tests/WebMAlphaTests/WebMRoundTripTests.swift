@@ -117,6 +117,27 @@ final class WebMRoundTripTests: XCTestCase {
     XCTAssertEqual(count("+ Seek entry"), 3)
   }
 
+  /// Non-square pixels (here PAL DV widescreen's 64:45) are written as a display size, the
+  /// width stretched: 176 × 64/45 = 250.3 → 250 × 144, which ffprobe and players show at 125:72
+  /// (as webmmux writes it). Tall pixels stretch the height. Square pixels write none.
+  func testPixelAspectRatioBecomesTheDisplaySize() throws {
+    let mkvinfo = try requireTool("mkvinfo")
+    for (par, display) in [("64/45", "250x144"), ("8/9", "176x162"), ("1/1", "")] {
+      let path = output("par-\(par.replacingOccurrences(of: "/", with: "-")).webm")
+      let outcome = runPipeline("videotestsrc num-buffers=3 ! video/x-raw,format=A420,width=176,height=144,"
+        + "pixel-aspect-ratio=\(par),framerate=10/1 ! vp9alphaenc ! webmalphamux ! filesink location=\(path)")
+      XCTAssertNil(outcome.error, outcome.error ?? "")
+      let text = try runProcess(mkvinfo, ["-v", path]).stdout
+      let width = text.components(separatedBy: "Display width: ").dropFirst().first?.prefix { $0.isNumber } ?? ""
+      let height = text.components(separatedBy: "Display height: ").dropFirst().first?.prefix { $0.isNumber } ?? ""
+      XCTAssertEqual(width.isEmpty ? "" : "\(width)x\(height)", display, "pixel-aspect-ratio \(par)")
+      let probe = try ffprobe(path, "stream=width,height,display_aspect_ratio")
+      XCTAssertEqual([probe["width"], probe["height"]], ["176", "144"], "coded size kept")
+      let shown = ["64/45": "125:72", "8/9": "88:81", "1/1": "11:9"][par]
+      XCTAssertEqual(probe["display_aspect_ratio"], shown, "pixel-aspect-ratio \(par)")
+    }
+  }
+
   func testVP9ParseInFrontOfMuxer() throws {
     // vp9parse 1.22.0 loops forever unless the muxer's caps name codec-alpha=true.
     let path = output("parsed.webm")

@@ -140,6 +140,8 @@ enum EBMLID {
   static let video: UInt32 = 0xE0
   static let pixelWidth: UInt32 = 0xB0
   static let pixelHeight: UInt32 = 0xBA
+  static let displayWidth: UInt32 = 0x54B0
+  static let displayHeight: UInt32 = 0x54BA
   static let alphaMode: UInt32 = 0x53C0
   static let audio: UInt32 = 0xE1
   static let samplingFrequency: UInt32 = 0xB5

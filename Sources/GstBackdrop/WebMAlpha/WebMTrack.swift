@@ -11,6 +11,9 @@ struct WebMTrack {
   var hasAlpha = false
   var width = 0
   var height = 0
+  /// The size to show the picture at, where its pixels are not square (pixel-aspect-ratio in the
+  /// caps: anamorphic DV, broadcast or phone footage); nil for square pixels.
+  var displaySize: (width: Int, height: Int)?
   var defaultDurationNs: UInt64 = 0
   var sampleRate = 0
   var channels = 0
@@ -44,6 +47,11 @@ struct WebMTrack {
       }
       guard width > 0, height > 0 else {
         throw WebMError("VP9 caps without width and height (\(capsDescription(caps))); put vp9parse in front")
+      }
+      var parN: Int32 = 1
+      var parD: Int32 = 1
+      if gst_structure_get_fraction(structure, "pixel-aspect-ratio", &parN, &parD) != 0 {
+        displaySize = WebMTrack.displaySize(width: width, height: height, parN: Int(parN), parD: Int(parD))
       }
       func string(_ field: String) -> String? { gst_structure_get_string(structure, field).map { String(cString: $0) } }
       let depth = int("bit-depth-luma")
@@ -123,6 +131,17 @@ struct WebMTrack {
     return out
   }
 
+  /// Matroska gives non-square pixels as a display size (DisplayWidth/DisplayHeight, in pixels):
+  /// the width stretched when the pixels are wide, the height when they are tall, as players and
+  /// matroskamux read and write it. nil for square pixels or a ratio that is not one.
+  static func displaySize(width: Int, height: Int, parN: Int, parD: Int) -> (width: Int, height: Int)? {
+    guard parN > 0, parD > 0, parN != parD else { return nil }
+    if parN > parD {
+      return (Int(gst_util_uint64_scale_round(UInt(width), UInt(parN), UInt(parD))), height)
+    }
+    return (width, Int(gst_util_uint64_scale_round(UInt(height), UInt(parD), UInt(parN))))
+  }
+
   func writeEntry(_ w: inout EBMLWriter) {
     w.master(EBMLID.trackEntry) { e in
       e.uint(EBMLID.trackNumber, number)
@@ -138,6 +157,10 @@ struct WebMTrack {
         e.master(EBMLID.video) { v in
           v.uint(EBMLID.pixelWidth, UInt64(width))
           v.uint(EBMLID.pixelHeight, UInt64(height))
+          if let displaySize {
+            v.uint(EBMLID.displayWidth, UInt64(displaySize.width))
+            v.uint(EBMLID.displayHeight, UInt64(displaySize.height))
+          }
           if hasAlpha { v.uint(EBMLID.alphaMode, 1) }
         }
       case .audio:
