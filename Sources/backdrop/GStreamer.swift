@@ -413,6 +413,14 @@ struct MediaInfo {
     deinit { if let uprightSinkPad { gst_object_unref(uprightSinkPad) } }
   }
 
+  /// The width and height a caps structure gives, when it gives both.
+  private static func size(_ structure: UnsafeMutablePointer<GstStructure>) -> (Int, Int)? {
+    var width: gint = 0, height: gint = 0
+    guard gst_structure_get_int(structure, "width", &width) != 0, gst_structure_get_int(structure, "height", &height) != 0
+    else { return nil }
+    return (Int(width), Int(height))
+  }
+
   /// Inspects `path` (which must exist and be readable); throws a clear error when GStreamer
   /// cannot decode it or it has no video stream.
   static func probe(_ path: String) throws -> MediaInfo {
@@ -432,12 +440,9 @@ struct MediaInfo {
           if name.hasPrefix("video/") && !collector.info.hasVideo {
             collector.info.hasVideo = true
             firstRawVideo = name == "video/x-raw"
-            var width: gint = 0, height: gint = 0, num: gint = 0, den: gint = 1
-            gst_structure_get_int(structure, "width", &width)
-            gst_structure_get_int(structure, "height", &height)
+            var num: gint = 0, den: gint = 1
             gst_structure_get_fraction(structure, "framerate", &num, &den)
-            collector.info.width = Int(width)
-            collector.info.height = Int(height)
+            (collector.info.width, collector.info.height) = MediaInfo.size(structure) ?? (0, 0)
             collector.info.framerate = (Int(num), Int(max(den, 1)))
           } else if name.hasPrefix("audio/") {
             collector.info.hasAudio = true
@@ -480,11 +485,7 @@ struct MediaInfo {
     var info = collector.info
     if let pad = collector.uprightSinkPad, let caps = gst_pad_get_current_caps(pad) {
       defer { gst_caps_unref(caps) }
-      var width: gint = 0, height: gint = 0
-      if let structure = gst_caps_get_structure(caps, 0), gst_structure_get_int(structure, "width", &width) != 0,
-        gst_structure_get_int(structure, "height", &height) != 0 {
-        (info.width, info.height) = (Int(width), Int(height))
-      }
+      if let size = gst_caps_get_structure(caps, 0).flatMap(MediaInfo.size) { (info.width, info.height) = size }
     }
     info.durationNs = pipeline.durationNs()
     gst_element_set_state(pipeline.element, GST_STATE_NULL)
