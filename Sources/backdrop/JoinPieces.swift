@@ -94,11 +94,27 @@ struct JoinPiece {
 private func seconds(_ ns: UInt64) -> String { String(format: "%.3f s", Double(ns) / 1e9) }
 
 /// The caps of a file's first video and audio streams, its first video timestamp and the titles
-/// among its tags, from `demuxer` prerolled into fake sinks (which post the tags on the bus).
+/// among its tags, read by `demuxer` into queued fake sinks.
+///
+/// A bare demuxer does not hold the pipeline's state change while it finds its streams (decodebin
+/// and parsebin do), so ASYNC_DONE is no sign that every stream has been seen: it can come after
+/// the video sink's preroll and before the audio pad exists, or be lost to a sink added while the
+/// pipeline is still changing state. Reading is done when the demuxer said `no-more-pads` and every
+/// one of its pads has passed its first buffer or EOS; the tags travel ahead of the first buffer.
 private func probeStreams(_ path: String, demuxer: String) throws -> (video: String?, audio: String?, firstVideoNs: UInt64, titles: [String]) {
   final class Collector: @unchecked Sendable {
+    struct State {
+      var video: String?
+      var audio: String?
+      var first: UInt64?
+      var titles: [String] = []
+      var pads = 0
+      var padsDone = 0
+      var noMorePads = false
+      var complete: Bool { noMorePads && padsDone == pads }
+    }
     let pipeline: UnsafeMutablePointer<GstElement>
-    let state = Mutex((video: String?.none, audio: String?.none, first: UInt64?.none))
+    let state = Mutex(State())
     init(_ pipeline: UnsafeMutablePointer<GstElement>) { self.pipeline = pipeline }
   }
   let pipeline = try Pipeline("filesrc location=\(gstQuote(path)) ! \(demuxer) name=demux")
@@ -109,57 +125,82 @@ private func probeStreams(_ path: String, demuxer: String) throws -> (video: Str
     _, pad, data in
     guard let pad, let data else { return }
     let collector = Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue()
+    var text: String?
     if let caps = gst_pad_get_current_caps(pad) {
-      let text = String(cString: gst_caps_to_string(caps))
+      text = String(cString: gst_caps_to_string(caps))
       gst_caps_unref(caps)
-      let isVideo = text.hasPrefix("video/")
-      collector.state.withLock {
-        if isVideo && $0.video == nil { $0.video = text } else if !isVideo && $0.audio == nil { $0.audio = text }
-      }
-      if isVideo {
-        gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, { _, info, data in
-          guard let info, let data, let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self) else {
-            return GST_PAD_PROBE_REMOVE
-          }
-          let pts = UInt64(buffer.pointee.pts)
-          Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().state.withLock { if $0.first == nil { $0.first = pts } }
-          return GST_PAD_PROBE_REMOVE
-        }, data, nil)
-      }
     }
+    let isVideo = text?.hasPrefix("video/") ?? false
+    collector.state.withLock {
+      $0.pads += 1
+      if isVideo && $0.video == nil { $0.video = text } else if !isVideo && $0.audio == nil { $0.audio = text }
+    }
+    // Watches the pad until its first buffer (or EOS): the tags before it, the video's first PTS.
+    let mask = GstPadProbeType(rawValue: GST_PAD_PROBE_TYPE_BUFFER.rawValue | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM.rawValue)
+    gst_pad_add_probe(pad, mask, { pad, info, data in
+      guard let pad, let info, let data else { return GST_PAD_PROBE_REMOVE }
+      let collector = Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue()
+      if info.pointee.type.rawValue & GST_PAD_PROBE_TYPE_BUFFER.rawValue != 0 {
+        let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self)
+        let isVideo = padCarriesVideo(pad)
+        collector.state.withLock {
+          if isVideo, $0.first == nil, let buffer { $0.first = UInt64(buffer.pointee.pts) }
+          $0.padsDone += 1
+        }
+        return GST_PAD_PROBE_REMOVE
+      }
+      guard let event = info.pointee.data?.assumingMemoryBound(to: GstEvent.self) else { return GST_PAD_PROBE_OK }
+      switch event.pointee.type {
+      case GST_EVENT_TAG:
+        let titles = eventTitles(event)
+        collector.state.withLock { $0.titles += titles }
+        return GST_PAD_PROBE_OK
+      case GST_EVENT_EOS:
+        collector.state.withLock { $0.padsDone += 1 }
+        return GST_PAD_PROBE_REMOVE
+      default:
+        return GST_PAD_PROBE_OK
+      }
+    }, data, nil)
     linkQueuedFakeSink(pad, in: collector.pipeline)
+  }
+  let noMorePads: @convention(c) (UnsafeMutablePointer<GstElement>?, gpointer?) -> Void = { _, data in
+    guard let data else { return }
+    Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().state.withLock { $0.noMorePads = true }
   }
   let retained = Unmanaged.passRetained(collector)
   defer { retained.release() }
   g_signal_connect_data(demux, "pad-added", unsafeBitCast(padAdded, to: GCallback.self), retained.toOpaque(), nil, GConnectFlags(0))
+  g_signal_connect_data(demux, "no-more-pads", unsafeBitCast(noMorePads, to: GCallback.self), retained.toOpaque(), nil, GConnectFlags(0))
   gst_element_set_state(pipeline.element, GST_STATE_PAUSED)
   defer { gst_element_set_state(pipeline.element, GST_STATE_NULL) }
-  let types = GstMessageType(
-    rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_ASYNC_DONE.rawValue | GST_MESSAGE_EOS.rawValue | GST_MESSAGE_TAG.rawValue)
   let name = (path as NSString).lastPathComponent
-  var titles: [String] = []
-  // The tags travel ahead of the first buffers, so they are on the bus before the preroll is done.
-  while true {
-    guard let message = gst_bus_timed_pop_filtered(pipeline.bus, 30 * 1_000_000_000, types) else {
-      throw LauncherError.data("\(name): timed out while reading it")
-    }
-    defer { gst_message_unref(message) }
-    if message.pointee.type == GST_MESSAGE_ERROR {
+  let deadline = Date().addingTimeInterval(30)
+  while !collector.state.withLock({ $0.complete }) {
+    guard Date() < deadline else { throw LauncherError.data("\(name): timed out while reading it") }
+    // Errors end the wait at once; otherwise look again every 20 ms.
+    if let message = gst_bus_timed_pop_filtered(pipeline.bus, 20_000_000, GST_MESSAGE_ERROR) {
+      defer { gst_message_unref(message) }
       throw LauncherError.data("\(name) is not a file GStreamer can read (\(Pipeline.errorText(message)))")
     }
-    if message.pointee.type != GST_MESSAGE_TAG { break }
-    titles += tagTitles(message)
   }
   let state = collector.state.withLock { $0 }
-  return (state.video, state.audio, state.first ?? 0, titles)
+  return (state.video, state.audio, state.first ?? 0, state.titles)
 }
 
-/// The title in a TAG message.
-private func tagTitles(_ message: UnsafeMutablePointer<GstMessage>) -> [String] {
+/// Whether `pad`'s current caps are video.
+private func padCarriesVideo(_ pad: UnsafeMutablePointer<GstPad>) -> Bool {
+  guard let caps = gst_pad_get_current_caps(pad) else { return false }
+  defer { gst_caps_unref(caps) }
+  guard let structure = gst_caps_get_structure(caps, 0) else { return false }
+  return String(cString: gst_structure_get_name(structure)).hasPrefix("video/")
+}
+
+/// The title in a TAG event.
+private func eventTitles(_ event: UnsafeMutablePointer<GstEvent>) -> [String] {
   var list: UnsafeMutablePointer<GstTagList>?
-  gst_message_parse_tag(message, &list)
+  gst_event_parse_tag(event, &list)
   guard let list else { return [] }
-  defer { gst_tag_list_unref(list) }
   var text: UnsafeMutablePointer<gchar>?
   guard gst_tag_list_get_string(list, "title", &text) != 0, let text else { return [] }
   defer { g_free(text) }

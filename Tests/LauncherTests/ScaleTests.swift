@@ -255,6 +255,14 @@ final class ScaleTests: XCTestCase {
     for k in 0..<4 { try compose(clip, path("part-\(k).webm"), ["--segment", "\(k)/4"]) }
     try compose(other, path("other-1.webm"), ["--segment", "1/4"])
     try FileManager.default.copyItem(atPath: path("part-1.webm"), toPath: path("copy-of-1.webm"))
+    // Part 2 remuxed without its audio track, its title (clip and range) kept; ffmpeg adds a colour
+    // range that the part did not have, so that is taken out again to keep the video caps the same.
+    let silent = try runProgram(which("ffmpeg") ?? "/usr/bin/ffmpeg",
+                                ["-v", "error", "-i", path("part-2.webm"), "-map", "0:v", "-c", "copy", path("silent-2.webm")])
+    XCTAssertEqual(silent.status, 0, silent.stderr)
+    let plain = try runProgram(which("mkvpropedit") ?? "/usr/bin/mkvpropedit",
+                               ["-q", path("silent-2.webm"), "--edit", "track:v1", "--delete", "color-range"])
+    XCTAssertEqual(plain.status, 0, plain.stdout + plain.stderr)
     try compose(clip, path("whole-alpha.webm"), [])
 
     let output = path("joined.webm")
@@ -270,6 +278,9 @@ final class ScaleTests: XCTestCase {
     try refusal(["part-0.webm", "other-1.webm", "part-2.webm", "part-3.webm"], "other-1.webm (part 1/4, 1.000 s–2.000 s) comes from another clip")
     try refusal(["part-0.webm", "part-1.webm", "copy-of-1.webm", "part-2.webm", "part-3.webm"], "overlaps")
     try refusal(["part-1.webm", "part-2.webm", "part-3.webm"], "the first piece is missing: part 0/4")
+    // The audio of every piece is read (the demuxer's last pad included), not only the first stream.
+    try refusal(["part-0.webm", "part-1.webm", "silent-2.webm", "part-3.webm"],
+                "silent-2.webm has other audio than part-0.webm (no audio against audio/x-opus, rate=(int)48000")
     try refusal(["part-0.webm", "part-1.webm", "part-2.webm"], "the last piece is missing: nothing follows part-2.webm")
     try refusal(["part-0.webm", "whole-alpha.webm"], "whole-alpha.webm is not a part written by `backdrop compose --segment`")
 
