@@ -37,6 +37,9 @@ final class ComposeOptionsTests: XCTestCase {
     XCTAssertTrue(try printed([input, "-o", out + ".webm", "--crf", "30"]).contains("vp9alphaenc end-usage=q cq-level=30 !"))
     XCTAssertTrue(try printed([input, "-o", out + ".webm", "--background", "green", "--bitrate", "2M"])
       .contains("end-usage=vbr target-bitrate=2000000 !"))
+    // vp9enc has no end-usage q: constant quality holds its quantizer at the level.
+    XCTAssertTrue(try printed([input, "-o", out + ".webm", "--background", "green", "--crf", "30"])
+      .contains("vp9enc deadline=1 cpu-used=8 row-mt=true lag-in-frames=0 min-quantizer=30 max-quantizer=30 !"))
     XCTAssertTrue(try printed([input, "-o", out + ".mp4", "--crf", "20"]).contains("pass=qual quantizer=20 !"))
     XCTAssertTrue(try printed([input, "-o", out + ".mp4", "--bitrate", "800k"]).contains("bitrate=800 !"))
     // Without either: about 0.12 bit per pixel, at least 500 kbit/s.
@@ -55,15 +58,18 @@ final class ComposeOptionsTests: XCTestCase {
 
   func testLowerCRFMakesABiggerFile() throws {
     let input = try clip("smpte")
-    var sizes: [Int] = []
-    for crf in ["10", "45"] {
-      let output = directory.appendingPathComponent("crf\(crf).mp4").path
-      let result = try backdrop(["compose", input, "-o", output, "--model", model, "--crf", crf, "-q"])
-      XCTAssertEqual(result.status, 0, result.stderr)
-      sizes.append((try FileManager.default.attributesOfItem(atPath: output)[.size] as? NSNumber)?.intValue ?? 0)
+    // H.264, VP9 with alpha (vp9alphaenc) and VP9 over a backdrop (vp9enc).
+    for (ext, options, margin) in [("mp4", [String](), 4000), ("webm", [], 2000), ("webm", ["--background", "green"], 2000)] {
+      var sizes: [Int] = []
+      for crf in ["10", "45"] {
+        let output = directory.appendingPathComponent("crf\(crf).\(ext)").path
+        let result = try backdrop(["compose", input, "-o", output, "--model", model, "--crf", crf, "-q"] + options)
+        XCTAssertEqual(result.status, 0, "\(ext) \(options): \(result.stderr)")
+        sizes.append((try FileManager.default.attributesOfItem(atPath: output)[.size] as? NSNumber)?.intValue ?? 0)
+      }
+      // The same sound in both: the difference is the picture's.
+      XCTAssertGreaterThan(sizes[0], sizes[1] + margin, "\(ext) \(options): crf 10 keeps far more than crf 45: \(sizes)")
     }
-    // The same AAC sound in both: the difference is the picture's.
-    XCTAssertGreaterThan(sizes[0], sizes[1] + 4000, "crf 10 keeps far more than crf 45: \(sizes)")
   }
 
   func testEmptyMatteOnMostFramesIsAWarning() throws {
