@@ -427,7 +427,7 @@ struct ComposeGraph {
   func description(output: String, preview: String?) -> String {
     var parts: [String] = []
     parts.append(sourceDescription ?? "filesrc location=\(gstQuote(input)) ! decodebin name=dec")
-    var video = "dec. ! queue name=vq ! \(GStreamer.uprightVideo) ! videoconvert ! birefnetmatte name=matte " + matteProperties.joined(separator: " ")
+    var video = "dec. ! queue name=vq ! \(GStreamer.shownVideo) ! videoconvert ! birefnetmatte name=matte " + matteProperties.joined(separator: " ")
     if stackedAlpha {
       video = stackedAlphaVideo(encoder: h264(videoBitrate, height: height * 2))
     } else if container == .png {

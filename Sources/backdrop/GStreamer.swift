@@ -5,13 +5,22 @@ import Foundation
 import Synchronization
 
 enum GStreamer {
-  /// Decoded video turned upright. Phone footage is often stored sideways with an orientation
-  /// (MP4's display matrix, read as the image-orientation tag) that players apply when showing
-  /// it: the model must see the subject upright, and the outputs must show it as a player showed
-  /// the input (WebM has no orientation field, and the muxers used here write none). videoflip
-  /// follows the tag and passes frames through untouched without one; the videoconvert before it
-  /// gives it a format it takes, whatever the decoder outputs (also a passthrough when it does).
-  static let uprightVideo = "videoconvert ! videoflip video-direction=auto"
+  /// Decoded video as a player shows it: progressive and upright.
+  ///
+  /// Interlaced sources (broadcast, DV, camcorders) weave two moments line by line; the model would
+  /// matte the combs on every moving edge, and web outputs are progressive. deinterlace makes whole
+  /// frames, one per frame (the frame rate stays), and passes progressive video through untouched
+  /// (its mode auto). Its method greedyl (motion adaptive) keeps the timestamps; GStreamer 1.22's
+  /// yadif repeats the first one (mp4mux then stops: "Buffer has no PTS") and its greedyh makes
+  /// noise of planar formats.
+  ///
+  /// Phone footage is often stored sideways with an orientation (MP4's display matrix, read as the
+  /// image-orientation tag) that players apply when showing it: the model must see the subject
+  /// upright, and the outputs must show it as a player showed the input (WebM has no orientation
+  /// field, and the muxers used here write none). videoflip follows the tag and passes frames
+  /// through untouched without one. The videoconvert in front gives both a format they take,
+  /// whatever the decoder outputs (also a passthrough when it does).
+  static let shownVideo = "videoconvert ! deinterlace method=greedyl fields=top ! videoflip video-direction=auto"
 
   /// The libgstbackdrop.so in use, once `setUp()` found it.
   nonisolated(unsafe) static var pluginFile: String?
@@ -406,11 +415,11 @@ struct MediaInfo {
   private final class Collector: @unchecked Sendable {
     let pipeline: UnsafeMutablePointer<GstElement>
     var info = MediaInfo()
-    /// Where the upright video ends (GStreamer.uprightVideo ! fakesink): its caps have the size a
+    /// Where the shown video ends (GStreamer.shownVideo ! fakesink): its caps have the size a
     /// player shows, the decoder's are the stored one.
-    var uprightSinkPad: UnsafeMutablePointer<GstPad>?
+    var shownSinkPad: UnsafeMutablePointer<GstPad>?
     init(_ pipeline: UnsafeMutablePointer<GstElement>) { self.pipeline = pipeline }
-    deinit { if let uprightSinkPad { gst_object_unref(uprightSinkPad) } }
+    deinit { if let shownSinkPad { gst_object_unref(shownSinkPad) } }
   }
 
   /// The width and height a caps structure gives, when it gives both.
@@ -449,9 +458,9 @@ struct MediaInfo {
           }
         }
       }
-      // The first video stream goes through the upright chain, anything else into a fakesink.
+      // The first video stream goes through the shown-video chain, anything else into a fakesink.
       let sink: UnsafeMutablePointer<GstElement>? = firstRawVideo
-        ? gst_parse_bin_from_description("\(GStreamer.uprightVideo) ! fakesink name=upright", 1, nil)
+        ? gst_parse_bin_from_description("\(GStreamer.shownVideo) ! fakesink name=shown", 1, nil)
           .map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: GstElement.self) }
         : gst_element_factory_make("fakesink", nil)
       guard let sink else { return }
@@ -462,8 +471,8 @@ struct MediaInfo {
         gst_pad_link(pad, sinkPad)
         gst_object_unref(sinkPad)
       }
-      if firstRawVideo, let fakesink = gst_bin_get_by_name(UnsafeMutableRawPointer(sink).assumingMemoryBound(to: GstBin.self), "upright") {
-        collector.uprightSinkPad = gst_element_get_static_pad(fakesink, "sink")
+      if firstRawVideo, let fakesink = gst_bin_get_by_name(UnsafeMutableRawPointer(sink).assumingMemoryBound(to: GstBin.self), "shown") {
+        collector.shownSinkPad = gst_element_get_static_pad(fakesink, "sink")
         gst_object_unref(fakesink)
       }
     }
@@ -483,7 +492,7 @@ struct MediaInfo {
       throw LauncherError.data("\(path) is not a media file GStreamer can decode (\(text))")
     }
     var info = collector.info
-    if let pad = collector.uprightSinkPad, let caps = gst_pad_get_current_caps(pad) {
+    if let pad = collector.shownSinkPad, let caps = gst_pad_get_current_caps(pad) {
       defer { gst_caps_unref(caps) }
       if let size = gst_caps_get_structure(caps, 0).flatMap(MediaInfo.size) { (info.width, info.height) = size }
     }

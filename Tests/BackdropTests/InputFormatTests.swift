@@ -41,4 +41,37 @@ final class InputFormatTests: XCTestCase {
     XCTAssertTrue(description.contains("TorchScript") && description.contains("lumakey.pt") && description.contains("cpu")
                   && description.contains("fp32"), description)
   }
+
+  /// Interlaced frames are passed through as they are (gst-launch users may want that), keeping
+  /// their interlacing and field order in the output caps, with one WARNING per stream that names
+  /// the element to put in front.
+  func testInterlacedInputKeepsItsFieldOrderAndIsWarnedOnce() throws {
+    let caps = "video/x-raw,format=I420,width=64,height=48,framerate=25/1,interlace-mode=interleaved,field-order=bottom-field-first"
+    let run = runPipeline(
+      "videotestsrc num-buffers=4 ! \(caps) ! birefnetmatte model-file=\(TestEnvironment.designedModel("lumakey")) "
+        + "device=cpu batch-size=2 inference-width=64 inference-height=64 background=green ! video/x-raw,format=I420 "
+        + "! identity name=out ! fakesink")
+    XCTAssertEqual(run.errors, [])
+    XCTAssertTrue(run.reachedEOS)
+    XCTAssertEqual(run.warnings.filter { $0.contains("interlaced") },
+                   ["birefnetmatte got interlaced video (interlace-mode interleaved): the model sees both fields woven together, "
+                      + "so moving edges comb in the matte. Put deinterlace method=greedyl fields=top before birefnetmatte."])
+    XCTAssertEqual(run.warnings.count, 1, "\(run.warnings)")
+
+    let harness = gst_harness_new_parse(
+      "birefnetmatte model-file=\(TestEnvironment.designedModel("lumakey")) device=cpu batch-size=1 inference-width=64 inference-height=64")!
+    defer { gst_harness_teardown(harness) }
+    gst_harness_set_sink_caps_str(harness, "video/x-raw,format=GRAY8")
+    gst_harness_set_src_caps_str(harness, caps.replacingOccurrences(of: "format=I420", with: "format=RGBA"))
+    var picture = TestPicture()
+    picture.width = 64
+    picture.height = 48
+    XCTAssertEqual(gst_harness_push(harness, picture.buffer(pts: 0)), GST_FLOW_OK)
+    let output = try XCTUnwrap(gst_harness_pull(harness))
+    gst_buffer_unref(output)
+    let negotiated = gst_pad_get_current_caps(harness.pointee.sinkpad)!
+    defer { gst_caps_unref(negotiated) }
+    let text = String(cString: gst_caps_to_string(negotiated))
+    XCTAssertTrue(text.contains("interlace-mode=(string)interleaved") && text.contains("field-order=(string)bottom-field-first"), text)
+  }
 }

@@ -27,6 +27,7 @@ extension MatteElement {
                   + "runs on CUDA: \(cudaRefusal()).")
       return false
     }
+    warnIfInterlaced(inputInfo)
     let current = settings.withLock { $0 }
     guard let (outputCaps, outputInfo) = chooseOutput(inputInfo, background: current.background) else {
       let downstream = gst_pad_peer_query_caps(srcPad, nil)
@@ -129,6 +130,18 @@ extension MatteElement {
     return true
   }
 
+  /// Interlaced frames hold two moments woven line by line: the model sees combs on every moving
+  /// edge and mattes them. The element passes such video through as it is (the output keeps its
+  /// interlacing and field order), and says once per stream what to put in front of it.
+  func warnIfInterlaced(_ input: GstVideoInfo) {
+    guard input.interlace_mode != GST_VIDEO_INTERLACE_MODE_PROGRESSIVE, !stream.warnedInterlaced else { return }
+    stream.warnedInterlaced = true
+    let mode = String(cString: gst_video_interlace_mode_to_string(input.interlace_mode))
+    postWarning(element, .stream, code: StreamError.format,
+                "birefnetmatte got interlaced video (interlace-mode \(mode)): the model sees both fields woven together, "
+                  + "so moving edges comb in the matte. Put deinterlace method=greedyl fields=top before birefnetmatte.")
+  }
+
   /// The first output format in order of preference that downstream accepts, in the first memory
   /// offered that it accepts (CUDA memory first when the model runs on CUDA).
   func chooseOutput(_ input: GstVideoInfo, background: BdMatteBackground)
@@ -147,6 +160,7 @@ extension MatteElement {
       info.par_n = input.par_n
       info.par_d = input.par_d
       info.interlace_mode = input.interlace_mode
+      info.ABI.abi.field_order = input.ABI.abi.field_order  // else a player weaves the fields in the wrong order
       if MatteFormats.isYUV(name) && MatteFormats.isYUV(inputName) {
         info.colorimetry = input.colorimetry
         info.chroma_site = input.chroma_site
