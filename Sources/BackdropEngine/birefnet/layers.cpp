@@ -108,8 +108,11 @@ at::Tensor Linear::operator()(const at::Tensor& x, Epilogue epilogue, const Conv
     auto y = onednn_conv(*kernels, token_image(x), 1, 0, epilogue, image_target);
     if (y.defined()) return target.into.defined() ? target.into : y.permute({0, 2, 3, 1}).reshape(shape);
   }
-  const auto weights = w.defined() ? w : plain_weights(*kernels).view({out, in});
-  return finish(linear(x, weights, b), epilogue, target);
+  return finish(linear(x, weights(), b), epilogue, target);
+}
+
+at::Tensor Linear::weights() const {
+  return w.defined() ? w : plain_weights(*kernels).view({out, in});
 }
 
 }  // namespace birefnet

@@ -67,6 +67,8 @@ struct Linear {
   // contiguous tensor of the result's rows [..., O] (with accumulate: added to it, the residual
   // add of a Swin block in place).
   at::Tensor operator()(const at::Tensor& x, Epilogue epilogue = Epilogue::None, const ConvTarget& target = {}) const;
+  // The weights as a plain [O, C] tensor (given back by the kernels when they hold them).
+  at::Tensor weights() const;
 };
 Linear make_linear(const at::Tensor& w, const at::Tensor& b);
 
