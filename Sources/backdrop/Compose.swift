@@ -137,7 +137,8 @@ struct Compose: ParsableCommand {
       input: inputPath, container: container, alpha: alpha, matteOnly: matteOnly, backdrop: backdrop,
       matteProperties: try matte.properties(model: model, device: device), hasAudio: media.hasAudio,
       width: media.width, height: media.height, framerate: media.framerate, withPreview: previewTarget != nil,
-      stackedAlpha: stackedAlpha, quality: quality, muxTitle: window?.title, alphaLossless: segmentOptions.alphaLossless)
+      pixelAspect: media.pixelAspect, stackedAlpha: stackedAlpha, quality: quality, muxTitle: window?.title,
+      alphaLossless: segmentOptions.alphaLossless)
     graph.sourceDescription = sequence?.sourceDescription
     if outputOptions.printPipeline {
       let description = graph.description(output: target.path, preview: previewTarget?.path)
@@ -377,6 +378,8 @@ struct ComposeGraph {
   var height: Int
   var framerate: (Int, Int)
   var withPreview: Bool
+  /// The first frame's pixel-aspect-ratio, which every frame keeps (see decodedVideo).
+  var pixelAspect: (Int, Int) = (1, 1)
   var stackedAlpha = false
   var quality = VideoQuality.automatic
   /// Replaces `filesrc ! decodebin name=dec` (an image sequence); must end in an element named dec.
@@ -384,6 +387,17 @@ struct ComposeGraph {
   /// The transparent WebM's title (a part's clip and range, see SegmentOptions).
   var muxTitle: String? = nil
   var alphaLossless = false
+
+  /// The input's video as a player shows it, every frame at the first frame's size. Recordings
+  /// from browsers and calls (MediaRecorder, WebRTC) change resolution mid-stream, and an output
+  /// file has one: H.264 in MP4 kept only the first size's parameter sets (later frames would not
+  /// decode) and ProRes stopped with a stream error. Later sizes are scaled to fit, the shape kept
+  /// with black borders (the pixel-aspect-ratio fixed to the first frame's); at one size all along,
+  /// videoscale passes the frames through.
+  var decodedVideo: String {
+    "dec. ! queue name=vq ! \(GStreamer.shownVideo) ! videoscale add-borders=true "
+      + "! video/x-raw,width=\(width),height=\(height),pixel-aspect-ratio=\(pixelAspect.0)/\(pixelAspect.1) ! videoconvert"
+  }
 
   /// A bitrate for the picture's size and rate (about 0.12 bit per pixel, at least 500 kbit/s).
   var videoBitrate: Int {
@@ -427,7 +441,7 @@ struct ComposeGraph {
   func description(output: String, preview: String?) -> String {
     var parts: [String] = []
     parts.append(sourceDescription ?? "filesrc location=\(gstQuote(input)) ! decodebin name=dec")
-    var video = "dec. ! queue name=vq ! \(GStreamer.shownVideo) ! videoconvert ! birefnetmatte name=matte " + matteProperties.joined(separator: " ")
+    var video = "\(decodedVideo) ! birefnetmatte name=matte " + matteProperties.joined(separator: " ")
     if stackedAlpha {
       video = stackedAlphaVideo(encoder: h264(videoBitrate, height: height * 2))
     } else if container == .png {

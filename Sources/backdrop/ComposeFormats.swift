@@ -86,7 +86,7 @@ extension ComposeGraph {
   /// to and including the muxer.
   func stackedAlphaVideo(encoder: String) -> String {
     let unbounded = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=0"
-    return "dec. ! queue name=vq ! \(GStreamer.shownVideo) ! videoconvert ! tee name=split  "
+    return "\(decodedVideo) ! tee name=split  "
       + "split. ! \(unbounded) ! videoconvert ! video/x-raw,format=RGBA ! stack.sink_0  "
       + "split. ! queue ! birefnetmatte name=matte \(matteProperties.joined(separator: " ")) ! video/x-raw,format=GRAY8 "
       + "! videoconvert ! video/x-raw,format=RGBA ! stack.sink_1  "

@@ -405,6 +405,8 @@ struct MediaInfo {
   var hasAudio = false
   var width = 0
   var height = 0
+  /// Of the first frame as shown (after GStreamer.shownVideo).
+  var pixelAspect: (Int, Int) = (1, 1)
   var framerate: (Int, Int) = (0, 1)
   var durationNs: UInt64?
 
@@ -430,6 +432,13 @@ struct MediaInfo {
     return (Int(width), Int(height))
   }
 
+  /// The pixel-aspect-ratio a caps structure gives (1/1 when it gives none).
+  private static func pixelAspect(_ structure: UnsafeMutablePointer<GstStructure>) -> (Int, Int) {
+    var num: gint = 1, den: gint = 1
+    guard gst_structure_get_fraction(structure, "pixel-aspect-ratio", &num, &den) != 0, num > 0, den > 0 else { return (1, 1) }
+    return (Int(num), Int(den))
+  }
+
   /// Inspects `path` (which must exist and be readable); throws a clear error when GStreamer
   /// cannot decode it or it has no video stream.
   static func probe(_ path: String) throws -> MediaInfo {
@@ -452,6 +461,7 @@ struct MediaInfo {
             var num: gint = 0, den: gint = 1
             gst_structure_get_fraction(structure, "framerate", &num, &den)
             (collector.info.width, collector.info.height) = MediaInfo.size(structure) ?? (0, 0)
+            collector.info.pixelAspect = MediaInfo.pixelAspect(structure)
             collector.info.framerate = (Int(num), Int(max(den, 1)))
           } else if name.hasPrefix("audio/") {
             collector.info.hasAudio = true
@@ -494,7 +504,10 @@ struct MediaInfo {
     var info = collector.info
     if let pad = collector.shownSinkPad, let caps = gst_pad_get_current_caps(pad) {
       defer { gst_caps_unref(caps) }
-      if let size = gst_caps_get_structure(caps, 0).flatMap(MediaInfo.size) { (info.width, info.height) = size }
+      if let structure = gst_caps_get_structure(caps, 0), let size = MediaInfo.size(structure) {
+        (info.width, info.height) = size
+        info.pixelAspect = MediaInfo.pixelAspect(structure)
+      }
     }
     info.durationNs = pipeline.durationNs()
     gst_element_set_state(pipeline.element, GST_STATE_NULL)

@@ -61,7 +61,7 @@ final class JobRunner: @unchecked Sendable {
         let graph = ComposeGraph(
           input: input, container: pass.container, alpha: pass.container == .webm, matteOnly: false,
           backdrop: pass.backdrop, matteProperties: properties, hasAudio: media.hasAudio, width: media.width,
-          height: media.height, framerate: media.framerate, withPreview: false)
+          height: media.height, framerate: media.framerate, withPreview: false, pixelAspect: media.pixelAspect)
         let target = folder.appendingPathComponent(Self.fileName(pass.kind)).path
         let partial = target + ".partial"
         let outcome = runPass(graph.description(output: partial, preview: nil), durationNs: media.durationNs) { frames, positionNs in
