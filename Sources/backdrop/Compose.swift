@@ -127,6 +127,7 @@ struct Compose: ParsableCommand {
       if startNs >= duration { throw LauncherError.usage("--start \(start ?? ""): the input is only \(formatDuration(Double(duration) / 1e9)) long") }
       media.durationNs = min(duration, endNs ?? duration) - startNs
     }
+    try checkPicture(media: media, container: container, target: target, preview: previewTarget != nil)
     let alpha = container != .mp4 && backdrop == .none && !matteOnly
     if alpha && container == .webm && !(GStreamer.hasElement("vp9alphaenc") && GStreamer.hasElement("webmalphamux")) {
       throw LauncherError.unavailable(
@@ -138,7 +139,7 @@ struct Compose: ParsableCommand {
       matteProperties: try matte.properties(model: model, device: device), hasAudio: media.hasAudio,
       width: media.width, height: media.height, framerate: media.framerate, withPreview: previewTarget != nil,
       pixelAspect: media.pixelAspect, stackedAlpha: stackedAlpha, quality: quality, muxTitle: window?.title,
-      alphaLossless: segmentOptions.alphaLossless)
+      alphaLossless: segmentOptions.alphaLossless, singlePicture: container == .png && !target.isSequence)
     graph.sourceDescription = sequence?.sourceDescription
     if outputOptions.printPipeline {
       let description = graph.description(output: target.path, preview: previewTarget?.path)
@@ -226,6 +227,23 @@ struct Compose: ParsableCommand {
     }
   }
 
+  /// A picture (a photo: one frame, no duration) is written as one picture, and only a picture is:
+  /// a video of it would last no time at all (an MP4 of duration 0), and a video's frames need a
+  /// sequence pattern to be numbered into.
+  private func checkPicture(media: MediaInfo, container: Container, target: OutputTarget, preview: Bool) throws {
+    let name = (target.path as NSString).lastPathComponent
+    if container == .png && !target.isSequence && !media.stillImage {
+      throw LauncherError.usage(
+        "\(name): PNG output of a video is a frame sequence: name the files with one number pattern, e.g. frames/%05d.png "
+          + "(a single NAME.png is for a picture input)")
+    }
+    if media.stillImage && (container != .png || preview) {
+      throw LauncherError.usage(
+        "\(input ?? "the input") is a single picture: write the cutout as a picture, -o NAME.png "
+          + "(RGBA, or the composite with --background); videos are made from videos or image sequences (frames/%05d.png)")
+    }
+  }
+
   /// Turns a pipeline error into the launcher's error: a model file the engine cannot use is bad
   /// data (65, with the engine's cause), an output that cannot be created is 73 and a failed write
   /// 74, naming the user's path (never the hidden temporary file); anything else is 70.
@@ -278,8 +296,10 @@ struct OutputTarget {
       throw LauncherError.usage(
         "unknown output extension (\(ext)) for \(text): use " + allowed.map { ".\($0)" }.joined(separator: " or "))
     }
-    if sequences && fileExtension == "png" {
-      guard FramePattern.isPattern(url.lastPathComponent) && !url.deletingLastPathComponent().path.contains("%") else {
+    // A PNG named with one number pattern is a frame sequence; a plain NAME.png is one picture (of
+    // a picture input: compose checks that once it knows the input, see checkPicture).
+    if sequences && fileExtension == "png" && FramePattern.isPattern(url.lastPathComponent) {
+      guard !url.deletingLastPathComponent().path.contains("%") else {
         throw LauncherError.usage(
           "\(text): PNG output is a frame sequence: name the files with one number pattern, e.g. frames/%05d.png")
       }
@@ -387,6 +407,8 @@ struct ComposeGraph {
   /// The transparent WebM's title (a part's clip and range, see SegmentOptions).
   var muxTitle: String? = nil
   var alphaLossless = false
+  /// PNG output of a picture input: one file, not a numbered sequence.
+  var singlePicture = false
 
   /// The input's video as a player shows it, every frame at the first frame's size. Recordings
   /// from browsers and calls (MediaRecorder, WebRTC) change resolution mid-stream, and an output
@@ -471,7 +493,8 @@ struct ComposeGraph {
       video += " ! \(proresEncoder(alpha: alpha)) ! qtmux name=mux"
     case .png:
       // One file per frame, numbered from 0; the sink writes straight into the folder.
-      video += " ! pngenc ! multifilesink index=0 location=\(gstQuote(output))"
+      video += singlePicture ? " ! pngenc ! filesink location=\(gstQuote(output))"
+        : " ! pngenc ! multifilesink index=0 location=\(gstQuote(output))"
       parts.append(video)
       if hasAudio { parts.append("dec. ! queue name=aq ! fakesink sync=false") }  // PNG frames have no sound
       return parts.joined(separator: "  ")

@@ -407,6 +407,8 @@ struct MediaInfo {
   var height = 0
   /// Of the first frame as shown (after GStreamer.shownVideo).
   var pixelAspect: (Int, Int) = (1, 1)
+  /// A picture file (JPEG, PNG, WebP...), one frame without a duration: written as a picture.
+  var stillImage = false
   var framerate: (Int, Int) = (0, 1)
   var durationNs: UInt64?
 
@@ -420,6 +422,7 @@ struct MediaInfo {
     /// Where the shown video ends (GStreamer.shownVideo ! fakesink): its caps have the size a
     /// player shows, the decoder's are the stored one.
     var shownSinkPad: UnsafeMutablePointer<GstPad>?
+    var container: String?
     init(_ pipeline: UnsafeMutablePointer<GstElement>) { self.pipeline = pipeline }
     deinit { if let shownSinkPad { gst_object_unref(shownSinkPad) } }
   }
@@ -439,9 +442,37 @@ struct MediaInfo {
     return (Int(num), Int(den))
   }
 
+  /// GStreamer 1.22's only GIF decoder (avdec_gif, plugged straight after typefind) never ends
+  /// the stream: it repeats frames at time 0 forever, so a GIF would never finish.
+  private static func refuseGIF(_ path: String) throws {
+    guard let file = FileHandle(forReadingAtPath: path) else { return }
+    defer { try? file.close() }
+    guard let head = try? file.read(upToCount: 6), head == Data("GIF87a".utf8) || head == Data("GIF89a".utf8) else { return }
+    let name = (path as NSString).lastPathComponent
+    throw LauncherError.data(
+      "\(path) is a GIF, which GStreamer 1.22 here cannot read to its end (its GIF decoder repeats the frames forever): "
+        + "convert it first, e.g. ffmpeg -i \(shellQuote(name)) -pix_fmt yuv420p \(shellQuote((name as NSString).deletingPathExtension + ".mp4"))")
+  }
+
+  /// Notes in `collector.container` what decodebin's typefind finds the file to be
+  /// (video/quicktime, image/jpeg...). Its src pad's caps cannot be read afterwards: they are gone
+  /// once a one-frame file is through.
+  private static func watchType(_ decoder: UnsafeMutablePointer<GstElement>, _ collector: UnsafeMutableRawPointer) {
+    guard let typefind = gst_bin_get_by_name(UnsafeMutableRawPointer(decoder).assumingMemoryBound(to: GstBin.self), "typefind")
+    else { return }
+    defer { gst_object_unref(typefind) }
+    let haveType: @convention(c) (UnsafeMutablePointer<GstElement>?, guint, UnsafeMutablePointer<GstCaps>?, gpointer?) -> Void = {
+      _, _, caps, data in
+      guard let caps, let data, let structure = gst_caps_get_structure(caps, 0) else { return }
+      Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().container = String(cString: gst_structure_get_name(structure))
+    }
+    g_signal_connect_data(typefind, "have-type", unsafeBitCast(haveType, to: GCallback.self), collector, nil, GConnectFlags(0))
+  }
+
   /// Inspects `path` (which must exist and be readable); throws a clear error when GStreamer
   /// cannot decode it or it has no video stream.
   static func probe(_ path: String) throws -> MediaInfo {
+    try refuseGIF(path)
     let pipeline = try Pipeline("filesrc location=\(gstQuote(path)) ! decodebin name=dec")
     guard let decoder = pipeline.child("dec") else { throw LauncherError.failed("no decodebin") }
     defer { gst_object_unref(decoder) }
@@ -490,6 +521,7 @@ struct MediaInfo {
     defer { retained.release() }
     g_signal_connect_data(
       decoder, "pad-added", unsafeBitCast(padAdded, to: GCallback.self), retained.toOpaque(), nil, GConnectFlags(0))
+    watchType(decoder, retained.toOpaque())
 
     gst_element_set_state(pipeline.element, GST_STATE_PAUSED)
     let types = GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_ASYNC_DONE.rawValue | GST_MESSAGE_EOS.rawValue)
@@ -510,6 +542,7 @@ struct MediaInfo {
       }
     }
     info.durationNs = pipeline.durationNs()
+    info.stillImage = collector.container?.hasPrefix("image/") ?? false
     gst_element_set_state(pipeline.element, GST_STATE_NULL)
     guard info.hasVideo else {
       throw LauncherError.data("\(path) has no video stream" + (info.hasAudio ? " (only audio)" : ""))

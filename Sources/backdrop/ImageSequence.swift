@@ -45,6 +45,7 @@ struct ImageSequence {
     var info = try MediaInfo.probe(FramePattern.file(pattern, firstIndex))
     info.framerate = framerate
     info.hasAudio = false
+    info.stillImage = false  // many pictures, one video
     info.durationNs = UInt64(count) * 1_000_000_000 * UInt64(framerate.1) / UInt64(framerate.0)
     return info
   }

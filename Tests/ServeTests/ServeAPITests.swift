@@ -186,11 +186,21 @@ final class ServeAPITests: XCTestCase {
     try Data(repeating: 0x1A, count: 3 << 20).write(to: big)
     let clip = path("bars.webm")
     try makeClip(clip.path, frames: 4)
+    let photo = path("photo.jpg")
+    try gstLaunch(["videotestsrc", "num-buffers=1", "!", "video/x-raw,width=160,height=96", "!", "jpegenc", "!",
+                   "filesink", "location=\(photo.path)"])
+    let gif = path("anim.gif")
+    let madeGIF = try runProgram(which("ffmpeg")!, ["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x96:rate=10:d=1", gif.path])
+    XCTAssertEqual(madeGIF.status, 0, madeGIF.stderr)
 
     let cases: [(String, URL, String, Int, String)] = [
       ("text file", text, "name=notes.txt", 415, "'notes.txt' is not a media file GStreamer can decode"),
       ("truncated MP4", truncated, "name=truncated.mp4", 415, "'truncated.mp4' is not a media file GStreamer can decode"),
       ("audio only", audio, "name=tone.ogg", 415, "'tone.ogg' has no video stream (only audio)"),
+      ("a photo", photo, "name=photo.jpg", 415, "'photo.jpg' is a single picture: this page makes videos"),
+      ("a GIF", gif, "name=anim.gif", 415,
+       "'anim.gif' is a GIF, which GStreamer 1.22 here cannot read to its end (its GIF decoder repeats the frames forever): "
+         + "convert it first, e.g. ffmpeg -i anim.gif -pix_fmt yuv420p video.mp4"),
       ("over the limit", big, "name=big.webm", 413, "the upload is larger than this server accepts (1.0 MB, --max-upload)"),
       ("path as a name", text, "name=../../etc/passwd", 415, "'passwd' is not a media file GStreamer can decode"),
       ("model as a path", clip, "name=a.webm&model=../../x.pt", 400, "model: a registry name such as selfie"),

@@ -43,8 +43,16 @@ struct JobUpload: Sendable {
         return .failure(LauncherError.data("\(error)"))
       }
     }
-    if case .failure(let error) = probe {
-      throw ServeError(.unsupportedMediaType, error.message.replacingOccurrences(of: upload.path, with: "'\(name)'"))
+    switch probe {
+    case .failure(let error):
+      // The upload's own name (ID.upload) means nothing to the user: theirs replaces it.
+      let stem = (upload.lastPathComponent as NSString).deletingPathExtension
+      throw ServeError(.unsupportedMediaType, error.message.replacingOccurrences(of: upload.path, with: "'\(name)'")
+        .replacingOccurrences(of: upload.lastPathComponent, with: name).replacingOccurrences(of: "\(stem).mp4", with: "video.mp4"))
+    case .success(let media) where media.stillImage:
+      throw ServeError(.unsupportedMediaType,
+                       "'\(name)' is a single picture: this page makes videos; cut out a photo with backdrop compose PHOTO -o cutout.png")
+    case .success: break
     }
     let folder = queue.folder(of: id)
     do {

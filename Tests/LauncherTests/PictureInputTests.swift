@@ -1,0 +1,91 @@
+// A photo given to `backdrop compose`: its cutout is one picture, `-o cutout.png`. Before, a
+// NAME.png output was refused (PNG output had to be a numbered sequence) and a video output of a
+// photo was a file of duration 0. GIFs are refused with what to do: GStreamer 1.22's GIF decoder
+// repeats the frames forever, so `compose anim.gif` never ended.
+//
+// The picture: SMPTE colour bars, 160×96, as JPEG, PNG and WebP. With the luma-key model the white
+// bar (x 10) is the subject and the blue bar (x 150) the background.
+import Foundation
+import XCTest
+
+final class PictureInputTests: XCTestCase {
+  static let width = 160, height = 96
+  var directory: URL!
+  var model: String { Launcher.designedModel("lumakey") }
+  func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+  override func setUpWithError() throws {
+    directory = try Launcher.temporaryDirectory()
+    try gstLaunch(["videotestsrc", "num-buffers=1", "pattern=smpte", "!", "video/x-raw,width=\(Self.width),height=\(Self.height)", "!",
+                   "jpegenc", "quality=95", "!", "filesink", "location=\(path("photo.jpg"))"])
+    try gstLaunch(["videotestsrc", "num-buffers=1", "pattern=smpte", "!", "video/x-raw,width=\(Self.width),height=\(Self.height)", "!",
+                   "videoconvert", "!", "pngenc", "!", "filesink", "location=\(path("photo.png"))"])
+    let webp = try runProgram(which("ffmpeg") ?? "/usr/bin/ffmpeg", ["-v", "error", "-i", path("photo.png"), path("photo.webp")])
+    XCTAssertEqual(webp.status, 0, webp.stderr)
+  }
+
+  override func tearDown() { try? FileManager.default.removeItem(at: directory) }
+
+  func backdrop(_ arguments: [String]) throws -> RunResult {
+    try runProgram(Launcher.executable, arguments, environment: Launcher.environment(cache: directory.appendingPathComponent("cache")))
+  }
+
+  /// The PNG's pixels as ffmpeg decodes them (`pixelFormat` rgba or rgb24) and its own pixel format.
+  func pixels(_ png: String, _ pixelFormat: String) throws -> (format: String, bytes: [UInt8]) {
+    let probe = try runProgram(which("ffprobe") ?? "/usr/bin/ffprobe",
+                               ["-v", "error", "-show_entries", "stream=pix_fmt,width,height", "-of", "csv=p=0", png])
+    let raw = path(UUID().uuidString + ".raw")
+    let result = try runProgram(which("ffmpeg") ?? "/usr/bin/ffmpeg", ["-v", "error", "-i", png, "-f", "rawvideo", "-pix_fmt", pixelFormat, raw])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    return (probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines), [UInt8](try Data(contentsOf: URL(fileURLWithPath: raw))))
+  }
+
+  func testAPhotoBecomesOneCutoutPicture() throws {
+    for input in ["photo.jpg", "photo.png", "photo.webp"] {
+      let cutout = path("cutout-\(input).png")
+      let result = try backdrop(["compose", path(input), "-o", cutout, "--model", model, "-q"])
+      XCTAssertEqual(result.status, 0, "\(input): \(result.stderr)")
+      let (format, rgba) = try pixels(cutout, "rgba")
+      XCTAssertEqual(format, "\(Self.width),\(Self.height),rgba", input)
+      XCTAssertEqual(rgba.count, Self.width * Self.height * 4, "\(input): one picture")
+      func pixel(_ x: Int, _ y: Int) -> [Int] { (0..<4).map { Int(rgba[(y * Self.width + x) * 4 + $0]) } }
+      XCTAssertEqual(pixel(10, 30)[3], 255, "\(input): the white bar is kept: \(pixel(10, 30))")
+      XCTAssertTrue(pixel(10, 30)[0...2].allSatisfy { $0 > 220 }, "\(input): in its colour: \(pixel(10, 30))")
+      XCTAssertEqual(pixel(150, 30)[3], 0, "\(input): the blue bar is cut away: \(pixel(150, 30))")
+      XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains(".partial") }, [])
+    }
+    // With a backdrop: the composite, RGB.
+    let green = path("green.png")
+    let result = try backdrop(["compose", path("photo.jpg"), "-o", green, "--model", model, "--background", "green", "-q"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let (format, rgb) = try pixels(green, "rgb24")
+    XCTAssertEqual(format, "\(Self.width),\(Self.height),rgb24")
+    let blueBar = (30 * Self.width + 150) * 3
+    XCTAssertEqual(Array(rgb[blueBar..<blueBar + 3]).map(Int.init), [0, 255, 0], "the background is green")
+  }
+
+  func testAPhotoIsNotMadeIntoAVideoAndAVideoNotIntoOnePicture() throws {
+    for output in ["still.mp4", "still.webm", "still.mov"] {
+      let result = try backdrop(["compose", path("photo.jpg"), "-o", path(output), "--model", model])
+      XCTAssertEqual(result.status, 64, "\(output): \(result.stderr)")
+      XCTAssertTrue(result.stderr.contains("photo.jpg is a single picture: write the cutout as a picture, -o NAME.png"), result.stderr)
+      XCTAssertFalse(FileManager.default.fileExists(atPath: path(output)))
+    }
+    try ComposeTests.makeClip(path("clip.webm"), frames: 3, width: Self.width, height: Self.height, fps: 10, pattern: "smpte")
+    let video = try backdrop(["compose", path("clip.webm"), "-o", path("frame.png"), "--model", model])
+    XCTAssertEqual(video.status, 64, video.stderr)
+    XCTAssertTrue(video.stderr.contains("frame.png: PNG output of a video is a frame sequence: name the files with one number pattern, "
+                                        + "e.g. frames/%05d.png"), video.stderr)
+  }
+
+  func testAGIFIsRefusedWithWhatToDo() throws {
+    let gif = path("anim.gif")
+    let made = try runProgram(which("ffmpeg") ?? "/usr/bin/ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x96:rate=10:d=1", gif])
+    XCTAssertEqual(made.status, 0, made.stderr)
+    let result = try backdrop(["compose", gif, "-o", path("anim.webm"), "--model", model])
+    XCTAssertEqual(result.status, 65, result.stderr)
+    XCTAssertTrue(result.stderr.contains("anim.gif is a GIF, which GStreamer 1.22 here cannot read to its end"), result.stderr)
+    XCTAssertTrue(result.stderr.contains("convert it first, e.g. ffmpeg -i anim.gif -pix_fmt yuv420p anim.mp4"), result.stderr)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: path("anim.webm")))
+  }
+}
