@@ -12,7 +12,8 @@ struct Compose: ParsableCommand {
       the default), .mp4 is H.264 with AAC audio (needs a backdrop: green, a colour, an image or \
       blur; green by default; or --stacked-alpha), .mov is ProRes 4444 with alpha and PCM audio \
       (what video editors import; ProRes 422 HQ for a backdrop or the matte), and a pattern such \
-      as frames/%05d.png writes an RGBA PNG sequence (no audio; the folder is created). Audio is \
+      as frames/%05d.png writes an RGBA PNG sequence (no audio; the folder is created); a photo \
+      (JPEG, PNG, WebP) gives one picture, -o NAME.png. Audio is \
       kept (Opus in WebM, AAC in MP4). The file is written beside \
       the target under a temporary name and renamed when complete. Ctrl-C finishes the file with \
       what was processed (before the first frame: nothing is kept); a second Ctrl-C, SIGTERM or \
@@ -24,7 +25,7 @@ struct Compose: ParsableCommand {
       interrupted, 143 terminated (SIGTERM), 129 hung up (SIGHUP).
       """)
 
-  @Argument(help: "Input video: any file GStreamer decodes, or an image sequence such as frames/%05d.png (PNG or JPEG, numbered from 0 or 1); none with --batch.")
+  @Argument(help: "Input video: any file GStreamer decodes (not GIF), an image sequence such as frames/%05d.png (PNG or JPEG, numbered from 0 or 1), or a photo; none with --batch.")
   var input: String?
 
   @Option(name: .long, help: ArgumentHelp("Frame rate of an image-sequence input (default 25).", valueName: "FPS"))
@@ -36,7 +37,7 @@ struct Compose: ParsableCommand {
   @Option(name: .long, help: ArgumentHelp("Stop at this time of the input (same forms as --start).", valueName: "TIME"))
   var end: String?
 
-  @Option(name: .shortAndLong, help: "Output file: .webm, .mp4, .mov (ProRes 4444 with alpha) or a PNG pattern such as frames/%05d.png (none with --batch).")
+  @Option(name: .shortAndLong, help: "Output file: .webm, .mp4, .mov (ProRes 4444 with alpha), a PNG pattern such as frames/%05d.png, or NAME.png for a photo (none with --batch).")
   var output: String?
 
   @Flag(name: .long, help: "With -o FILE.mp4: H.264 twice as tall, the colour on top and the alpha as grey below, for players without alpha (see examples/stacked-alpha/).")
