@@ -238,6 +238,12 @@ struct Compose: ParsableCommand {
         "\(name): PNG output of a video is a frame sequence: name the files with one number pattern, e.g. frames/%05d.png "
           + "(a single NAME.png is for a picture input)")
     }
+    if (container == .mp4 || container == .mov || preview) && (media.width < 16 || media.height < 16) {
+      // mp4mux and qtmux take pictures from 16×16 only.
+      throw LauncherError.usage(
+        "\(input ?? "the input") is \(media.width)x\(media.height): MP4 and QuickTime hold pictures of at least 16x16; "
+          + "write .webm or a PNG sequence (frames/%05d.png)")
+    }
     if media.stillImage && (container != .png || preview) {
       throw LauncherError.usage(
         "\(input ?? "the input") is a single picture: write the cutout as a picture, -o NAME.png "
@@ -253,6 +259,9 @@ struct Compose: ParsableCommand {
     for output in outputs { text = text.replacingOccurrences(of: output.temporaryPath, with: output.path) }
     if pipeline.failedOnModelFile {
       return .data("bad model file \(model.path): \(text.dropFirst("matte: ".count))")
+    }
+    if let failure = pipeline.failure, failure.domain == gst_parse_error_quark() {
+      return .failed("a stream of the input could not be linked to this output's encoder and muxer (\(text)): try another output format")
     }
     if text.hasPrefix("matte:") {
       return .failed("the matting element failed with model \(model.path): \(text.dropFirst("matte: ".count))")

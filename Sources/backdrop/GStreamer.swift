@@ -182,10 +182,21 @@ final class Pipeline {
       && failure.code == Int32(GST_RESOURCE_ERROR_OPEN_READ.rawValue)
   }
 
-  /// The source element's name and the GError's domain and code of an ERROR message.
+  /// A WARNING from gst_parse that a delayed link (to a pad a decoder adds later) was never made.
+  static func isUnresolvedLink(_ message: UnsafeMutablePointer<GstMessage>) -> Bool {
+    guard message.pointee.type == GST_MESSAGE_WARNING else { return false }
+    let info = failureInfo(message)
+    return info.domain == gst_parse_error_quark() && info.code == Int32(GST_PARSE_ERROR_DELAYED_LINK.rawValue)
+  }
+
+  /// The source element's name and the GError's domain and code of an ERROR (or WARNING) message.
   static func failureInfo(_ message: UnsafeMutablePointer<GstMessage>) -> (source: String, domain: GQuark, code: Int32) {
     var error: UnsafeMutablePointer<GError>?
-    gst_message_parse_error(message, &error, nil)
+    if message.pointee.type == GST_MESSAGE_WARNING {
+      gst_message_parse_warning(message, &error, nil)
+    } else {
+      gst_message_parse_error(message, &error, nil)
+    }
     defer { if let error { g_error_free(error) } }
     var source = "pipeline"
     if let src = message.pointee.src, let name = gst_object_get_name(src) {
@@ -241,6 +252,10 @@ final class Pipeline {
       switch message.pointee.type {
       case GST_MESSAGE_EOS: return .eos
       case GST_MESSAGE_ERROR: return .error(recordFailure(message))
+      case _ where Pipeline.isUnresolvedLink(message):
+        // A stream the description links (dec. ! queue name=vq) found nothing it could link to:
+        // that branch never gets data, and the pipeline would wait for it for ever.
+        return .error(recordFailure(message))
       default: warning(Pipeline.errorText(message))
       }
     }

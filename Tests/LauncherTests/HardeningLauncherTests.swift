@@ -191,4 +191,28 @@ final class HardeningLauncherTests: XCTestCase {
                                  environment: Launcher.environment(cache: cache))
     XCTAssertEqual(missing.status, 66, missing.stderr)
   }
+
+  /// A picture smaller than 16 pixels on a side: mp4mux and qtmux refuse it, which left the
+  /// decoder's video pad unlinked and compose waiting for ever (gst_parse only warns that a
+  /// delayed link failed). MP4 and QuickTime are refused up front, by name; WebM takes it.
+  func testTinyPicturesAreRefusedForMP4AndQuickTimeAndWrittenAsWebM() throws {
+    let tiny = path("tiny.mp4")
+    let made = try runProgram(which("ffmpeg") ?? "/usr/bin/ffmpeg", [
+      "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=16x8:rate=10:d=0.5", "-c:v", "libx264", "-pix_fmt", "yuv420p", tiny,
+    ])
+    XCTAssertEqual(made.status, 0, made.stderr)
+    let model = Launcher.designedModel("lumakey")
+    for output in ["o.mp4", "o.mov"] {
+      let result = try runProgram(Launcher.executable, ["compose", tiny, "-o", path(output), "--model", model],
+                                  environment: Launcher.environment(cache: cache), timeout: 120)
+      XCTAssertEqual(result.status, 64, "\(output): \(result.stderr)")
+      XCTAssertTrue(result.stderr.contains("tiny.mp4 is 16x8: MP4 and QuickTime hold pictures of at least 16x16; write .webm"),
+                    "\(output): \(result.stderr)")
+    }
+    let webm = try runProgram(Launcher.executable, ["compose", tiny, "-o", path("o.webm"), "--model", model, "-q"],
+                              environment: Launcher.environment(cache: cache), timeout: 120)
+    XCTAssertEqual(webm.status, 0, webm.stderr)
+    XCTAssertEqual(try ScaleFixture.videoPackets(path("o.webm")).count, 5)
+    XCTAssertEqual(try leftovers(), ["o.webm", "tiny.mp4"])
+  }
 }
