@@ -151,6 +151,25 @@ final class ServeAPITests: XCTestCase {
     XCTAssertGreaterThan(frame[(30 * 160 + 10) * 3], 230, "the white bar stays")
   }
 
+  /// A 16x8 clip into an MP4 (mp4mux takes 16x16 and up): the job fails with the cause instead
+  /// of holding its slot for ever, and the next job runs.
+  func testAStreamNothingCanTakeFailsItsJobInsteadOfHanging() throws {
+    let tiny = path("tiny.mp4")
+    let made = try runProgram(which("ffmpeg")!, ["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=16x8:rate=10:d=0.5",
+                                                 "-c:v", "libx264", "-pix_fmt", "yuv420p", tiny.path])
+    XCTAssertEqual(made.status, 0, made.stderr)
+    let clip = path("bars.webm")
+    try makeClip(clip.path, frames: 4)
+    let server = try startServer(["--jobs", "1"])
+    let bad = post(server, tiny, "name=tiny.mp4&model=lumakey&outputs=mp4")
+    XCTAssertEqual(bad.status, 201, bad.text)
+    let good = post(server, clip, "name=b.webm&model=lumakey&outputs=webm")
+    let failed = waitForJob(server, try XCTUnwrap(bad.json["id"] as? String), timeout: 120)
+    XCTAssertEqual(failed["state"] as? String, "failed", "\(failed)")
+    XCTAssertTrue((failed["message"] as? String ?? "").contains("Delayed linking failed"), "\(failed)")
+    XCTAssertEqual(waitForJob(server, try XCTUnwrap(good.json["id"] as? String), timeout: 120)["state"] as? String, "done")
+  }
+
   func testAFailingPipelineFailsOnlyItsJob() throws {
     let clip = path("bars.webm")
     try makeClip(clip.path, frames: 6)

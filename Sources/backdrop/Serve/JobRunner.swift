@@ -112,13 +112,15 @@ final class JobRunner: @unchecked Sendable {
       }
       return .failed("the pipeline did not start")
     }
-    let types = GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_EOS.rawValue)
+    let types = GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_EOS.rawValue | GST_MESSAGE_WARNING.rawValue)
     while true {
       if cancelled.load(ordering: .relaxed) { return .cancelled }
       let now = counter.snapshot
       update(now.frames, now.endNs)
       guard let message = gst_bus_timed_pop_filtered(pipeline.bus, 100_000_000, types) else { continue }
       defer { gst_message_unref(message) }
+      // A stream nothing could take would hold the job (and its slot) for ever (see Pipeline.run).
+      if message.pointee.type == GST_MESSAGE_WARNING && !Pipeline.isUnresolvedLink(message) { continue }
       if message.pointee.type == GST_MESSAGE_EOS {
         let done = counter.snapshot
         update(done.frames, durationNs ?? done.endNs)
