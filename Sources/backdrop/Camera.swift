@@ -77,7 +77,7 @@ struct Camera: ParsableCommand {
       var description = (source ?? "v4l2src device=\(gstQuote(device))")
         // When the matte falls behind, the oldest waiting frames are dropped, not delayed.
         + " ! queue name=capture leaky=downstream max-size-buffers=2 max-size-bytes=0 max-size-time=0"
-        + " ! videoconvert ! birefnetmatte name=matte \(properties.joined(separator: " ")) \(backdrop.properties.joined(separator: " "))"
+        + " ! videoconvert ! \(GStreamer.progressiveVideo) ! birefnetmatte name=matte \(properties.joined(separator: " ")) \(backdrop.properties.joined(separator: " "))"
         + (alpha ? " ! video/x-raw,format=A420" : " ! video/x-raw,format=I420")
       var branches: [String] = []
       if showWindow {

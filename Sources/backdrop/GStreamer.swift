@@ -5,14 +5,17 @@ import Foundation
 import Synchronization
 
 enum GStreamer {
-  /// Decoded video as a player shows it: progressive and upright.
+  /// Whole frames from interlaced video; progressive video passes through untouched.
   ///
-  /// Interlaced sources (broadcast, DV, camcorders) weave two moments line by line; the model would
-  /// matte the combs on every moving edge, and web outputs are progressive. deinterlace makes whole
-  /// frames, one per frame (the frame rate stays), and passes progressive video through untouched
-  /// (its mode auto). Its method greedyl (motion adaptive) keeps the timestamps; GStreamer 1.22's
-  /// yadif repeats the first one (mp4mux then stops: "Buffer has no PTS") and its greedyh makes
-  /// noise of planar formats.
+  /// Interlaced sources (broadcast, DV, camcorders, analogue capture cards) weave two moments line
+  /// by line; the model would matte the combs on every moving edge, and web outputs are
+  /// progressive. deinterlace makes one whole frame per frame (the frame rate stays), and its mode
+  /// auto passes progressive video through. Its method greedyl (motion adaptive) keeps the
+  /// timestamps; GStreamer 1.22's yadif repeats the first one (mp4mux then stops: "Buffer has no
+  /// PTS") and its greedyh makes noise of planar formats.
+  static let progressiveVideo = "deinterlace method=greedyl fields=top"
+
+  /// Decoded video as a player shows it: progressive (see progressiveVideo) and upright.
   ///
   /// Phone footage is often stored sideways with an orientation (MP4's display matrix, read as the
   /// image-orientation tag) that players apply when showing it: the model must see the subject
@@ -20,7 +23,7 @@ enum GStreamer {
   /// field, and the muxers used here write none). videoflip follows the tag and passes frames
   /// through untouched without one. The videoconvert in front gives both a format they take,
   /// whatever the decoder outputs (also a passthrough when it does).
-  static let shownVideo = "videoconvert ! deinterlace method=greedyl fields=top ! videoflip video-direction=auto"
+  static let shownVideo = "videoconvert ! \(progressiveVideo) ! videoflip video-direction=auto"
 
   /// The libgstbackdrop.so in use, once `setUp()` found it.
   nonisolated(unsafe) static var pluginFile: String?

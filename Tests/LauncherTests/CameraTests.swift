@@ -57,6 +57,23 @@ final class CameraTests: XCTestCase {
     XCTAssertNotNil(pattern.firstMatch(in: plain.stderr, range: NSRange(plain.stderr.startIndex..., in: plain.stderr)), plain.stderr)
   }
 
+  /// An interlaced source (an analogue capture card) is deinterlaced before the matte: the
+  /// element gets whole frames (it warns when it gets woven ones) and the recording is progressive.
+  func testInterlacedSourceIsDeinterlacedBeforeTheMatte() throws {
+    let output = directory.appendingPathComponent("interlaced.webm").path
+    let result = try camera([
+      "--source", "videotestsrc is-live=true num-buffers=10 pattern=smpte ! "
+        + "video/x-raw,width=160,height=96,framerate=10/1,interlace-mode=interleaved,field-order=top-field-first",
+      "-o", output, "--model", Launcher.designedModel("lumakey"), "--size", "64x64", "--background", "none",
+    ])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    XCTAssertFalse(result.stderr.contains("got interlaced video"), result.stderr)
+    let decoded = try decodeFrames(output, format: "RGBA", width: 160, height: 96)
+    XCTAssertGreaterThan(decoded.count, 0)
+    XCTAssertGreaterThanOrEqual(decoded[0][(30 * 160 + 10) * 4 + 3], 250, "white bar opaque")
+    XCTAssertLessThanOrEqual(decoded[0][(30 * 160 + 150) * 4 + 3], 5, "blue bar transparent")
+  }
+
   /// A batch of 8 at 10 fps makes its first frame wait 700 ms; a 30 ms batch-timeout bounds that.
   func testBatchTimeoutBoundsTheLatency() throws {
     func run(timeout: Int) throws -> [String: Double] {
