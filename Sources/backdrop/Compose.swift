@@ -244,6 +244,12 @@ struct Compose: ParsableCommand {
         "\(input ?? "the input") is \(media.width)x\(media.height): MP4 and QuickTime hold pictures of at least 16x16; "
           + "write .webm or a PNG sequence (frames/%05d.png)")
     }
+    if media.hasAudio && media.audioChannels > 8 && (container == .webm || container == .mp4 || preview) {
+      // Opus and AAC take up to 8 channels, and audioconvert cannot mix unpositioned ones down.
+      throw LauncherError.usage(
+        "\(input ?? "the input")'s audio has \(media.audioChannels) channels: Opus (WebM) and AAC (MP4) here take at most 8; "
+          + "write .mov (PCM keeps them all)")
+    }
     if media.stillImage && (container != .png || preview) {
       throw LauncherError.usage(
         "\(input ?? "the input") is a single picture: write the cutout as a picture, -o NAME.png "

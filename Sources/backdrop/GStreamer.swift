@@ -427,6 +427,8 @@ struct MediaInfo {
   var pixelAspect: (Int, Int) = (1, 1)
   /// A picture file (JPEG, PNG, WebP...), one frame without a duration: written as a picture.
   var stillImage = false
+  /// Of the first audio stream (0 when unknown).
+  var audioChannels = 0
   var framerate: (Int, Int) = (0, 1)
   var durationNs: UInt64?
 
@@ -512,8 +514,11 @@ struct MediaInfo {
             (collector.info.width, collector.info.height) = MediaInfo.size(structure) ?? (0, 0)
             collector.info.pixelAspect = MediaInfo.pixelAspect(structure)
             collector.info.framerate = (Int(num), Int(max(den, 1)))
-          } else if name.hasPrefix("audio/") {
+          } else if name.hasPrefix("audio/") && !collector.info.hasAudio {
             collector.info.hasAudio = true
+            var channels: gint = 0
+            gst_structure_get_int(structure, "channels", &channels)
+            collector.info.audioChannels = Int(channels)
           }
         }
       }

@@ -215,4 +215,32 @@ final class HardeningLauncherTests: XCTestCase {
     XCTAssertEqual(try ScaleFixture.videoPackets(path("o.webm")).count, 5)
     XCTAssertEqual(try leftovers(), ["o.webm", "tiny.mp4"])
   }
+
+  /// Audio of more than 8 channels (a multitrack recorder's WAV in MKV): Opus and AAC take at most
+  /// 8 and audioconvert cannot mix unpositioned channels down, so WebM and MP4 stopped with the
+  /// demuxer's "Internal data stream error". They are refused by name; QuickTime keeps all.
+  func testAudioOfMoreThanEightChannelsIsRefusedForWebMAndMP4AndKeptInQuickTime() throws {
+    let clip = path("ten.mkv")
+    let channels = Array(repeating: "sin(440*2*PI*t)", count: 10).joined(separator: "|")
+    let made = try runProgram(which("ffmpeg") ?? "/usr/bin/ffmpeg", [
+      "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x96:rate=10:d=1", "-f", "lavfi", "-i", "aevalsrc=\(channels):d=1",
+      "-c:v", "libx264", "-c:a", "pcm_s16le", "-shortest", clip,
+    ])
+    XCTAssertEqual(made.status, 0, made.stderr)
+    let model = Launcher.designedModel("lumakey")
+    for output in ["o.webm", "o.mp4"] {
+      let result = try runProgram(Launcher.executable, ["compose", clip, "-o", path(output), "--model", model],
+                                  environment: Launcher.environment(cache: cache), timeout: 120)
+      XCTAssertEqual(result.status, 64, "\(output): \(result.stderr)")
+      XCTAssertTrue(result.stderr.contains("ten.mkv's audio has 10 channels: Opus (WebM) and AAC (MP4) here take at most 8; write .mov"),
+                    "\(output): \(result.stderr)")
+    }
+    let mov = try runProgram(Launcher.executable, ["compose", clip, "-o", path("o.mov"), "--model", model, "-q"],
+                             environment: Launcher.environment(cache: cache), timeout: 120)
+    XCTAssertEqual(mov.status, 0, mov.stderr)
+    let probe = try runProgram(which("ffprobe") ?? "/usr/bin/ffprobe",
+                               ["-v", "error", "-select_streams", "a:0", "-show_entries", "stream=channels", "-of", "csv=p=0", path("o.mov")])
+    XCTAssertEqual(probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "10")
+    XCTAssertEqual(try leftovers(), ["o.mov", "ten.mkv"])
+  }
 }
