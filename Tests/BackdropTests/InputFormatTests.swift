@@ -57,6 +57,15 @@ final class InputFormatTests: XCTestCase {
                    ["birefnetmatte got interlaced video (interlace-mode interleaved): the model sees both fields woven together, "
                       + "so moving edges comb in the matte. Put deinterlace method=greedyl fields=top before birefnetmatte."])
     XCTAssertEqual(run.warnings.count, 1, "\(run.warnings)")
+    // mixed: only frames flagged interlaced are woven, and the warning says so.
+    let mixed = runPipeline(
+      "videotestsrc num-buffers=2 ! \(caps.replacingOccurrences(of: "interleaved", with: "mixed")) ! birefnetmatte "
+        + "model-file=\(TestEnvironment.designedModel("lumakey")) device=cpu batch-size=1 inference-width=64 inference-height=64 "
+        + "background=green ! fakesink")
+    XCTAssertEqual(mixed.errors, [])
+    XCTAssertEqual(mixed.warnings.filter { $0.contains("interlace") }.count, 1, "\(mixed.warnings)")
+    XCTAssertTrue(mixed.warnings.contains { $0.contains("got video that may be interlaced (interlace-mode mixed): in frames flagged interlaced") },
+                  "\(mixed.warnings)")
 
     let harness = gst_harness_new_parse(
       "birefnetmatte model-file=\(TestEnvironment.designedModel("lumakey")) device=cpu batch-size=1 inference-width=64 inference-height=64")!

@@ -137,8 +137,12 @@ extension MatteElement {
     guard input.interlace_mode != GST_VIDEO_INTERLACE_MODE_PROGRESSIVE, !stream.warnedInterlaced else { return }
     stream.warnedInterlaced = true
     let mode = String(cString: gst_video_interlace_mode_to_string(input.interlace_mode))
+    // mixed: each frame says whether it is interlaced (many progressive streams are labelled so).
+    let what = input.interlace_mode == GST_VIDEO_INTERLACE_MODE_MIXED
+      ? "video that may be interlaced (interlace-mode mixed): in frames flagged interlaced"
+      : "interlaced video (interlace-mode \(mode)):"
     postWarning(element, .stream, code: StreamError.format,
-                "birefnetmatte got interlaced video (interlace-mode \(mode)): the model sees both fields woven together, "
+                "birefnetmatte got \(what) the model sees both fields woven together, "
                   + "so moving edges comb in the matte. Put deinterlace method=greedyl fields=top before birefnetmatte.")
   }
 
