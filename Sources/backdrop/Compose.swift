@@ -478,7 +478,7 @@ struct ComposeGraph {
 
   func description(output: String, preview: String?) -> String {
     var parts: [String] = []
-    parts.append(sourceDescription ?? "filesrc location=\(gstQuote(input)) ! decodebin name=dec")
+    parts.append(sourceDescription ?? "\(GStreamer.decodedFile(input)) name=dec")
     var video = "\(decodedVideo) ! birefnetmatte name=matte " + matteProperties.joined(separator: " ")
     if stackedAlpha {
       video = stackedAlphaVideo(encoder: h264(videoBitrate, height: height * 2))

@@ -25,6 +25,17 @@ enum GStreamer {
   /// whatever the decoder outputs (also a passthrough when it does).
   static let shownVideo = "videoconvert ! \(progressiveVideo) ! videoflip video-direction=auto"
 
+  /// `path` read and decoded, up to decodebin (name it, or link on from it). A JPEG goes through
+  /// jpegparse first: decodebin plugs jpegdec alone, which leaves out the EXIF orientation that
+  /// jpegparse reads (image-orientation), so a phone photo stored sideways would stay sideways.
+  static func decodedFile(_ path: String) -> String {
+    let jpeg = FileHandle(forReadingAtPath: path).flatMap { file in
+      defer { try? file.close() }
+      return try? file.read(upToCount: 3)
+    } == Data([0xFF, 0xD8, 0xFF])
+    return "filesrc location=\(gstQuote(path)) ! \(jpeg ? "jpegparse ! " : "")decodebin"
+  }
+
   /// The libgstbackdrop.so in use, once `setUp()` found it.
   nonisolated(unsafe) static var pluginFile: String?
 
@@ -493,7 +504,7 @@ struct MediaInfo {
   /// cannot decode it or it has no video stream.
   static func probe(_ path: String) throws -> MediaInfo {
     try refuseGIF(path)
-    let pipeline = try Pipeline("filesrc location=\(gstQuote(path)) ! decodebin name=dec")
+    let pipeline = try Pipeline("\(GStreamer.decodedFile(path)) name=dec")
     guard let decoder = pipeline.child("dec") else { throw LauncherError.failed("no decodebin") }
     defer { gst_object_unref(decoder) }
     let collector = Collector(pipeline.element)

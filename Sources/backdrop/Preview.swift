@@ -51,7 +51,7 @@ struct Preview: ParsableCommand {
     var properties = try matte.properties(model: model, device: device)
     properties.removeAll { $0.hasPrefix("batch-size=") }
     let description =
-      "filesrc location=\(gstQuote(inputPath)) ! decodebin ! \(GStreamer.shownVideo) ! videoconvert ! videoscale ! "
+      "\(GStreamer.decodedFile(inputPath)) ! \(GStreamer.shownVideo) ! videoconvert ! videoscale ! "
       + "video/x-raw,width=\(width),height=\(height),pixel-aspect-ratio=1/1 ! "
       + "birefnetmatte name=matte batch-size=1 \(properties.joined(separator: " ")) ! video/x-raw,format=RGBA ! "
       + "fakesink name=sink sync=false enable-last-sample=true"

@@ -64,6 +64,25 @@ final class PictureInputTests: XCTestCase {
     XCTAssertEqual(Array(rgb[blueBar..<blueBar + 3]).map(Int.init), [0, 255, 0], "the background is green")
   }
 
+  /// A phone photo stored sideways says how to show it in its EXIF orientation (6: turn 90°
+  /// clockwise), which viewers apply: the cutout is upright as a viewer showed the photo. decodebin
+  /// alone (jpegdec without jpegparse) never read it, and the cutout stayed sideways.
+  func testAPhotosEXIFOrientationIsApplied() throws {
+    let sideways = path("sideways.jpg")
+    try gstLaunch(["videotestsrc", "num-buffers=1", "pattern=smpte", "!", "video/x-raw,width=\(Self.width),height=\(Self.height)", "!",
+                   "jpegenc", "quality=95", "!", "taginject", "tags=image-orientation=rotate-90", "!", "jifmux", "!",
+                   "filesink", "location=\(sideways)"])
+    let cutout = path("upright.png")
+    let result = try backdrop(["compose", sideways, "-o", cutout, "--model", model, "-q"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let (format, rgba) = try pixels(cutout, "rgba")
+    XCTAssertEqual(format, "\(Self.height),\(Self.width),rgba", "portrait, as a viewer shows it")
+    // Stored (x, y) is shown at (95 - y, x): the white bar (10, 30) at (65, 10), the blue bar (150, 30) at (65, 150).
+    func alpha(_ x: Int, _ y: Int) -> Int { Int(rgba[(y * Self.height + x) * 4 + 3]) }
+    XCTAssertEqual(alpha(65, 10), 255, "the white bar, kept, at the top")
+    XCTAssertEqual(alpha(65, 150), 0, "the blue bar, cut away, at the bottom")
+  }
+
   func testAPhotoIsNotMadeIntoAVideoAndAVideoNotIntoOnePicture() throws {
     for output in ["still.mp4", "still.webm", "still.mov"] {
       let result = try backdrop(["compose", path("photo.jpg"), "-o", path(output), "--model", model])
