@@ -62,6 +62,8 @@ struct Preview: ParsableCommand {
     gst_element_set_state(pipeline.element, GST_STATE_PAUSED)
     try waitForPreroll(pipeline, what: "starting")
     let duration = pipeline.durationNs() ?? media.durationNs ?? 0
+    // A photo is one frame: one row, not the same row --frames times.
+    let frames = media.stillImage ? 1 : self.frames
     var tiles: [[UInt8]] = []
     for index in 0..<frames {
       let time = duration > 0 ? UInt64(Double(duration) * (Double(index) + 0.5) / Double(frames)) : 0
@@ -86,7 +88,7 @@ struct Preview: ParsableCommand {
     let sheet = Self.compose(tiles: tiles, width: width, height: height)
     try Self.writePNG(sheet.pixels, width: sheet.width, height: sheet.height, to: target)
     if !quiet {
-      Console.note("\(frames) frames (original | matte | composite) → \(target.path) (\(sheet.width)x\(sheet.height), \(formatBytes(target.size())))")
+      Console.note("\(frames) frame\(frames == 1 ? "" : "s") (original | matte | composite) → \(target.path) (\(sheet.width)x\(sheet.height), \(formatBytes(target.size())))")
     }
   }
 

@@ -83,6 +83,20 @@ final class PictureInputTests: XCTestCase {
     XCTAssertEqual(alpha(65, 150), 0, "the blue bar, cut away, at the bottom")
   }
 
+  /// A contact sheet of a photo has one row, not the same row --frames times.
+  func testAPhotosContactSheetHasOneRow() throws {
+    let sheet = path("sheet.png")
+    let result = try backdrop(["preview", path("photo.jpg"), "-o", sheet, "--model", model, "--frames", "3"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    XCTAssertTrue(result.stderr.contains("1 frame (original | matte | composite) → \(sheet)"), result.stderr)
+    let probe = try runProgram(which("ffprobe") ?? "/usr/bin/ffprobe",
+                               ["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0", sheet])
+    let size = probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").compactMap { Int($0) }
+    XCTAssertEqual(size.count, 2, probe.stdout)
+    // Three tiles side by side, each 160:96: one row is far wider than tall.
+    XCTAssertGreaterThan(size[0], 4 * size[1], "one row: \(size)")
+  }
+
   func testAPhotoIsNotMadeIntoAVideoAndAVideoNotIntoOnePicture() throws {
     for output in ["still.mp4", "still.webm", "still.mov"] {
       let result = try backdrop(["compose", path("photo.jpg"), "-o", path(output), "--model", model])
