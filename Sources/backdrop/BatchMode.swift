@@ -13,7 +13,7 @@ struct BatchOptions: ParsableArguments {
   @Option(name: .long, help: ArgumentHelp("Folder for the outputs of --batch (NAME.webm for an input NAME.EXT).", valueName: "DIR"))
   var outDir: String?
 
-  @Option(name: .long, help: ArgumentHelp("Output extension for --batch: webm or mp4.", valueName: "EXT"))
+  @Option(name: .long, help: ArgumentHelp("Output extension for --batch: webm or mp4, or png for a list of photos (one cutout each).", valueName: "EXT"))
   var batchFormat: String = "webm"
 }
 
@@ -68,8 +68,8 @@ enum BatchMode {
     guard let list = options.batch, let outDir = options.outDir else {
       throw LauncherError.usage("--batch needs --out-dir (and --out-dir is only for --batch)")
     }
-    guard ["webm", "mp4"].contains(options.batchFormat) else {
-      throw LauncherError.usage("--batch-format \(options.batchFormat): webm or mp4")
+    guard ["webm", "mp4", "png"].contains(options.batchFormat) else {
+      throw LauncherError.usage("--batch-format \(options.batchFormat): webm, mp4 or png (photos)")
     }
     var isDirectory: ObjCBool = false
     if !FileManager.default.fileExists(atPath: outDir, isDirectory: &isDirectory) {

@@ -21,6 +21,28 @@ final class BatchTests: XCTestCase {
     return try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
   }
 
+  /// A list of photos with --batch-format png: one cutout picture each; a video in the list fails
+  /// its line with compose's reason (a video's PNG output is a numbered sequence).
+  func testBatchOfPhotosWritesOneCutoutEach() throws {
+    for name in ["a", "b"] {
+      try gstLaunch(["videotestsrc", "num-buffers=1", "pattern=smpte", "!", "video/x-raw,width=160,height=96", "!", "jpegenc", "!",
+                     "filesink", "location=\(path("\(name).jpg"))"])
+    }
+    try ScaleFixture.makeClip(path("clip.webm"), frames: 3)
+    try "a.jpg\nb.jpg\nclip.webm\n".write(toFile: path("list.txt"), atomically: true, encoding: .utf8)
+    let result = try batch(["--batch-format", "png"])
+    XCTAssertEqual(result.status, 70, result.stderr)
+    for name in ["a", "b"] {
+      let probe = try runProgram(which("ffprobe") ?? "/usr/bin/ffprobe",
+                                 ["-v", "error", "-show_entries", "stream=width,height,pix_fmt", "-of", "csv=p=0", path("out/\(name).png")])
+      XCTAssertEqual(probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "160,96,rgba", name)
+    }
+    let items = try XCTUnwrap(try summary()["items"] as? [[String: Any]])
+    XCTAssertEqual(items.map { $0["status"] as? String }, ["done", "done", "failed"])
+    XCTAssertEqual(items[2]["exit_status"] as? Int, 64)
+    XCTAssertTrue((items[2]["error"] as? String ?? "").contains("PNG output of a video is a frame sequence"), "\(items[2])")
+  }
+
   func testBatchIsResumableRetriesOnceAndSummarises() throws {
     try ScaleFixture.makeClip(path("first.webm"), frames: 10)
     try ScaleFixture.makeClip(path("second.webm"), frames: 6)
