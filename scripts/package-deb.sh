@@ -40,7 +40,7 @@ install -d "$doc"
 cat > "$doc/copyright" <<EOF
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: backdrop
-Comment: AI video background removal for GStreamer (birefnetmatte, vp9alphaenc, webmalphamux)
+Comment: AI video background removal for GStreamer (birefnetmatte, vp9alphaenc, webmalphamux, alphaview)
  and the backdrop launcher.
 
 Files: *
@@ -97,7 +97,7 @@ Priority: optional
 Description: AI video background removal for GStreamer
  The GStreamer plugin "backdrop": birefnetmatte removes or replaces the background of video with
  a matting network (BiRefNet weights or TorchScript models, through libtorch), vp9alphaenc and
- webmalphamux write transparent VP9 WebM. The backdrop command composes files (transparent WebM,
+ webmalphamux write transparent VP9 WebM, alphaview shows alpha where players have none. The backdrop command composes files (transparent WebM,
  ProRes 4444 with alpha, PNG sequences, H.264 composites) and cameras, with the offline selfie
  model as its default.
 EOF

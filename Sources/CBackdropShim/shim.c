@@ -119,6 +119,10 @@ BD_DEFINE_ENUM(bd_matte_cascade_get_type, "BdMatteCascade",
                {BD_MATTE_CASCADE_OFF, "One pass at the inference size", "off"},
                {BD_MATTE_CASCADE_AUTO, "Frames larger than the inference size: re-infer the uncertain band in cascade-size tiles", "auto"})
 
+BD_DEFINE_ENUM(bd_alpha_view_layout_get_type, "BdAlphaViewLayout",
+               {BD_ALPHA_VIEW_STACKED, "Twice as tall: the colour on top, the alpha as grey below", "stacked"},
+               {BD_ALPHA_VIEW_CHECKERBOARD, "The picture over a grey checkerboard, as image editors show transparency", "checkerboard"})
+
 char *bd_plugin_file_path(void) {
   Dl_info info;
   if (dladdr((void *)&bd_plugin_file_path, &info) == 0 || info.dli_fname == NULL) return NULL;

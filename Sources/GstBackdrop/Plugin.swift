@@ -13,6 +13,7 @@ let elementRegistrations: [ElementRegistration] = [
   ElementRegistration(name: "birefnetmatte", rank: GST_RANK_NONE, type: { matteElementType }),
   ElementRegistration(name: "vp9alphaenc", rank: GST_RANK_NONE, type: { vp9AlphaEncoderType }),
   ElementRegistration(name: "webmalphamux", rank: GST_RANK_NONE, type: { webmAlphaMuxType }),
+  ElementRegistration(name: "alphaview", rank: GST_RANK_NONE, type: { alphaViewType }),
 ]
 
 @_cdecl("bd_plugin_init")

@@ -83,7 +83,7 @@ struct Camera: ParsableCommand {
       if showWindow {
         branches.append(
           "queue leaky=downstream max-size-buffers=2 ! videoconvert"
-            + (alpha ? " ! video/x-raw,format=AYUV ! compositor background=checker ! videoconvert" : "")
+            + (alpha ? " ! video/x-raw,format=RGBA ! alphaview layout=checkerboard ! videoconvert" : "")
             + " ! autovideosink sync=false")
       }
       if let target, let location {

@@ -523,7 +523,7 @@ struct ComposeGraph {
     parts.append(video)
     if let preview {
       var branch = "vt. ! queue ! videoconvert"
-      if alpha { branch += " ! video/x-raw,format=AYUV ! compositor background=checker ! videoconvert" }
+      if alpha { branch += " ! video/x-raw,format=RGBA ! alphaview layout=checkerboard ! videoconvert" }
       branch += " ! video/x-raw,format=I420 ! \(h264(videoBitrate)) ! mp4mux name=pmux ! filesink async=false location=\(gstQuote(preview))"
       parts.append(branch)
     }

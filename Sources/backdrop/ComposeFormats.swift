@@ -78,20 +78,13 @@ extension ComposeGraph {
       : "videoconvert ! video/x-raw,format=I422_10LE,colorimetry=bt709 ! avenc_prores_ks profile=hq vendor=apl0"
   }
 
-  /// The stacked-alpha branch: the decoded frame goes both to the top of a double-height picture
-  /// and through the matte (GRAY8) to the bottom, so the alpha below is the element's matte itself.
-  /// Both halves meet as RGBA: GRAY8 → RGB copies the matte into R, G and B, and the one RGB → YUV
-  /// conversion after the compositor maps it to studio range, which players map back (GRAY8 → AYUV
-  /// would copy it into Y unscaled, and a player would stretch it). Returns the description up
-  /// to and including the muxer.
+  /// The stacked-alpha video: the matte's RGBA frame made twice as tall by alphaview, the colour on
+  /// top and the alpha copied into R, G and B below, one output frame per frame (a variable frame
+  /// rate is kept). The one RGB → YUV conversion maps the alpha to studio range, which players map
+  /// back (GRAY8 → AYUV would copy it into Y unscaled, and a player would stretch it). Returns the
+  /// description up to and including the muxer.
   func stackedAlphaVideo(encoder: String) -> String {
-    let unbounded = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=0"
-    return "\(decodedVideo) ! tee name=split  "
-      + "split. ! \(unbounded) ! videoconvert ! video/x-raw,format=RGBA ! stack.sink_0  "
-      + "split. ! queue ! birefnetmatte name=matte \(matteProperties.joined(separator: " ")) ! video/x-raw,format=GRAY8 "
-      + "! videoconvert ! video/x-raw,format=RGBA ! stack.sink_1  "
-      + "compositor name=stack background=black sink_0::xpos=0 sink_0::ypos=0 sink_1::xpos=0 sink_1::ypos=\(height) "
-      + "! video/x-raw,format=RGBA,width=\(width),height=\(height * 2) ! videoconvert "
-      + "! video/x-raw,format=I420,colorimetry=bt709 ! \(encoder) ! mp4mux name=mux"
+    "\(decodedVideo) ! birefnetmatte name=matte \(matteProperties.joined(separator: " ")) ! video/x-raw,format=RGBA "
+      + "! alphaview layout=stacked ! videoconvert ! video/x-raw,format=I420,colorimetry=bt709 ! \(encoder) ! mp4mux name=mux"
   }
 }

@@ -84,6 +84,20 @@ final class PipelineExamplesTests: XCTestCase {
     XCTAssertLessThan(shown(backgroundPoint.x, backgroundPoint.y), 40, "blue bar, along the top, the background")
   }
 
+  /// The colour on top, the matte as grey below, every frame: the example's MP4 is twice as tall.
+  func testStackedAlphaMP4() throws {
+    let output = directory.appendingPathComponent("stacked.mp4").path
+    try script("stacked-alpha-mp4.sh", [clip, model, output])
+    let bytes = try decode(output, format: "GRAY8")
+    let frame = Self.width * Self.height * 2
+    XCTAssertEqual(bytes.count, Self.frames * frame, "\(Self.frames) frames of \(Self.width)x\(Self.height * 2)")
+    guard bytes.count >= frame else { return }
+    let below = { (x: Int, y: Int) in Int(bytes[(Self.height + y) * Self.width + x]) }
+    XCTAssertGreaterThan(below(subjectPoint.x, subjectPoint.y), 215, "alpha below: the subject white")
+    XCTAssertLessThan(below(backgroundPoint.x, backgroundPoint.y), 40, "alpha below: the background black")
+    XCTAssertGreaterThan(Int(bytes[subjectPoint.y * Self.width + subjectPoint.x]), 215, "on top: the white bar itself")
+  }
+
   func testTransparentPNGFrames() throws {
     let pattern = directory.appendingPathComponent("frame%03d.png").path
     try script("transparent-png-frames.sh", [clip, model, pattern])

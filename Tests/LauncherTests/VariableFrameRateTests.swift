@@ -1,6 +1,7 @@
 // Phone and screen recordings have a variable frame rate: the frames come as the scene allows, and
 // the container's frame rate is only their average. Every frame must reach the output at its own
-// time, whatever the output. libvpx in realtime mode with its default lookahead (vp9enc's
+// time, whatever the output (also --stacked-alpha and the --preview MP4, which compositor wrote at
+// the average rate, repeating and dropping frames, before alphaview replaced it). libvpx in realtime mode with its default lookahead (vp9enc's
 // lag-in-frames 25) gave back 52 to 55 of this clip's 57 frames in a green-screen WebM: the last
 // ones were lost at EOS.
 //
@@ -44,6 +45,8 @@ final class VariableFrameRateTests: XCTestCase {
       ("alpha.webm", []),
       ("green.mp4", []),
       ("alpha.mov", []),
+      ("stacked.mp4", ["--stacked-alpha"]),
+      ("alpha-with-preview.webm", ["--preview", path("preview.mp4")]),
     ]
     for (name, options) in outputs {
       let result = try runProgram(Launcher.executable, ["compose", path("vfr.mp4"), "-o", path(name), "--model", model, "-q"] + options,
@@ -55,5 +58,8 @@ final class VariableFrameRateTests: XCTestCase {
       let drift = zip(input, output).map { abs($0 - $1) }.max() ?? 0
       XCTAssertLessThanOrEqual(drift, 1, "\(name): each frame at its input time (\(output.suffix(4)) against \(input.suffix(4)))")
     }
+    let preview = try times(path("preview.mp4"))
+    XCTAssertEqual(preview.count, input.count, "the preview: every frame")
+    XCTAssertLessThanOrEqual(zip(input, preview).map { abs($0 - $1) }.max() ?? 0, 1, "the preview: each frame at its time")
   }
 }

@@ -102,6 +102,13 @@ typedef enum {
 } BdMatteCascade;
 GType bd_matte_cascade_get_type(void);
 
+/* alphaview: how a picture with alpha is shown to players without transparency */
+typedef enum {
+  BD_ALPHA_VIEW_STACKED = 0,
+  BD_ALPHA_VIEW_CHECKERBOARD = 1,
+} BdAlphaViewLayout;
+GType bd_alpha_view_layout_get_type(void);
+
 /* ---- CUDA memory (issue 14), in cuda_shim.c ------------------------------------------------
  * Through GStreamer's gstcuda library (libgstcuda-1.0, gst-plugins-bad), loaded at run time, not
  * linked: its headers need the CUDA toolkit's cuda.h, and the plugin must still load and work in
