@@ -192,6 +192,23 @@ final class HardeningLauncherTests: XCTestCase {
     XCTAssertEqual(missing.status, 66, missing.stderr)
   }
 
+  /// `compose INPUT -o OUTPUT` (the luma-key model) for each output: refused (64) with `message`.
+  func assertRefused(_ input: String, _ outputs: [String], _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    for output in outputs {
+      let result = try runProgram(Launcher.executable, ["compose", input, "-o", path(output), "--model", Launcher.designedModel("lumakey")],
+                                  environment: Launcher.environment(cache: cache), timeout: 120)
+      XCTAssertEqual(result.status, 64, "\(output): \(result.stderr)", file: file, line: line)
+      XCTAssertTrue(result.stderr.contains(message), "\(output): \(result.stderr)", file: file, line: line)
+    }
+  }
+
+  /// `compose INPUT -o OUTPUT` (the luma-key model) succeeds.
+  func assertComposed(_ input: String, _ output: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    let result = try runProgram(Launcher.executable, ["compose", input, "-o", path(output), "--model", Launcher.designedModel("lumakey"), "-q"],
+                                environment: Launcher.environment(cache: cache), timeout: 120)
+    XCTAssertEqual(result.status, 0, "\(output): \(result.stderr)", file: file, line: line)
+  }
+
   /// A picture smaller than 16 pixels on a side: mp4mux and qtmux refuse it, which left the
   /// decoder's video pad unlinked and compose waiting for ever (gst_parse only warns that a
   /// delayed link failed). MP4 and QuickTime are refused up front, by name; WebM takes it.
@@ -201,17 +218,8 @@ final class HardeningLauncherTests: XCTestCase {
       "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=16x8:rate=10:d=0.5", "-c:v", "libx264", "-pix_fmt", "yuv420p", tiny,
     ])
     XCTAssertEqual(made.status, 0, made.stderr)
-    let model = Launcher.designedModel("lumakey")
-    for output in ["o.mp4", "o.mov"] {
-      let result = try runProgram(Launcher.executable, ["compose", tiny, "-o", path(output), "--model", model],
-                                  environment: Launcher.environment(cache: cache), timeout: 120)
-      XCTAssertEqual(result.status, 64, "\(output): \(result.stderr)")
-      XCTAssertTrue(result.stderr.contains("tiny.mp4 is 16x8: MP4 and QuickTime hold pictures of at least 16x16; write .webm"),
-                    "\(output): \(result.stderr)")
-    }
-    let webm = try runProgram(Launcher.executable, ["compose", tiny, "-o", path("o.webm"), "--model", model, "-q"],
-                              environment: Launcher.environment(cache: cache), timeout: 120)
-    XCTAssertEqual(webm.status, 0, webm.stderr)
+    try assertRefused(tiny, ["o.mp4", "o.mov"], "tiny.mp4 is 16x8: MP4 and QuickTime hold pictures of at least 16x16; write .webm")
+    try assertComposed(tiny, "o.webm")
     XCTAssertEqual(try ScaleFixture.videoPackets(path("o.webm")).count, 5)
     XCTAssertEqual(try leftovers(), ["o.webm", "tiny.mp4"])
   }
@@ -227,17 +235,8 @@ final class HardeningLauncherTests: XCTestCase {
       "-c:v", "libx264", "-c:a", "pcm_s16le", "-shortest", clip,
     ])
     XCTAssertEqual(made.status, 0, made.stderr)
-    let model = Launcher.designedModel("lumakey")
-    for output in ["o.webm", "o.mp4"] {
-      let result = try runProgram(Launcher.executable, ["compose", clip, "-o", path(output), "--model", model],
-                                  environment: Launcher.environment(cache: cache), timeout: 120)
-      XCTAssertEqual(result.status, 64, "\(output): \(result.stderr)")
-      XCTAssertTrue(result.stderr.contains("ten.mkv's audio has 10 channels: Opus (WebM) and AAC (MP4) here take at most 8; write .mov"),
-                    "\(output): \(result.stderr)")
-    }
-    let mov = try runProgram(Launcher.executable, ["compose", clip, "-o", path("o.mov"), "--model", model, "-q"],
-                             environment: Launcher.environment(cache: cache), timeout: 120)
-    XCTAssertEqual(mov.status, 0, mov.stderr)
+    try assertRefused(clip, ["o.webm", "o.mp4"], "ten.mkv's audio has 10 channels: Opus (WebM) and AAC (MP4) here take at most 8; write .mov")
+    try assertComposed(clip, "o.mov")
     let probe = try runProgram(which("ffprobe") ?? "/usr/bin/ffprobe",
                                ["-v", "error", "-select_streams", "a:0", "-show_entries", "stream=channels", "-of", "csv=p=0", path("o.mov")])
     XCTAssertEqual(probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "10")
