@@ -15,7 +15,7 @@ final class AlphaView: @unchecked Sendable {
 
   /// The checkerboard the contact sheets use too: 16-pixel squares of 204 and 153.
   static let square = 16
-  static let light: UInt32 = 204, dark: UInt32 = 153
+  static let light = 204, dark = 153
 
   init(element: UnsafeMutablePointer<GstElement>) { self.element = element }
 
@@ -59,39 +59,41 @@ final class AlphaView: @unchecked Sendable {
     return scaled
   }
 
-  /// Writes `output` from `input` (RGBA, straight alpha) in the layout.
+  /// Writes `output` from `input` (RGBA, straight alpha) in the layout. Rows are written as
+  /// whole 32-bit pixels (the x byte of RGBx is set to 255, as players expect nothing else).
   func transform(_ input: UnsafeMutablePointer<GstVideoFrame>, _ output: UnsafeMutablePointer<GstVideoFrame>) -> GstFlowReturn {
     let width = Int(input.pointee.info.width), height = Int(input.pointee.info.height)
-    guard let source = input.pointee.data.0?.assumingMemoryBound(to: UInt8.self),
-      let target = output.pointee.data.0?.assumingMemoryBound(to: UInt8.self)
-    else { return GST_FLOW_ERROR }
+    guard let source = input.pointee.data.0, let target = output.pointee.data.0 else { return GST_FLOW_ERROR }
     let sourceStride = Int(input.pointee.info.stride.0), targetStride = Int(output.pointee.info.stride.0)
-    if layout.withLock({ $0 }) == BD_ALPHA_VIEW_STACKED {
-      for y in 0..<height {
-        let from = source + y * sourceStride
-        let colour = target + y * targetStride, alpha = target + (height + y) * targetStride
+    let stacked = layout.withLock { $0 } == BD_ALPHA_VIEW_STACKED
+    for y in 0..<height {
+      let from = (source + y * sourceStride).assumingMemoryBound(to: UInt8.self)
+      if stacked {
+        let colour = (target + y * targetStride).assumingMemoryBound(to: UInt32.self)
+        let alpha = (target + (height + y) * targetStride).assumingMemoryBound(to: UInt32.self)
+        let pixels = UnsafeRawPointer(from).assumingMemoryBound(to: UInt32.self)
         for x in 0..<width {
-          let a = from[x * 4 + 3]
-          colour[x * 4] = from[x * 4]
-          colour[x * 4 + 1] = from[x * 4 + 1]
-          colour[x * 4 + 2] = from[x * 4 + 2]
-          colour[x * 4 + 3] = 255
-          alpha[x * 4] = a
-          alpha[x * 4 + 1] = a
-          alpha[x * 4 + 2] = a
-          alpha[x * 4 + 3] = 255
+          colour[x] = pixels[x] | 0xFF00_0000  // R, G, B, A in memory: A is the top byte (little-endian)
+          alpha[x] = UInt32(from[x * 4 + 3]) &* 0x0001_0101 | 0xFF00_0000
         }
-      }
-    } else {
-      for y in 0..<height {
-        let from = source + y * sourceStride, to = target + y * targetStride
-        for x in 0..<width {
-          let a = UInt32(from[x * 4 + 3])
-          let board = (x / Self.square + y / Self.square) % 2 == 0 ? Self.light : Self.dark
-          for c in 0..<3 {
-            to[x * 4 + c] = UInt8((UInt32(from[x * 4 + c]) * a + board * (255 - a) + 127) / 255)
+      } else {
+        let to = (target + y * targetStride).assumingMemoryBound(to: UInt32.self)
+        var x = 0
+        while x < width {
+          // One square's run of the row: the board's grey is the same for all of it.
+          let board = UInt32((x / Self.square + y / Self.square) % 2 == 0 ? Self.light : Self.dark)
+          let end = min(width, (x / Self.square + 1) * Self.square)
+          while x < end {
+            let a = UInt32(from[x * 4 + 3])
+            let under = board &* (255 &- a) &+ 128
+            // (v * a + board * (255 - a)) / 255, rounded: t / 255 is (t + t >> 8) >> 8 for t < 65536.
+            func blend(_ v: UInt8) -> UInt32 {
+              let t = UInt32(v) &* a &+ under
+              return (t &+ (t >> 8)) >> 8
+            }
+            to[x] = blend(from[x * 4]) | blend(from[x * 4 + 1]) << 8 | blend(from[x * 4 + 2]) << 16 | 0xFF00_0000
+            x += 1
           }
-          to[x * 4 + 3] = 255
         }
       }
     }
