@@ -82,7 +82,7 @@ extension ComposeGraph {
   /// top and the alpha copied into R, G and B below, one output frame per frame (a variable frame
   /// rate is kept). The one RGB → YUV conversion maps the alpha to studio range, which players map
   /// back (GRAY8 → AYUV would copy it into Y unscaled, and a player would stretch it). The queue
-  /// gives the stacking and conversion (about 7 ms a 1080p frame) a thread of their own, beside
+  /// gives the stacking and conversion (several ms a 1080p frame) a thread of their own, beside
   /// the matte's. Returns the description up to and including the muxer.
   func stackedAlphaVideo(encoder: String) -> String {
     "\(decodedVideo) ! birefnetmatte name=matte \(matteProperties.joined(separator: " ")) ! video/x-raw,format=RGBA "
