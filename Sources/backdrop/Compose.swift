@@ -128,7 +128,7 @@ struct Compose: ParsableCommand {
       if startNs >= duration { throw LauncherError.usage("--start \(start ?? ""): the input is only \(formatDuration(Double(duration) / 1e9)) long") }
       media.durationNs = min(duration, endNs ?? duration) - startNs
     }
-    try checkPicture(media: media, container: container, target: target, preview: previewTarget != nil)
+    try checkInputFitsOutput(media: media, container: container, target: target, preview: previewTarget != nil)
     let alpha = container != .mp4 && backdrop == .none && !matteOnly
     if alpha && container == .webm && !(GStreamer.hasElement("vp9alphaenc") && GStreamer.hasElement("webmalphamux")) {
       throw LauncherError.unavailable(
@@ -228,10 +228,11 @@ struct Compose: ParsableCommand {
     }
   }
 
-  /// A picture (a photo: one frame, no duration) is written as one picture, and only a picture is:
-  /// a video of it would last no time at all (an MP4 of duration 0), and a video's frames need a
-  /// sequence pattern to be numbered into.
-  private func checkPicture(media: MediaInfo, container: Container, target: OutputTarget, preview: Bool) throws {
+  /// Refuses, by name, an input the output cannot hold: a picture (a photo: one frame, no
+  /// duration) is written as one picture, and only a picture is (a video of it would last no time
+  /// at all, and a video's frames need a sequence pattern to be numbered into); MP4 and QuickTime
+  /// take pictures from 16×16; Opus and AAC take up to 8 channels.
+  private func checkInputFitsOutput(media: MediaInfo, container: Container, target: OutputTarget, preview: Bool) throws {
     let name = (target.path as NSString).lastPathComponent
     if container == .png && !target.isSequence && !media.stillImage {
       throw LauncherError.usage(
@@ -313,7 +314,7 @@ struct OutputTarget {
         "unknown output extension (\(ext)) for \(text): use " + allowed.map { ".\($0)" }.joined(separator: " or "))
     }
     // A PNG named with one number pattern is a frame sequence; a plain NAME.png is one picture (of
-    // a picture input: compose checks that once it knows the input, see checkPicture).
+    // a picture input: compose checks that once it knows the input, see checkInputFitsOutput).
     if sequences && fileExtension == "png" && FramePattern.isPattern(url.lastPathComponent) {
       guard !url.deletingLastPathComponent().path.contains("%") else {
         throw LauncherError.usage(

@@ -29,10 +29,7 @@ enum GStreamer {
   /// jpegparse first: decodebin plugs jpegdec alone, which leaves out the EXIF orientation that
   /// jpegparse reads (image-orientation), so a phone photo stored sideways would stay sideways.
   static func decodedFile(_ path: String) -> String {
-    let jpeg = FileHandle(forReadingAtPath: path).flatMap { file in
-      defer { try? file.close() }
-      return try? file.read(upToCount: 3)
-    } == Data([0xFF, 0xD8, 0xFF])
+    let jpeg = fileHead(path, 3)?.starts(with: [0xFF, 0xD8, 0xFF]) ?? false
     return "filesrc location=\(gstQuote(path)) ! \(jpeg ? "jpegparse ! " : "")decodebin"
   }
 
@@ -428,6 +425,14 @@ func summary(_ values: [Double]) -> (median: Double, p95: Double, max: Double)? 
 
 // MARK: - What a file holds
 
+/// A file's first `count` bytes (fewer when it is shorter), to tell formats apart by their magic
+/// before GStreamer reads the file; nil when it cannot be read.
+func fileHead(_ path: String, _ count: Int) -> [UInt8]? {
+  guard let file = FileHandle(forReadingAtPath: path) else { return nil }
+  defer { try? file.close() }
+  return (try? file.read(upToCount: count)).map { [UInt8]($0 ?? Data()) }
+}
+
 /// The streams of a media file, found by prerolling `filesrc ! decodebin` into fake sinks.
 struct MediaInfo {
   var hasVideo = false
@@ -476,9 +481,7 @@ struct MediaInfo {
   /// GStreamer 1.22's only GIF decoder (avdec_gif, plugged straight after typefind) never ends
   /// the stream: it repeats frames at time 0 forever, so a GIF would never finish.
   private static func refuseGIF(_ path: String) throws {
-    guard let file = FileHandle(forReadingAtPath: path) else { return }
-    defer { try? file.close() }
-    guard let head = try? file.read(upToCount: 6), head == Data("GIF87a".utf8) || head == Data("GIF89a".utf8) else { return }
+    guard let head = fileHead(path, 6), head.elementsEqual("GIF87a".utf8) || head.elementsEqual("GIF89a".utf8) else { return }
     let name = (path as NSString).lastPathComponent
     throw LauncherError.data(
       "\(path) is a GIF, which GStreamer 1.22 here cannot read to its end (its GIF decoder repeats the frames forever): "

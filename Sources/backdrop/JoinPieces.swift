@@ -107,6 +107,8 @@ private func probeStreams(_ path: String, demuxer: String) throws -> (video: Str
       var video: String?
       var audio: String?
       var first: UInt64?
+      /// The address of the first video stream's pad (compared only), whose first PTS counts.
+      var videoPad: UInt?
       var titles: [String] = []
       var pads = 0
       var padsDone = 0
@@ -133,7 +135,12 @@ private func probeStreams(_ path: String, demuxer: String) throws -> (video: Str
     let isVideo = text?.hasPrefix("video/") ?? false
     collector.state.withLock {
       $0.pads += 1
-      if isVideo && $0.video == nil { $0.video = text } else if !isVideo && $0.audio == nil { $0.audio = text }
+      if isVideo && $0.video == nil {
+        $0.video = text
+        $0.videoPad = UInt(bitPattern: pad)
+      } else if !isVideo && $0.audio == nil {
+        $0.audio = text
+      }
     }
     // Watches the pad until its first buffer (or EOS): the tags before it, the video's first PTS.
     let mask = GstPadProbeType(rawValue: GST_PAD_PROBE_TYPE_BUFFER.rawValue | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM.rawValue)
@@ -142,9 +149,8 @@ private func probeStreams(_ path: String, demuxer: String) throws -> (video: Str
       let collector = Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue()
       if info.pointee.type.rawValue & GST_PAD_PROBE_TYPE_BUFFER.rawValue != 0 {
         let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self)
-        let isVideo = padCarriesVideo(pad)
         collector.state.withLock {
-          if isVideo, $0.first == nil, let buffer { $0.first = UInt64(buffer.pointee.pts) }
+          if $0.videoPad == UInt(bitPattern: pad), let buffer { $0.first = UInt64(buffer.pointee.pts) }
           $0.padsDone += 1
         }
         return GST_PAD_PROBE_REMOVE
@@ -186,14 +192,6 @@ private func probeStreams(_ path: String, demuxer: String) throws -> (video: Str
   }
   let state = collector.state.withLock { $0 }
   return (state.video, state.audio, state.first ?? 0, state.titles)
-}
-
-/// Whether `pad`'s current caps are video.
-private func padCarriesVideo(_ pad: UnsafeMutablePointer<GstPad>) -> Bool {
-  guard let caps = gst_pad_get_current_caps(pad) else { return false }
-  defer { gst_caps_unref(caps) }
-  guard let structure = gst_caps_get_structure(caps, 0) else { return false }
-  return String(cString: gst_structure_get_name(structure)).hasPrefix("video/")
 }
 
 /// The title in a TAG event.

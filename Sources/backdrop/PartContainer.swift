@@ -12,9 +12,7 @@ enum PartContainer: String {
   /// What a file holds, from its first bytes (a piece may be misnamed): EBML is WebM, an ISO media
   /// file whose major brand is QuickTime's ("qt  ") is .mov, any other is .mp4; nil otherwise.
   static func sniff(_ path: String) throws -> PartContainer? {
-    guard let handle = FileHandle(forReadingAtPath: path) else { throw LauncherError.noInput("cannot read \(path)") }
-    defer { try? handle.close() }
-    let bytes = [UInt8](try handle.read(upToCount: 12) ?? Data())
+    guard let bytes = fileHead(path, 12) else { throw LauncherError.noInput("cannot read \(path)") }
     if bytes.starts(with: [0x1A, 0x45, 0xDF, 0xA3]) { return .webm }
     guard bytes.count == 12, bytes[4..<8].elementsEqual("ftyp".utf8) else { return nil }
     return bytes[8..<12].elementsEqual("qt  ".utf8) ? .mov : .mp4
