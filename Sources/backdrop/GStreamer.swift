@@ -226,14 +226,16 @@ final class Pipeline {
   /// `tickInterval` seconds. Ctrl-C presses count from `installSignalHandlers()`, so one pressed
   /// while the pipeline starts (the model loads in the state change) is not lost: the first press
   /// sends EOS (the files are finalised) once `hasOutput()` says a frame is out, and aborts before
-  /// that (nothing worth keeping); a second press aborts.
+  /// that (nothing worth keeping); a second press aborts. `stop` is asked as often: true aborts
+  /// (serve's cancel button; serve ignores SIGINT, so no press is ever counted there).
   func run(tickInterval: Double = 0.25, timeout: Double? = nil, warning: (String) -> Void = { _ in },
-           hasOutput: () -> Bool = { true },
+           hasOutput: () -> Bool = { true }, stop: () -> Bool = { false },
            onInterrupt: () -> Void = {}, afterInterruptEOS: () -> Void = {}, tick: () -> Void = {}) -> Outcome {
     if interruptCount.load(ordering: .relaxed) > 0 { return .aborted }  // pressed before the start
-    if gst_element_set_state(element, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE,
-      let message = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)
-    {
+    if gst_element_set_state(element, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE {
+      // The failing element posts its ERROR while the state changes; a failure without one would
+      // otherwise leave this loop waiting for a pipeline that never runs.
+      guard let message = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR) else { return .error("the pipeline did not start") }
       defer { gst_message_unref(message) }
       return .error(recordFailure(message))
     }
@@ -253,6 +255,7 @@ final class Pipeline {
         sendEOS()
         afterInterruptEOS()
       }
+      if stop() { return .aborted }
       if let timeout, Date().timeIntervalSince(start) > timeout { return .timedOut }
       if Date().timeIntervalSince(lastTick) >= tickInterval {
         lastTick = Date()
@@ -480,11 +483,10 @@ struct MediaInfo {
 
   /// GStreamer 1.22's only GIF decoder (avdec_gif, plugged straight after typefind) never ends
   /// the stream: it repeats frames at time 0 forever, so a GIF would never finish.
-  private static func refuseGIF(_ path: String) throws {
+  private static func refuseGIF(_ path: String, shown: String, name: String) throws {
     guard let head = fileHead(path, 6), head.elementsEqual("GIF87a".utf8) || head.elementsEqual("GIF89a".utf8) else { return }
-    let name = (path as NSString).lastPathComponent
     throw LauncherError.data(
-      "\(path) is a GIF, which GStreamer 1.22 here cannot read to its end (its GIF decoder repeats the frames forever): "
+      "\(shown) is a GIF, which GStreamer 1.22 here cannot read to its end (its GIF decoder repeats the frames forever): "
         + "convert it first, e.g. ffmpeg -i \(shellQuote(name)) -pix_fmt yuv420p \(shellQuote((name as NSString).deletingPathExtension + ".mp4"))")
   }
 
@@ -504,9 +506,11 @@ struct MediaInfo {
   }
 
   /// Inspects `path` (which must exist and be readable); throws a clear error when GStreamer
-  /// cannot decode it or it has no video stream.
-  static func probe(_ path: String) throws -> MediaInfo {
-    try refuseGIF(path)
+  /// cannot decode it or it has no video stream. `uploadedAs` is the name the user gave the file
+  /// where it is stored under another (serve's uploads): errors name it instead of the path.
+  static func probe(_ path: String, uploadedAs: String? = nil) throws -> MediaInfo {
+    let shown = uploadedAs.map { "'\($0)'" } ?? path
+    try refuseGIF(path, shown: shown, name: uploadedAs ?? (path as NSString).lastPathComponent)
     let pipeline = try Pipeline("\(GStreamer.decodedFile(path)) name=dec")
     guard let decoder = pipeline.child("dec") else { throw LauncherError.failed("no decodebin") }
     defer { gst_object_unref(decoder) }
@@ -563,12 +567,12 @@ struct MediaInfo {
     gst_element_set_state(pipeline.element, GST_STATE_PAUSED)
     let types = GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_ASYNC_DONE.rawValue | GST_MESSAGE_EOS.rawValue)
     guard let message = gst_bus_timed_pop_filtered(pipeline.bus, 30 * 1_000_000_000, types) else {
-      throw LauncherError.data("\(path): timed out while reading the file")
+      throw LauncherError.data("\(shown): timed out while reading the file")
     }
     defer { gst_message_unref(message) }
     if message.pointee.type == GST_MESSAGE_ERROR {
       let text = Pipeline.errorText(message)
-      throw LauncherError.data("\(path) is not a media file GStreamer can decode (\(text))")
+      throw LauncherError.data("\(shown) is not a media file GStreamer can decode (\(text))")
     }
     var info = collector.info
     if let pad = collector.shownSinkPad, let caps = gst_pad_get_current_caps(pad) {
@@ -582,7 +586,7 @@ struct MediaInfo {
     info.stillImage = collector.container?.hasPrefix("image/") ?? false
     gst_element_set_state(pipeline.element, GST_STATE_NULL)
     guard info.hasVideo else {
-      throw LauncherError.data("\(path) has no video stream" + (info.hasAudio ? " (only audio)" : ""))
+      throw LauncherError.data("\(shown) has no video stream" + (info.hasAudio ? " (only audio)" : ""))
     }
     return info
   }

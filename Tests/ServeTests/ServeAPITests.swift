@@ -219,7 +219,7 @@ final class ServeAPITests: XCTestCase {
       ("a photo", photo, "name=photo.jpg", 415, "'photo.jpg' is a single picture: this page makes videos"),
       ("a GIF", gif, "name=anim.gif", 415,
        "'anim.gif' is a GIF, which GStreamer 1.22 here cannot read to its end (its GIF decoder repeats the frames forever): "
-         + "convert it first, e.g. ffmpeg -i anim.gif -pix_fmt yuv420p video.mp4"),
+         + "convert it first, e.g. ffmpeg -i anim.gif -pix_fmt yuv420p anim.mp4"),
       ("over the limit", big, "name=big.webm", 413, "the upload is larger than this server accepts (1.0 MB, --max-upload)"),
       ("path as a name", text, "name=../../etc/passwd", 415, "'passwd' is not a media file GStreamer can decode"),
       ("model as a path", clip, "name=a.webm&model=../../x.pt", 400, "model: a registry name such as selfie"),

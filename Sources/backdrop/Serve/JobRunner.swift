@@ -105,28 +105,17 @@ final class JobRunner: @unchecked Sendable {
       gst_object_unref(matte)
     }
     defer { gst_element_set_state(pipeline.element, GST_STATE_NULL) }
-    if gst_element_set_state(pipeline.element, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE {
-      if let message = gst_bus_pop_filtered(pipeline.bus, GST_MESSAGE_ERROR) {
-        defer { gst_message_unref(message) }
-        return .failed(Pipeline.errorText(message))
-      }
-      return .failed("the pipeline did not start")
-    }
-    let types = GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_EOS.rawValue | GST_MESSAGE_WARNING.rawValue)
-    while true {
-      if cancelled.load(ordering: .relaxed) { return .cancelled }
+    let outcome = pipeline.run(tickInterval: 0.1, stop: { cancelled.load(ordering: .relaxed) }) {
       let now = counter.snapshot
       update(now.frames, now.endNs)
-      guard let message = gst_bus_timed_pop_filtered(pipeline.bus, 100_000_000, types) else { continue }
-      defer { gst_message_unref(message) }
-      // A stream nothing could take would hold the job (and its slot) for ever (see Pipeline.run).
-      if message.pointee.type == GST_MESSAGE_WARNING && !Pipeline.isUnresolvedLink(message) { continue }
-      if message.pointee.type == GST_MESSAGE_EOS {
-        let done = counter.snapshot
-        update(done.frames, durationNs ?? done.endNs)
-        return .done
-      }
-      return .failed(Pipeline.errorText(message))
+    }
+    switch outcome {
+    case .eos:
+      let done = counter.snapshot
+      update(done.frames, durationNs ?? done.endNs)
+      return .done
+    case .error(let text): return .failed(text)
+    case .aborted, .timedOut: return .cancelled
     }
   }
 }

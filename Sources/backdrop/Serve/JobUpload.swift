@@ -39,16 +39,13 @@ struct JobUpload: Sendable {
     defer { unlink(upload.path) }
     try await receive(request.body, into: upload, limit: settings.maxUploadBytes, tooLarge: tooLarge())
     let probe: Result<MediaInfo, LauncherError> = await onThread {
-      do { return .success(try MediaInfo.probe(upload.path)) } catch let error as LauncherError { return .failure(error) } catch {
+      do { return .success(try MediaInfo.probe(upload.path, uploadedAs: name)) } catch let error as LauncherError { return .failure(error) } catch {
         return .failure(LauncherError.data("\(error)"))
       }
     }
     switch probe {
     case .failure(let error):
-      // The upload's own name (ID.upload) means nothing to the user: theirs replaces it.
-      let stem = (upload.lastPathComponent as NSString).deletingPathExtension
-      throw ServeError(.unsupportedMediaType, error.message.replacingOccurrences(of: upload.path, with: "'\(name)'")
-        .replacingOccurrences(of: upload.lastPathComponent, with: name).replacingOccurrences(of: "\(stem).mp4", with: "video.mp4"))
+      throw ServeError(.unsupportedMediaType, error.message)
     case .success(let media) where media.stillImage:
       throw ServeError(.unsupportedMediaType,
                        "'\(name)' is a single picture: this page makes videos; cut out a photo with backdrop compose PHOTO -o cutout.png")
@@ -86,15 +83,15 @@ struct JobUpload: Sendable {
     try await receive(
       request.body, into: path, limit: Self.maxImageBytes,
       tooLarge: ServeError(.contentTooLarge, "a backdrop image may be at most \(formatBytes(Self.maxImageBytes))"))
+    let name = displayName(request.uri.queryParameters.get("name") ?? "image")
     let probe: LauncherError? = await onThread {
-      do { _ = try MediaInfo.probe(path.path); return nil } catch let error as LauncherError { return error } catch {
+      do { _ = try MediaInfo.probe(path.path, uploadedAs: name); return nil } catch let error as LauncherError { return error } catch {
         return LauncherError.data("\(error)")
       }
     }
     if let probe {
-      let name = displayName(request.uri.queryParameters.get("name") ?? "image")
-      throw ServeError(.unsupportedMediaType, probe.message.replacingOccurrences(of: path.path, with: "'\(name)'")
-        .replacingOccurrences(of: "has no video stream", with: "is not an image"))
+      // An image is a one-frame video to GStreamer; "no video stream" means it is no picture.
+      throw ServeError(.unsupportedMediaType, probe.message.replacingOccurrences(of: "has no video stream", with: "is not an image"))
     }
     kept = true
     return jsonResponse(["image": id], status: .created)
