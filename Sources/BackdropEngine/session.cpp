@@ -112,6 +112,13 @@ Session::Session(std::shared_ptr<MatteModel> model, const bd_session_config& con
   if (config.temporal_lookahead != 0 && config.temporal_lookahead != 1) {
     throw ArgumentError("temporal_lookahead is " + std::to_string(config.temporal_lookahead) + "; it must be 0 or 1");
   }
+  if (config.model_output != BD_MODEL_OUTPUT_LOGITS && config.model_output != BD_MODEL_OUTPUT_PROBABILITY) {
+    throw ArgumentError("unknown model_output " + std::to_string(config.model_output));
+  }
+  if (config.model_output == BD_MODEL_OUTPUT_PROBABILITY && model_->kind() == BD_MODEL_BIREFNET) {
+    throw ArgumentError("model-output=probability is for TorchScript models that end with a sigmoid; "
+                        "BiRefNet returns logits: leave model-output at logits");
+  }
   if (config.inference_width <= 0 || config.inference_height <= 0 || config.max_batch <= 0) {
     throw ArgumentError("inference size and max_batch must be positive");
   }
@@ -231,9 +238,11 @@ at::Tensor Session::inference_input(const at::Tensor& rgb01) const {
 
 at::Tensor Session::infer(const at::Tensor& rgb01_small, bool frames) {
   auto x = ((rgb01_small - mean_) / std_).to(model_->input_dtype());
-  auto logits = model_->forward(x).to(at::kFloat);
-  count_and_clear_nan(logits, frames);
-  return at::sigmoid(logits);
+  auto output = model_->forward(x).to(at::kFloat);
+  count_and_clear_nan(output, frames);
+  // -inf (a NaN) clamps to 0, background, as its sigmoid would
+  if (config_.model_output == BD_MODEL_OUTPUT_PROBABILITY) return output.clamp_(0.0, 1.0);
+  return at::sigmoid(output);
 }
 
 at::Tensor Session::probability_small(const at::Tensor& rgb01) { return infer(inference_input(rgb01)); }
@@ -270,24 +279,29 @@ at::Tensor Session::to_stream_size(const at::Tensor& prob_small, const Input& in
 // sigmoid keeps it, a threshold compare says "background" but a soft matte's byte conversion is
 // undefined. Each NaN logit becomes -inf (probability 0: background) and is counted, so the
 // element can tell the user once per stream. Cascade tiles (not frames) are cleared but not
-// counted: their frame was counted by the whole-frame pass.
-void Session::count_and_clear_nan(at::Tensor& logits, bool count) {
-  auto nan = at::isnan(logits);
+// counted: their frame was counted by the whole-frame pass. Frames whose whole output lies within
+// [0, 1] are counted too: logits never do that on a real frame (it would make every pixel unsure
+// foreground), probabilities always do, so the element can say a model's sigmoid is doubled.
+void Session::count_and_clear_nan(at::Tensor& output, bool count) {
+  auto nan = at::isnan(output);
   if (count) {
+    auto flat = output.flatten(1);
     auto per_frame = nan.flatten(1).sum(1);  // [n] int64, on the device
-    auto batch = at::stack({per_frame.gt(0).sum(), per_frame.sum()});
-    if (nan_totals_.defined()) nan_totals_.add_(batch);
-    else nan_totals_ = batch;
+    auto unit = flat.amin(1).ge(0.0).logical_and_(flat.amax(1).le(1.0));  // NaN compares false
+    auto batch = at::stack({per_frame.gt(0).sum(), per_frame.sum(), unit.sum()});
+    if (output_totals_.defined()) output_totals_.add_(batch);
+    else output_totals_ = batch;
   }
-  logits.masked_fill_(nan, -std::numeric_limits<float>::infinity());
+  output.masked_fill_(nan, -std::numeric_limits<float>::infinity());
 }
 
 bd_session_stats Session::stats() const {
   bd_session_stats result = stats_;
-  if (nan_totals_.defined()) {
-    auto totals = nan_totals_.to(at::kCPU);
+  if (output_totals_.defined()) {
+    auto totals = output_totals_.to(at::kCPU);
     result.nan_frames = static_cast<uint64_t>(totals[0].item<int64_t>());
     result.nan_pixels = static_cast<uint64_t>(totals[1].item<int64_t>());
+    result.frames_unit_range = static_cast<uint64_t>(totals[2].item<int64_t>());
   }
   return result;
 }

@@ -81,7 +81,8 @@ class Session {
   // guided upsampling, and the foreground colour in semi-transparent pixels
   at::Tensor cascade(const at::Tensor& prob_small, const at::Tensor& rgb01, const bd_composite_params& params);
   at::Tensor guide_grey(const Input& input) const;
-  void count_and_clear_nan(at::Tensor& logits, bool count);  // NaN → -inf (background), counted in stats_
+  // NaN → -inf (background); with `count`, NaN and frames wholly within [0, 1] are counted in stats_
+  void count_and_clear_nan(at::Tensor& output, bool count);
   at::Tensor alpha8(const at::Tensor& probability, const bd_composite_params& params) const;
   // coverage: the soft probability at stream size, for the foreground colour estimate (issue 9)
   void write_rgb(const Input& input, const at::Tensor& alpha8, const at::Tensor& coverage,
@@ -96,9 +97,10 @@ class Session {
   c10::Device output_device() const { return config_.output_memory == BD_MEMORY_CUDA ? device_ : c10::Device(c10::kCPU); }
 
   bd_session_stats stats_{};
-  // NaN frames and pixels [2] int64 on the device, summed there: reading them per batch would
-  // synchronise a CUDA stream in the middle of every batch (undefined until the first count)
-  at::Tensor nan_totals_;
+  // NaN frames, NaN pixels and frames wholly within [0, 1], [3] int64 on the device, summed there:
+  // reading them per batch would synchronise a CUDA stream in the middle of every batch
+  // (undefined until the first count)
+  at::Tensor output_totals_;
   TemporalStage temporal_;  // state carried from frame to frame (issue 9)
   // spatial refinement (issue 9): where this batch's cascade tiles already give full detail, on
   // the cascade grid (undefined without tiles); the guided upsampling leaves those cells alone

@@ -110,6 +110,10 @@ BD_DEFINE_ENUM(bd_matte_patch_order_get_type, "BdMattePatchOrder",
                {BD_MATTE_PATCH_ORDER_CURRENT, "Image patches as (c hg wg), weights from 2024-11 on", "current"},
                {BD_MATTE_PATCH_ORDER_LEGACY, "Image patches as (wg hg c), weights before 2024-11", "legacy"})
 
+BD_DEFINE_ENUM(bd_matte_model_output_get_type, "BdMatteModelOutput",
+               {BD_MATTE_MODEL_OUTPUT_LOGITS, "Logits: the element applies the sigmoid (BiRefNet)", "logits"},
+               {BD_MATTE_MODEL_OUTPUT_PROBABILITY, "Probabilities 0-1: the model ends with its own sigmoid", "probability"})
+
 /* spatial refinement (issue 9) */
 BD_DEFINE_ENUM(bd_matte_edge_refine_get_type, "BdMatteEdgeRefine",
                {BD_MATTE_EDGE_REFINE_NONE, "Bilinear upsampling of the inference-size matte", "none"},

@@ -11,6 +11,9 @@ Each follows, or deliberately breaks, the engine contract
                       logits. On a dark background under a bright subject (the spatial tests'
                       scenes) the probability is the coverage itself, so a soft edge, a thin
                       stroke or a blurred resize shows up in the matte as it would in a real one.
+  probkey.pt          softkey's probability itself (0..1, the model ends with its own sigmoid, as
+                      many exports do) instead of logits: read as logits it is foreground
+                      everywhere; with model-output=probability it gives softkey's matte.
   wrong_output.pt     returns 3 channels: breaks the output contract.
   wrong_input.pt      a convolution that takes 1 channel: fails on a 3-channel input.
   half_size.pt        lumakey's logits at half the input's width and height: breaks the contract
@@ -59,6 +62,15 @@ class SoftKey(torch.nn.Module):
         return torch.log(p / (1.0 - p))
 
 
+class ProbKey(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.key = SoftKey()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.key(x))
+
+
 class WrongOutput(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * 2.0
@@ -96,7 +108,8 @@ def main() -> None:
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     torch.manual_seed(0)
     for name, module in [("lumakey", LumaKey()), ("softkey", SoftKey()), ("wrong_output", WrongOutput()),
-                         ("wrong_input", WrongInput()), ("half_size", HalfSize()), ("nan_bright", NanBright())]:
+                         ("wrong_input", WrongInput()), ("half_size", HalfSize()), ("nan_bright", NanBright()),
+                         ("probkey", ProbKey())]:
         scripted = torch.jit.script(module.eval())
         path = os.path.join(out_dir, name + ".pt")
         scripted.save(path)

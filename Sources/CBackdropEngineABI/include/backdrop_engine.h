@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define BD_ABI_VERSION 3u
+#define BD_ABI_VERSION 4u
 
 #if defined(__GNUC__)
 #define BD_EXPORT __attribute__((visibility("default")))
@@ -105,6 +105,13 @@ typedef enum {
                            GST_MAP_CUDA); only for a session on CUDA, in an engine built with CUDA */
 } bd_memory_kind;
 
+/* What a model's output [B,1,H,W] holds. */
+typedef enum {
+  BD_MODEL_OUTPUT_LOGITS = 0,      /* logits: the session applies the sigmoid (BiRefNet, the default) */
+  BD_MODEL_OUTPUT_PROBABILITY = 1, /* probabilities 0..1: the model ends with its own sigmoid (many
+                                      TorchScript exports); clamped to 0..1. TorchScript only */
+} bd_model_output;
+
 typedef struct bd_model bd_model;
 typedef struct bd_session bd_session;
 
@@ -149,6 +156,7 @@ typedef struct {
      also sees the next frame (flow-warped onto it), which removes single-frame blips; outputs
      come one frame late (see bd_session_process and bd_session_drain). 0: off. */
   int temporal_lookahead;
+  bd_model_output model_output; /* how to read the model's output; zero: logits */
 } bd_session_config;
 
 /* Parameters that may change between batches. */
@@ -186,6 +194,9 @@ typedef struct {
   uint64_t scene_cuts;        /* detected scene cuts (each resets the temporal state) */
   uint64_t nan_frames;        /* frames whose model output held NaN */
   uint64_t nan_pixels;        /* NaN probabilities, each treated as background */
+  uint64_t frames_unit_range; /* inferred frames whose whole raw model output lay within [0, 1]:
+                                 read as logits, every pixel is unsure foreground (p 0.5-0.73),
+                                 which is what a model that returns probabilities gives */
 } bd_session_stats;
 
 /* Library identity. */

@@ -89,6 +89,12 @@ typedef enum {
 } BdMattePatchOrder;
 GType bd_matte_patch_order_get_type(void);
 
+typedef enum {
+  BD_MATTE_MODEL_OUTPUT_LOGITS = 0,
+  BD_MATTE_MODEL_OUTPUT_PROBABILITY = 1,
+} BdMatteModelOutput;
+GType bd_matte_model_output_get_type(void);
+
 /* spatial refinement (issue 9) */
 typedef enum {
   BD_MATTE_EDGE_REFINE_NONE = 0,

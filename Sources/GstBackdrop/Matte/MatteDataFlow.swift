@@ -112,8 +112,7 @@ extension MatteElement {
       return GST_FLOW_ERROR
     }
     inputs.forEach { gst_buffer_unref($0) }
-    recordSessionStats(session)
-    reportNaN(session, modelFile: current.modelFile)
+    reportModelOutput(session, current)
     recordProcessingTime(UInt(g_get_monotonic_time() - started) * 1000, frames: outputs.count)
 
     var flow = GST_FLOW_OK
@@ -128,11 +127,18 @@ extension MatteElement {
     return flow
   }
 
+  /// After a batch: the counters for the stats property, and the warnings about what the model
+  /// returned.
+  func reportModelOutput(_ session: EngineSession, _ current: MatteSettings) {
+    let stats = recordSessionStats(session)
+    reportNaN(stats, modelFile: current.modelFile)
+    if current.modelOutput == BD_MATTE_MODEL_OUTPUT_LOGITS { reportProbabilityLikeOutput(stats, modelFile: current.modelFile) }
+  }
+
   /// One WARNING per stream when the model gave NaN (the engine counts them and makes them
   /// background): a matte with holes and no word would look like a bad model, not a broken one.
-  func reportNaN(_ session: EngineSession, modelFile: String?) {
+  func reportNaN(_ stats: bd_session_stats, modelFile: String?) {
     guard !stream.nanReported else { return }
-    let stats = session.stats
     guard stats.nan_pixels > 0 else { return }
     stream.nanReported = true
     postWarning(
@@ -141,6 +147,21 @@ extension MatteElement {
         + "\(stats.nan_frames) of \(stats.frames) frame(s) so far; they are treated as background. "
         + "The model is broken or overflows at this precision (try precision=fp32).",
       debug: "pixels are counted at the inference size, where the model answers")
+  }
+
+  /// One WARNING per stream when every frame the model ran on so far gave values within 0-1 only:
+  /// read as logits that is "unsure foreground" everywhere (the hard matte keeps the whole frame),
+  /// which is what a model that ends with its own sigmoid (MODNet, U²-Net exports) gives.
+  func reportProbabilityLikeOutput(_ stats: bd_session_stats, modelFile: String?) {
+    guard !stream.probabilityLikeReported else { return }
+    guard stats.frames_inferred > 0, stats.frames_unit_range == stats.frames_inferred else { return }
+    stream.probabilityLikeReported = true
+    postWarning(
+      element, .stream, code: StreamError.decode,
+      "model-file \(modelFile ?? "?") returned values between 0 and 1 only, in all \(stats.frames_inferred) "
+        + "frame(s) so far: read as logits (model-output=logits), every pixel is unsure foreground. "
+        + "If the model ends with a sigmoid, set model-output=probability.",
+      debug: "the contract is logits [B,1,H,W]; a logit of 0-1 is a probability of 0.50-0.73")
   }
 
   struct ProcessError: Error { let message: String }

@@ -43,6 +43,8 @@ struct MatteStreamState {
   let outcome = MatteBatchOutcome()
   /// The model's NaN output was reported for this stream (one WARNING per stream).
   var nanReported = false
+  /// Output that looks like probabilities was reported for this stream (one WARNING per stream).
+  var probabilityLikeReported = false
   /// Interlaced input was reported for this stream (one WARNING per stream).
   var warnedInterlaced = false
   /// CUDA memory (issue 14): the input caps are memory:CUDAMemory, and the output buffers' pool

@@ -43,7 +43,9 @@ extension MatteElement {
       stream.lastFlow = GST_FLOW_OK
       shared.withLock { $0.earliestTime = GST_CLOCK_TIME_NONE_VALUE }
     case GST_EVENT_STREAM_START:
-      stream.nanReported = false  // a new stream gets its own NaN and interlacing warnings
+      // a new stream gets its own NaN, output-range and interlacing warnings
+      stream.nanReported = false
+      stream.probabilityLikeReported = false
       stream.warnedInterlaced = false
     case GST_EVENT_TAG:
       break  // stream-level: no need to hold them behind queued frames

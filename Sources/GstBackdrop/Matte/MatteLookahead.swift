@@ -83,8 +83,7 @@ extension MatteElement {
       gst_buffer_unref(output)
       return failDrain(failure)
     }
-    recordSessionStats(session)
-    reportNaN(session, modelFile: current.modelFile)
+    reportModelOutput(session, current)
     let flow = gst_pad_push(srcPad, output)
     stream.lastFlow = flow
     return flow

@@ -93,6 +93,7 @@ extension MatteElement {
     let batchSize = current.effectiveBatchSize(live: live)
     config.max_batch = Int32(batchSize)
     config.temporal_lookahead = current.temporalLookahead ? 1 : 0
+    config.model_output = bd_model_output(rawValue: current.modelOutput.rawValue)
     do {
       if stream.session != nil { closeSessionStats() }
       dropHeld()  // drained before a caps change; a new session holds nothing

@@ -10,6 +10,7 @@ struct MatteSettings: Sendable {
   var device = "auto"
   var precision = BD_MATTE_PRECISION_AUTO
   var patchOrder = BD_MATTE_PATCH_ORDER_AUTO
+  var modelOutput = BD_MATTE_MODEL_OUTPUT_LOGITS
   var batchSize = MatteSettings.defaultBatchSize
   var batchSizeWasSet = false
   var inferenceWidth = 512
@@ -104,6 +105,8 @@ enum MatteProperty: UInt32, CaseIterable {
   case inferenceQueue
   // temporal (issue 9), after the spatial ones so that earlier property ids stay
   case temporalLookahead
+  // models that end with a sigmoid, after the others so that earlier property ids stay
+  case modelOutput
 
   func paramSpec() -> UnsafeMutablePointer<GParamSpec>? {
     let atStart = bd_param_flags_mutable_ready()
@@ -130,6 +133,13 @@ enum MatteProperty: UInt32, CaseIterable {
         "patch-order", "Patch order",
         "Channel order of BiRefNet's image-patch inputs; weights trained before 2024-11 need legacy",
         bd_matte_patch_order_get_type(), Int32(defaults.patchOrder.rawValue), atStart)
+    case .modelOutput:
+      return g_param_spec_enum(
+        "model-output", "Model output",
+        "What a TorchScript model returns: logits (the contract; the element applies the sigmoid) or "
+          + "probability (0-1, for models that end with their own sigmoid). A model whose output lies "
+          + "within 0-1 while this is logits gets a WARNING",
+        bd_matte_model_output_get_type(), Int32(defaults.modelOutput.rawValue), atStart)
     case .batchSize:
       return g_param_spec_uint(
         "batch-size", "Batch size",
@@ -291,6 +301,7 @@ extension MatteSettings {
     case .device: device = value.stringValue ?? "auto"
     case .precision: precision = BdMattePrecision(UInt32(g_value_get_enum(value)))
     case .patchOrder: patchOrder = BdMattePatchOrder(UInt32(g_value_get_enum(value)))
+    case .modelOutput: modelOutput = BdMatteModelOutput(UInt32(g_value_get_enum(value)))
     case .batchSize:
       batchSize = Int(g_value_get_uint(value))
       batchSizeWasSet = true
@@ -332,6 +343,7 @@ extension MatteSettings {
     case .device: value.setString(device)
     case .precision: g_value_set_enum(value, Int32(precision.rawValue))
     case .patchOrder: g_value_set_enum(value, Int32(patchOrder.rawValue))
+    case .modelOutput: g_value_set_enum(value, Int32(modelOutput.rawValue))
     case .batchSize: g_value_set_uint(value, UInt32(batchSize))
     case .inferenceWidth: g_value_set_uint(value, UInt32(inferenceWidth))
     case .inferenceHeight: g_value_set_uint(value, UInt32(inferenceHeight))

@@ -28,9 +28,10 @@ struct MatteStatsTotals {
 extension MatteElement {
   /// After a batch (streaming thread): copies the session's counters, so that the property can be
   /// read from any thread without touching the engine.
-  func recordSessionStats(_ session: EngineSession) {
+  func recordSessionStats(_ session: EngineSession) -> bd_session_stats {
     let snapshot = session.stats
     shared.withLock { $0.stats.current = snapshot }
+    return snapshot
   }
 
   /// Before the session is replaced or dropped: keeps its counters in the total.
