@@ -61,7 +61,8 @@ class SessionConfig(C.Structure):
                 ("input_matrix", C.c_int), ("input_full_range", C.c_int), ("output_matrix", C.c_int),
                 ("output_full_range", C.c_int), ("inference_width", C.c_int), ("inference_height", C.c_int),
                 ("max_batch", C.c_int), ("input_memory", C.c_int), ("output_memory", C.c_int),
-                ("cuda_stream", C.c_void_p), ("temporal_lookahead", C.c_int), ("_pad", C.c_char * 256)]
+                ("cuda_stream", C.c_void_p), ("temporal_lookahead", C.c_int), ("model_output", C.c_int),
+                ("_pad", C.c_char * 256)]
 
 
 class CompositeParams(C.Structure):

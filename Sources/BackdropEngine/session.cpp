@@ -8,6 +8,7 @@
 #endif
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -112,10 +113,15 @@ Session::Session(std::shared_ptr<MatteModel> model, const bd_session_config& con
   if (config.temporal_lookahead != 0 && config.temporal_lookahead != 1) {
     throw ArgumentError("temporal_lookahead is " + std::to_string(config.temporal_lookahead) + "; it must be 0 or 1");
   }
-  if (config.model_output != BD_MODEL_OUTPUT_LOGITS && config.model_output != BD_MODEL_OUTPUT_PROBABILITY) {
-    throw ArgumentError("unknown model_output " + std::to_string(config.model_output));
+  // The field's bits as an integer: a caller may have stored any number there, and loading it as
+  // the enum would be undefined behaviour for values outside it.
+  int model_output = 0;
+  static_assert(sizeof model_output == sizeof config.model_output, "bd_model_output is an int-sized C enum");
+  std::memcpy(&model_output, &config.model_output, sizeof model_output);
+  if (model_output != BD_MODEL_OUTPUT_LOGITS && model_output != BD_MODEL_OUTPUT_PROBABILITY) {
+    throw ArgumentError("unknown model_output " + std::to_string(model_output) + " (0: logits, 1: probability)");
   }
-  if (config.model_output == BD_MODEL_OUTPUT_PROBABILITY && model_->kind() == BD_MODEL_BIREFNET) {
+  if (model_output == BD_MODEL_OUTPUT_PROBABILITY && model_->kind() == BD_MODEL_BIREFNET) {
     throw ArgumentError("model-output=probability is for TorchScript models that end with a sigmoid; "
                         "BiRefNet returns logits: leave model-output at logits");
   }

@@ -22,6 +22,9 @@ struct MatteOptions: ParsableArguments {
   @Option(name: .long, help: "Compute precision: auto, fp32, fp16 (CUDA) or bf16 (CUDA, or a CPU with AVX512-BF16).")
   var precision: String = "auto"
 
+  @Option(name: .long, help: ArgumentHelp("What a TorchScript model returns: logits (the default, as BiRefNet) or probability (0-1: the model ends with its own sigmoid).", valueName: "logits|probability"))
+  var modelOutput: String?
+
   @Option(name: .long, help: "Frames per inference call (1-64; default 4, live sources 1).")
   var batchSize: Int?
 
@@ -73,6 +76,9 @@ struct MatteOptions: ParsableArguments {
     if !["auto", "fp32", "fp16", "bf16"].contains(precision) {
       throw LauncherError.usage("--precision \(precision): expected auto, fp32, fp16 or bf16")
     }
+    if let modelOutput, !["logits", "probability"].contains(modelOutput) {
+      throw LauncherError.usage("--model-output \(modelOutput): expected logits or probability")
+    }
     if let batchSize, !(1...64).contains(batchSize) {
       throw LauncherError.usage("--batch-size \(batchSize): expected 1 to 64")
     }
@@ -122,6 +128,7 @@ struct MatteOptions: ParsableArguments {
     if let batchSize { list.append("batch-size=\(batchSize)") }
     if let threads { list.append("threads=\(threads)") }
     if let order = resolved.patchOrder, ["current", "legacy"].contains(order) { list.append("patch-order=\(order)") }
+    if let modelOutput, modelOutput != "logits" { list.append("model-output=\(modelOutput)") }
     if soft { list.append("matte-mode=soft") }
     if let threshold { list.append("threshold=\(threshold)") }
     if let batchTimeoutMs { list.append("batch-timeout=\(batchTimeoutMs)") }

@@ -61,6 +61,36 @@ final class BiRefNetLoadingTests: XCTestCase {
     XCTAssertEqual(r.0, BD_OK, r.1)
   }
 
+  /// model-output=probability is for TorchScript models with their own sigmoid: a BiRefNet session
+  /// refuses it by name (BiRefNet returns logits) instead of clamping logits into a wrong matte.
+  func testBiRefNetRefusesProbabilityOutput() throws {
+    let engine = try Engine.get()
+    let url = scratch("probability")
+    try Weights.write(try manifest().map { var s = WeightSpec($0); s.zeros = true; return s }, to: url)
+    let opened = engine.open(url.path)
+    let model = try XCTUnwrap(opened.model, opened.message)
+    defer { engine.modelRelease(model) }
+    for (output, expected) in [(BD_MODEL_OUTPUT_PROBABILITY, BD_ERR_INVALID_ARGUMENT), (BD_MODEL_OUTPUT_LOGITS, BD_OK)] {
+      var config = bd_session_config()
+      config.width = 64
+      config.height = 64
+      config.input_format = BD_FORMAT_RGBA
+      config.output_format = BD_FORMAT_RGBA
+      config.inference_width = 64
+      config.inference_height = 64
+      config.max_batch = 1
+      config.model_output = output
+      var session: OpaquePointer?
+      var err = [CChar](repeating: 0, count: 4096)
+      XCTAssertEqual(engine.sessionCreate(model, &config, &session, &err, err.count), expected, String(cString: err))
+      if let session { engine.sessionDestroy(session) }
+      if expected != BD_OK {
+        XCTAssertEqual(String(cString: err), "model-output=probability is for TorchScript models that end with a sigmoid; "
+                         + "BiRefNet returns logits: leave model-output at logits")
+      }
+    }
+  }
+
   func testWithoutTrainingOnlyKeysLoads() throws {
     let specs = try manifest().filter { $0.usedInInference }.map(WeightSpec.init)
     XCTAssertTrue(specs.count < 586)

@@ -64,9 +64,10 @@ struct Session {
   bd_status status;
   std::string error;
   Session(bd_model* model, int width, int height, bd_pixel_format in, bd_pixel_format out, int inference, int batch,
-          int lookahead = 0) {
+          int lookahead = 0, int output = BD_MODEL_OUTPUT_LOGITS) {
     bd_session_config config{};
     config.temporal_lookahead = lookahead;
+    std::memcpy(&config.model_output, &output, sizeof output);  // any number, as a C caller may store
     config.width = width;
     config.height = height;
     config.input_format = in;
@@ -294,6 +295,35 @@ void nan_model() {
   }
 }
 
+// model_output: probkey.pt returns probabilities (its own sigmoid). Read as logits every pixel is
+// unsure foreground, and its frames are counted as wholly within [0, 1]; read as probabilities it
+// gives a real matte. lumakey's logits are never counted so.
+void probability_output() {
+  Model probkey(designed + "probkey.pt");
+  Model lumakey(designed + "lumakey.pt");
+  CHECK(probkey.status == BD_OK && lumakey.status == BD_OK, "%s %s", probkey.error.c_str(), lumakey.error.c_str());
+  if (!probkey.handle || !lumakey.handle) return;
+  struct Case { bd_model* model; int output; int background_alpha; uint64_t unit_frames; };
+  for (const Case& c : {Case{probkey.handle, BD_MODEL_OUTPUT_LOGITS, 255, 2}, Case{probkey.handle, BD_MODEL_OUTPUT_PROBABILITY, 0, 2},
+                        Case{lumakey.handle, BD_MODEL_OUTPUT_LOGITS, 0, 0}}) {
+    Session s(c.model, 64, 64, BD_FORMAT_RGBA, BD_FORMAT_RGBA, 64, 2, 0, c.output);
+    CHECK(s.status == BD_OK, "%s", s.error.c_str());
+    std::vector<Frame> in{picture(64, 64, 16, 12, 48, 36), picture(64, 64, 16, 12, 48, 36)};
+    std::vector<Frame> out{Frame(64, 64, BD_FORMAT_RGBA), Frame(64, 64, BD_FORMAT_RGBA)};
+    CHECK(process(s, in, out, params(false)) == BD_OK, "process");
+    const int background = out[0].planes[0][(2 * 64 + 2) * 4 + 3], subject = out[0].planes[0][(24 * 64 + 32) * 4 + 3];
+    CHECK(background == c.background_alpha && subject == 255, "output %d: background alpha %d, subject %d", c.output,
+          background, subject);
+    bd_session_stats stats{};
+    bd_session_get_stats(s.handle, &stats);
+    CHECK(stats.frames_unit_range == c.unit_frames && stats.frames_inferred == 2, "output %d: frames_unit_range %llu",
+          c.output, (unsigned long long)stats.frames_unit_range);
+  }
+  Session unknown(lumakey.handle, 64, 64, BD_FORMAT_RGBA, BD_FORMAT_RGBA, 64, 2, 0, 7);
+  CHECK(unknown.status == BD_ERR_INVALID_ARGUMENT && unknown.error.find("unknown model_output 7") != std::string::npos,
+        "%s", unknown.error.c_str());
+}
+
 void contract_breaks() {
   for (auto [name, cause] : {std::pair<std::string, std::string>{"half_size", "at the input's size"},
                              {"wrong_output", "logits [B,1,H,W]"}, {"wrong_input", "failed on an input"}}) {
@@ -387,6 +417,7 @@ int main() {
       {"temporal look-ahead: one frame late, drain, reset", lookahead},
       {"every format at odd sizes and backdrops", formats_and_sizes},
       {"NaN model: background and counted", nan_model},
+      {"model output read as logits or probabilities", probability_output},
       {"contract breaks refused at the probe", contract_breaks},
       {"bad model files refused with their cause", bad_model_files},
       {"CUDA memory refused on a CPU session", cuda_memory_refused},

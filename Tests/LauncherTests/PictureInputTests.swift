@@ -64,6 +64,31 @@ final class PictureInputTests: XCTestCase {
     XCTAssertEqual(Array(rgb[blueBar..<blueBar + 3]).map(Int.init), [0, 255, 0], "the background is green")
   }
 
+  /// --model-output probability: a model that ends with its own sigmoid (probkey.pt returns the
+  /// soft key's probability) is read as it is meant; without it, the launcher passes on the
+  /// element's warning in its own words and the matte keeps everything.
+  func testModelOutputProbabilityReadsAModelWithItsOwnSigmoid() throws {
+    let probkey = Launcher.designedModel("probkey")
+    func alphas(_ extra: [String]) throws -> (blue: Int, white: Int, stderr: String) {
+      let cutout = path("cutout-\(extra.count).png")
+      let result = try backdrop(["compose", path("photo.png"), "-o", cutout, "--model", probkey] + extra)
+      XCTAssertEqual(result.status, 0, result.stderr)
+      let (_, rgba) = try pixels(cutout, "rgba")
+      return (Int(rgba[(30 * Self.width + 150) * 4 + 3]), Int(rgba[(30 * Self.width + 10) * 4 + 3]), result.stderr)
+    }
+    let meant = try alphas(["--model-output", "probability"])
+    XCTAssertEqual([meant.white, meant.blue], [255, 0], "the white bar kept, the blue one cut away")
+    XCTAssertFalse(meant.stderr.contains("warning"), meant.stderr)
+    let misread = try alphas([])
+    XCTAssertEqual([misread.white, misread.blue], [255, 255], "read as logits, every pixel is unsure foreground")
+    XCTAssertTrue(misread.stderr.contains("backdrop: warning: matte: model-file \(probkey) returned values between 0 and 1 only, "
+                                          + "in all 1 frame(s) so far"), misread.stderr)
+    XCTAssertTrue(misread.stderr.contains("If the model ends with a sigmoid, pass --model-output probability."), misread.stderr)
+    let typo = try backdrop(["compose", path("photo.png"), "-o", path("x.png"), "--model", probkey, "--model-output", "probabilty"])
+    XCTAssertEqual(typo.status, 64)
+    XCTAssertTrue(typo.stderr.contains("--model-output probabilty: expected logits or probability"), typo.stderr)
+  }
+
   /// A phone photo stored sideways says how to show it in its EXIF orientation (6: turn 90°
   /// clockwise), which viewers apply: the cutout is upright as a viewer showed the photo. decodebin
   /// alone (jpegdec without jpegparse) never read it, and the cutout stayed sideways.
