@@ -39,11 +39,9 @@ class TorchScriptModel final : public MatteModel {
     try {
       output = module_.forward({normalized_rgb});
     } catch (const c10::Error& error) {
-      throw ModelError("model-file " + path_ + " failed on an input of shape " +
-                       shape_text(normalized_rgb) + ": " + last_line(error.what_without_backtrace()));
+      throw ModelError(failure(normalized_rgb, last_line(error.what_without_backtrace())));
     } catch (const std::exception& error) {  // torch::jit::JITException and friends
-      throw ModelError("model-file " + path_ + " failed on an input of shape " +
-                       shape_text(normalized_rgb) + ": " + last_line(error.what()));
+      throw ModelError(failure(normalized_rgb, last_line(error.what())));
     }
     if (output.isTuple()) {
       auto elements = output.toTuple()->elements();
@@ -82,6 +80,14 @@ class TorchScriptModel final : public MatteModel {
   int native_width() const override { return preferred_width_; }
   int native_height() const override { return preferred_height_; }
   std::string description() const override { return "TorchScript " + path_; }
+
+  // A traced model often holds the shape it was traced with: say which settings give the input's.
+  std::string failure(const at::Tensor& input, const std::string& cause) const {
+    return "model-file " + path_ + " failed on an input of shape " + shape_text(input) + ": " + cause +
+           ". If it was exported (traced) for one input shape, match it: inference-width and inference-height (now " +
+           std::to_string(input.size(3)) + "x" + std::to_string(input.size(2)) + ") and batch-size (now " +
+           std::to_string(input.size(0)) + ")";
+  }
 
   static std::string shape_text(const at::Tensor& t) {
     std::string text = "[";

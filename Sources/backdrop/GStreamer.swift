@@ -295,7 +295,16 @@ final class Pipeline {
       g_free(name)
     }
     let text = error.map { String(cString: $0.pointee.message) } ?? "unknown error"
-    return "\(source): \(text)"
+    return "\(source): \(launcherWording(text))"
+  }
+
+  /// The matting element's advice names its properties; the launcher's user sets them through
+  /// options.
+  static func launcherWording(_ text: String) -> String {
+    text.replacingOccurrences(of: "set model-output=probability", with: "pass --model-output probability")
+      .replacingOccurrences(of: "(try precision=fp32)", with: "(try --precision fp32)")
+      .replacingOccurrences(of: #"inference-width and inference-height \(now (\d+x\d+)\) and batch-size"#,
+                            with: "--size (now $1) and --batch-size", options: .regularExpression)
   }
 }
 

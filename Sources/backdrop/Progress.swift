@@ -60,18 +60,11 @@ final class ProgressReporter {
     }
   }
 
-  func warning(_ element: String) {
-    let text = Self.launcherWording(element)
+  func warning(_ text: String) {
     if json { Console.event(["event": "warning", "message": text]) } else if !quiet {
       if showLine { Console.clearStatus() }
       Console.note("backdrop: warning: \(text)")
     }
-  }
-
-  /// The element's advice names its properties; here the user sets them through options.
-  static func launcherWording(_ text: String) -> String {
-    text.replacingOccurrences(of: "set model-output=probability", with: "pass --model-output probability")
-      .replacingOccurrences(of: "(try precision=fp32)", with: "(try --precision fp32)")
   }
 
   func note(_ text: String) {

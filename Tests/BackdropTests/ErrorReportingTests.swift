@@ -73,7 +73,10 @@ final class ErrorReportingTests: XCTestCase {
 
   func testModelWithWrongInputChannels() {
     let path = TestEnvironment.designedModel("wrong_input")
-    assertError(matte("model-file=\(path)"), contains: [path, "failed on an input of shape [1,3,64,64]"])
+    assertError(matte("model-file=\(path)"), contains: [
+      path, "failed on an input of shape [1,3,64,64]",
+      "If it was exported (traced) for one input shape, match it: inference-width and inference-height (now 64x64) and batch-size (now 1)",
+    ])
   }
 
   func testEngineLibraryNotFound() {

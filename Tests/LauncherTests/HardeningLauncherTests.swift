@@ -176,6 +176,8 @@ final class HardeningLauncherTests: XCTestCase {
       (write("model-truncated.pt", Array(lumakey.prefix(lumakey.count / 2))), "is not a valid TorchScript model"),
       (Launcher.designedModel("wrong_output"), "logits [B,1,H,W]"),
       (Launcher.designedModel("half_size"), "at the input's size"),
+      // The element's advice in the launcher's options.
+      (Launcher.designedModel("wrong_input"), "If it was exported (traced) for one input shape, match it: --size (now 512x512) and --batch-size (now 1)"),
       // Found by fuzz/model_open: zip metadata that makes libtorch allocate ~30 GB (std::bad_alloc).
       (Launcher.packageRoot.appendingPathComponent("fuzz/known/model_open/huge-zip-record.pt").path, "is not a valid TorchScript model"),
     ]
