@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "cpu_fused.h"
+
 namespace bd {
 namespace {
 
@@ -92,10 +94,15 @@ at::Tensor guided_upsample(const at::Tensor& probability, const at::Tensor& guid
   auto variance = means.narrow(1, 3, 1) - mean_i * mean_i;
   auto a = covariance / (variance + kGuidedEpsilon);
   auto b = mean_p - a * mean_i;
-  auto coefficients = bilinear_resize(box_mean(at::cat({a, b}, 1), kGuidedRadius, /*precise=*/false), height, width);
+  auto small_coefficients = box_mean(at::cat({a, b}, 1), kGuidedRadius, /*precise=*/false);
+  auto small_band = uncertain_band(fit, kGuidedRadius + 1, 0.02);
+  if (guide.device().is_cpu() && guide.scalar_type() == at::kFloat) {
+    return cpu::guided_blend(small_coefficients, probability, small_band, settled, guide);
+  }
+  auto coefficients = bilinear_resize(small_coefficients, height, width);
   auto guided = (coefficients.narrow(1, 0, 1) * (guide - 0.5) + coefficients.narrow(1, 1, 1) + 0.5).clamp_(0.0, 1.0);
   auto plain = bilinear_resize(probability, height, width);
-  auto band = bilinear_resize(uncertain_band(fit, kGuidedRadius + 1, 0.02), height, width);
+  auto band = bilinear_resize(small_band, height, width);
   if (settled.defined()) band = band * (1.0 - bilinear_resize(settled, height, width));
   return (plain + band * (guided - plain)).clamp_(0.0, 1.0);
 }

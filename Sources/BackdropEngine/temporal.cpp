@@ -1,4 +1,5 @@
 #include "temporal.h"
+#include "cpu_fused.h"
 
 #if defined(BD_WITH_OPENCV)
 #include <opencv2/core.hpp>
@@ -337,7 +338,10 @@ at::Tensor TemporalStage::finish(const at::Tensor& prob) {
   for (int64_t i = 0; i < prob.size(0); ++i) {
     const auto& decided = deferred_[static_cast<size_t>(i)];
     at::Tensor out = prob[i];
-    if (!decided.restart && previous_full_.defined()) {
+    if (!decided.restart && previous_full_.defined() && decided.weight.defined() && prob.device().is_cpu() &&
+        previous_full_.sizes() == out.sizes()) {
+      out = cpu::still_history_blend(out, previous_full_, decided.displacement, decided.weight);
+    } else if (!decided.restart && previous_full_.defined()) {
       auto displacement = decided.displacement;
       const int64_t h = displacement.size(1), w = displacement.size(2);
       if (h != height || w != width) {

@@ -1,0 +1,175 @@
+#include "cpu_fused.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include "birefnet/cpu_kernels.h"  // cpu_parallel_for: at::parallel_for is serial in this build
+
+namespace bd::cpu {
+
+BilinearAxis bilinear_axis(int64_t in, int64_t out) {
+  BilinearAxis axis;
+  axis.first.resize(static_cast<size_t>(out));
+  axis.second.resize(static_cast<size_t>(out));
+  axis.first_weight.resize(static_cast<size_t>(out));
+  axis.second_weight.resize(static_cast<size_t>(out));
+  const float scale = static_cast<float>(in) / static_cast<float>(out);
+  for (int64_t i = 0; i < out; ++i) {
+    const float source = std::max(scale * (static_cast<float>(i) + 0.5f) - 0.5f, 0.0f);
+    const auto first = static_cast<int64_t>(source);
+    const float lambda = std::min(std::max(source - static_cast<float>(first), 0.0f), 1.0f);
+    const auto k = static_cast<size_t>(i);
+    axis.first[k] = first;
+    axis.second[k] = first + (first < in - 1 ? 1 : 0);
+    axis.first_weight[k] = 1.0f - lambda;
+    axis.second_weight[k] = lambda;
+  }
+  return axis;
+}
+
+namespace {
+
+// Each row of an h×w plane resized to `width` columns (the horizontal half of a bilinear resize):
+// the frame's rows then blend two of these, in the order ATen's kernel sums (columns, then rows).
+std::vector<float> widen_rows(const float* plane, int64_t h, int64_t w, const BilinearAxis& cols, int64_t width) {
+  std::vector<float> wide(static_cast<size_t>(h * width));
+  birefnet::cpu_parallel_for(h, 8, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* row = plane + r * w;
+      float* out = wide.data() + r * width;
+      for (int64_t x = 0; x < width; ++x) {
+        const auto k = static_cast<size_t>(x);
+        out[x] = cols.first_weight[k] * row[cols.first[k]] + cols.second_weight[k] * row[cols.second[k]];
+      }
+    }
+  });
+  return wide;
+}
+
+}  // namespace
+
+at::Tensor still_history_blend(const at::Tensor& prob, const at::Tensor& history, const at::Tensor& displacement,
+                               const at::Tensor& weight) {
+  const int64_t height = prob.size(1), width = prob.size(2);
+  const int64_t h = displacement.size(1), w = displacement.size(2);
+  auto p = prob.contiguous(), hist = history.contiguous(), d = displacement.contiguous(), wt = weight.contiguous();
+  auto out = at::empty_like(p);
+  const float* pp = p.data_ptr<float>();
+  const float* hp = hist.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  // A grid of another size is in its own pixels: scaled to the frame's as it is resized.
+  const bool resized = h != height || w != width;
+  const float scale_x = resized ? static_cast<float>(width) / static_cast<float>(w) : 1.0f;
+  const float scale_y = resized ? static_cast<float>(height) / static_cast<float>(h) : 1.0f;
+  const auto rows = bilinear_axis(h, height), cols = bilinear_axis(w, width);
+  const auto wide_x = widen_rows(d.data_ptr<float>(), h, w, cols, width);
+  const auto wide_y = widen_rows(d.data_ptr<float>() + h * w, h, w, cols, width);
+  const auto wide_weight = widen_rows(wt.data_ptr<float>(), h, w, cols, width);
+  const float max_x = static_cast<float>(width - 1), max_y = static_cast<float>(height - 1);
+  birefnet::cpu_parallel_for(height, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t y = begin; y < end; ++y) {
+      const auto yi = static_cast<size_t>(y);
+      const float upper = rows.first_weight[yi], lower = rows.second_weight[yi];
+      const size_t a = static_cast<size_t>(rows.first[yi] * width), b = static_cast<size_t>(rows.second[yi] * width);
+      const float* here_row = pp + y * width;
+      float* out_row = op + y * width;
+      for (int64_t x = 0; x < width; ++x) {
+        const auto k = static_cast<size_t>(x);
+        const float mx = (upper * wide_x[a + k] + lower * wide_x[b + k]) * scale_x;
+        const float my = (upper * wide_y[a + k] + lower * wide_y[b + k]) * scale_y;
+        const float fxs = std::min(std::max(static_cast<float>(x) + mx, 0.0f), max_x);
+        const float fys = std::min(std::max(static_cast<float>(y) + my, 0.0f), max_y);
+        const float x0 = std::floor(fxs), y0 = std::floor(fys);
+        const float fx = fxs - x0, fy = fys - y0;
+        const auto x0i = static_cast<int64_t>(x0), y0i = static_cast<int64_t>(y0);
+        const int64_t x1i = std::min(x0i + 1, width - 1), y1i = std::min(y0i + 1, height - 1);
+        const float* r0 = hp + y0i * width;
+        const float* r1 = hp + y1i * width;
+        const float top = r0[x0i] * (1 - fx) + r0[x1i] * fx;
+        const float bottom = r1[x0i] * (1 - fx) + r1[x1i] * fx;
+        const float warped = top * (1 - fy) + bottom * fy;
+        // exp of under −87 is below float's normal range (0 to the result), and libm's underflow
+        // path is slow: the gate is 0 there outright.
+        const float gate = (mx * mx + my * my) / 0.25f;
+        const float still = gate < 87.0f ? std::exp(-gate) : 0.0f;
+        const float here = here_row[x];
+        const float history_weight = upper * wide_weight[a + k] + lower * wide_weight[b + k];
+        out_row[x] = here + history_weight * still * (warped - here);
+      }
+    }
+  });
+  return out;
+}
+
+namespace {
+
+// A plane [h,w] bilinearly resized to height×width row by row: the columns once per source row
+// (widen_rows), the rows per output row; `row(y)` is output row y.
+class ResizedPlane {
+ public:
+  ResizedPlane(const float* plane, int64_t h, int64_t w, int64_t height, int64_t width)
+      : same_(h == height && w == width), plane_(plane), width_(width), rows_(bilinear_axis(h, height)) {
+    if (!same_) wide_ = widen_rows(plane, h, w, bilinear_axis(w, width), width);
+  }
+  // Output row y into `out` (width values); a plane already at the size is read in place.
+  const float* row(int64_t y, float* out) const {
+    if (same_) return plane_ + y * width_;
+    const auto k = static_cast<size_t>(y);
+    const float upper = rows_.first_weight[k], lower = rows_.second_weight[k];
+    const float* a = wide_.data() + rows_.first[k] * width_;
+    const float* b = wide_.data() + rows_.second[k] * width_;
+    for (int64_t x = 0; x < width_; ++x) out[x] = upper * a[x] + lower * b[x];
+    return out;
+  }
+
+ private:
+  bool same_;
+  const float* plane_;
+  int64_t width_;
+  BilinearAxis rows_;
+  std::vector<float> wide_;
+};
+
+}  // namespace
+
+at::Tensor guided_blend(const at::Tensor& coefficients, const at::Tensor& probability, const at::Tensor& band,
+                        const at::Tensor& settled, const at::Tensor& guide) {
+  const int64_t n = guide.size(0), height = guide.size(2), width = guide.size(3);
+  auto c = coefficients.contiguous(), p = probability.contiguous(), u = band.contiguous(), g = guide.contiguous();
+  auto s = settled.defined() ? settled.contiguous() : at::Tensor();
+  auto out = at::empty({n, 1, height, width}, g.options());
+  // Each plane on its own grid: the coefficients and the band on the fit's, the others on the
+  // probability's.
+  auto resized = [&](const at::Tensor& t, int64_t i, int64_t channel) {
+    const int64_t h = t.size(2), w = t.size(3);
+    return std::make_unique<ResizedPlane>(t.data_ptr<float>() + (i * t.size(1) + channel) * h * w, h, w, height, width);
+  };
+  for (int64_t i = 0; i < n; ++i) {
+    const auto a = resized(c, i, 0), b = resized(c, i, 1), plain = resized(p, i, 0), uncertain = resized(u, i, 0);
+    const auto still = s.defined() ? resized(s, i, 0) : nullptr;
+    const float* gp = g.data_ptr<float>() + i * height * width;
+    float* op = out.data_ptr<float>() + i * height * width;
+    birefnet::cpu_parallel_for(height, 16, [&](int64_t begin, int64_t end) {
+      std::vector<float> buffer(static_cast<size_t>(5 * width));
+      float* scratch = buffer.data();
+      for (int64_t y = begin; y < end; ++y) {
+        const float* ra = a->row(y, scratch);
+        const float* rb = b->row(y, scratch + width);
+        const float* rp = plain->row(y, scratch + 2 * width);
+        const float* ru = uncertain->row(y, scratch + 3 * width);
+        const float* rs = still ? still->row(y, scratch + 4 * width) : nullptr;
+        const float* guide_row = gp + y * width;
+        float* out_row = op + y * width;
+        for (int64_t x = 0; x < width; ++x) {
+          const float guided = std::min(std::max(ra[x] * (guide_row[x] - 0.5f) + rb[x] + 0.5f, 0.0f), 1.0f);
+          const float weight = rs ? ru[x] * (1.0f - rs[x]) : ru[x];
+          out_row[x] = std::min(std::max(rp[x] + weight * (guided - rp[x]), 0.0f), 1.0f);
+        }
+      }
+    });
+  }
+  return out;
+}
+
+}  // namespace bd::cpu

@@ -1,0 +1,37 @@
+// Whole-frame post-processing steps fused into one pass for the CPU. ATen runs each step of these
+// as its own pass over the frame with a frame-sized temporary (index tensors of 8 bytes a pixel
+// for a gather), which at 1080p cost many times the selfie model's own time. On CUDA the ATen
+// versions stay: there each step is a cheap kernel launch.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace bd::cpu {
+
+// Where each output index of one axis reads its two neighbours, as ATen's upsample_bilinear2d
+// with align_corners=false computes them (source = (i + 0.5)·in/out − 0.5, at least 0).
+struct BilinearAxis {
+  std::vector<int64_t> first, second;
+  std::vector<float> first_weight, second_weight;
+};
+BilinearAxis bilinear_axis(int64_t in, int64_t out);
+
+// TemporalStage::finish for one frame, in one pass: with the displacement [2,h,w] and history
+// weight [1,h,w] brought to the frame's size H×W (bilinear; the displacement scaled to its
+// pixels), out = prob + weight · exp(−|d|²/0.25) · (warp(history, d) − prob), where warp samples
+// history bilinearly at (x + dx, y + dy), edges clamped. prob and history are [1,H,W] float on
+// the CPU.
+at::Tensor still_history_blend(const at::Tensor& prob, const at::Tensor& history, const at::Tensor& displacement,
+                               const at::Tensor& weight);
+
+// The last step of guided_upsample for frames on the CPU, in one pass: with the coefficients
+// [n,2,h',w'] (a, b), the probability [n,1,h,w], the uncertain band [n,1,h',w'] and `settled`
+// (optional, [n,1,h,w]) brought to the guide's size H×W (bilinear), float, contiguous or not, guided = clamp(a·(guide − 0.5)
+// + b + 0.5) and out = clamp(plain + band·(1 − settled)·(guided − plain)), clamps to 0..1.
+at::Tensor guided_blend(const at::Tensor& coefficients, const at::Tensor& probability, const at::Tensor& band,
+                        const at::Tensor& settled, const at::Tensor& guide);
+
+}  // namespace bd::cpu
