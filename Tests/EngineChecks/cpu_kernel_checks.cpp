@@ -1,5 +1,6 @@
 // The hand-written CPU kernels of the native BiRefNet (Sources/BackdropEngine/birefnet:
-// deform_gather.cpp, window_attention.cpp, cpu_parallel.cpp, onednn_conv.cpp) against plain references, at the
+// deform_gather.cpp, window_attention.cpp, cpu_parallel.cpp, onednn_conv.cpp) and of the
+// post-processing (cpu_fused.cpp) against plain references or the ATen ops they replace, at the
 // awkward sizes and values (taps far outside the map, NaN offsets, masked keys, sizes that are
 // not multiples of the vector width). Built with ASan+UBSan by scripts/ci-sanitizers.sh
 // (fuzz/build.sh checks), so every out-of-bounds read of the kernels fails CI.
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "birefnet/cpu_kernels.h"
+#include "cpu_fused.h"
 #include "birefnet/net.h"
 #include "checks.h"
 
@@ -223,6 +225,89 @@ void onednn_conv_matches_aten() {
   CHECK(bf16_error < 0.1, "bf16 linear into float32 rows: largest difference %.3g", bf16_error);
 }
 
+// The ATen ops TemporalStage::finish runs on a GPU: resize and scale the displacement and the
+// weight, warp the history (gathers, edges clamped), gate by stillness, blend.
+at::Tensor aten_still_history_blend(const at::Tensor& prob, const at::Tensor& history, const at::Tensor& displacement,
+                                    const at::Tensor& weight) {
+  const int64_t height = prob.size(1), width = prob.size(2), h = displacement.size(1), w = displacement.size(2);
+  auto d = displacement;
+  auto wt = weight;
+  if (h != height || w != width) {
+    auto scale = at::tensor({float(width) / w, float(height) / h}).view({2, 1, 1});
+    d = at::upsample_bilinear2d(d.unsqueeze(0), {height, width}, false).squeeze(0) * scale;
+    wt = at::upsample_bilinear2d(wt.unsqueeze(0), {height, width}, false).squeeze(0);
+  }
+  auto ys = at::arange(height, d.options()).view({height, 1}).expand({height, width});
+  auto xs = at::arange(width, d.options()).view({1, width}).expand({height, width});
+  auto x = (xs + d[0]).clamp(0, double(width - 1)), y = (ys + d[1]).clamp(0, double(height - 1));
+  auto x0 = x.floor(), y0 = y.floor();
+  auto fx = x - x0, fy = y - y0;
+  auto x0i = x0.to(at::kLong), y0i = y0.to(at::kLong);
+  auto x1i = (x0i + 1).clamp_max(width - 1), y1i = (y0i + 1).clamp_max(height - 1);
+  auto flat = history.reshape({-1});
+  auto at_ = [&](const at::Tensor& yi, const at::Tensor& xi) { return flat.index_select(0, (yi * width + xi).reshape({-1})).view({height, width}); };
+  auto warped = (at_(y0i, x0i) * (1 - fx) + at_(y0i, x1i) * fx) * (1 - fy) + (at_(y1i, x0i) * (1 - fx) + at_(y1i, x1i) * fx) * fy;
+  auto still = at::exp(-(d.pow(2).sum(0, true) / 0.25));
+  return prob + wt * still * (warped.unsqueeze(0) - prob);
+}
+
+void still_history_blend_matches_aten() {
+  // (frame, grid): the grid at the frame's size, a smaller grid, and sizes of one row or column.
+  const int64_t sizes[][4] = {{13, 17, 13, 17}, {23, 31, 7, 9}, {1, 19, 1, 5}, {21, 1, 4, 1}};
+  for (const auto& size : sizes) {
+    at::manual_seed(size[0] * 100 + size[2]);
+    auto prob = at::rand({1, size[0], size[1]}), history = at::rand({1, size[0], size[1]});
+    // Motion from none to several pixels (beyond the edges, and gates far below exp's range).
+    auto displacement = at::randn({2, size[2], size[3]}) * 3.0;
+    displacement.select(1, 0).zero_();
+    auto weight = at::rand({1, size[2], size[3]});
+    auto fused = bd::cpu::still_history_blend(prob, history, displacement, weight);
+    auto reference = aten_still_history_blend(prob, history, displacement, weight);
+    const double error = (fused - reference).abs().max().item<double>();
+    CHECK(error <= 1e-5, "still_history_blend %lldx%lld from %lldx%lld: max error %g", (long long)size[0],
+          (long long)size[1], (long long)size[2], (long long)size[3], error);
+  }
+  // No motion: the history itself, exactly (a static scene must keep its matte bit for bit).
+  auto prob = at::rand({1, 9, 12}), history = at::rand({1, 9, 12}), weight = at::rand({1, 9, 12});
+  auto fused = bd::cpu::still_history_blend(prob, history, at::zeros({2, 9, 12}), weight);
+  CHECK(fused.equal(prob + weight * (history - prob)), "still_history_blend without motion");
+}
+
+// guided_upsample's last step as the ATen ops a GPU runs.
+at::Tensor aten_guided_blend(const at::Tensor& coefficients, const at::Tensor& probability, const at::Tensor& band,
+                             const at::Tensor& settled, const at::Tensor& guide) {
+  const int64_t height = guide.size(2), width = guide.size(3);
+  auto up = [&](const at::Tensor& t) {
+    return t.size(2) == height && t.size(3) == width ? t : at::upsample_bilinear2d(t, {height, width}, false);
+  };
+  auto c = up(coefficients);
+  auto guided = (c.narrow(1, 0, 1) * (guide - 0.5) + c.narrow(1, 1, 1) + 0.5).clamp_(0.0, 1.0);
+  auto plain = up(probability);
+  auto weight = up(band);
+  if (settled.defined()) weight = weight * (1.0 - up(settled));
+  return (plain + weight * (guided - plain)).clamp_(0.0, 1.0);
+}
+
+void guided_blend_matches_aten() {
+  // (frame, probability grid, fit grid)
+  const int64_t sizes[][6] = {{17, 19, 7, 8, 5, 6}, {16, 16, 16, 16, 16, 16}, {30, 20, 9, 6, 9, 6}};
+  for (const auto& size : sizes) {
+    for (bool with_settled : {false, true}) {
+      at::manual_seed(size[0] + size[4]);
+      auto guide = at::rand({2, 1, size[0], size[1]});
+      auto coefficients = at::randn({2, 2, size[4], size[5]});
+      auto probability = at::rand({2, 1, size[2], size[3]});
+      auto band = at::rand({2, 1, size[4], size[5]});
+      auto settled = with_settled ? at::rand({2, 1, size[2], size[3]}) : at::Tensor();
+      auto fused = bd::cpu::guided_blend(coefficients, probability, band, settled, guide);
+      auto reference = aten_guided_blend(coefficients, probability, band, settled, guide);
+      const double error = (fused - reference).abs().max().item<double>();
+      CHECK(error <= 1e-5, "guided_blend %lldx%lld (settled %d): max error %g", (long long)size[0], (long long)size[1],
+            with_settled, error);
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -231,5 +316,7 @@ int main() {
       {"window attention = ATen's softmax(q k^T + bias) v", window_attention_matches_aten},
       {"cpu_parallel_for covers each index once", parallel_for_covers_each_index_once},
       {"oneDNN convolution with packed weights = ATen conv2d", onednn_conv_matches_aten},
+      {"fused temporal blend = the ATen ops", still_history_blend_matches_aten},
+      {"fused guided filter output = the ATen ops", guided_blend_matches_aten},
   });
 }
