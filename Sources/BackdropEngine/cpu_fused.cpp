@@ -172,4 +172,43 @@ at::Tensor guided_blend(const at::Tensor& coefficients, const at::Tensor& probab
   return out;
 }
 
+at::Tensor foreground_final(const at::Tensor& image, const at::Tensor& alpha, const at::Tensor& means, double lowest,
+                            double highest) {
+  const int64_t n = image.size(0), channels = image.size(1), height = image.size(2), width = image.size(3);
+  const int64_t h = means.size(2), w = means.size(3);
+  auto result = image.contiguous().clone();
+  auto a = alpha.contiguous(), m = means.contiguous();
+  const auto rows = bilinear_axis(h, height), cols = bilinear_axis(w, width);
+  const float low = static_cast<float>(lowest), high = static_cast<float>(highest);
+  for (int64_t i = 0; i < n; ++i) {
+    const float* ap = a.data_ptr<float>() + i * height * width;
+    const float* mp = m.data_ptr<float>() + i * 2 * channels * h * w;
+    float* rp = result.data_ptr<float>() + i * channels * height * width;
+    birefnet::cpu_parallel_for(height, 16, [&](int64_t begin, int64_t end) {
+      for (int64_t y = begin; y < end; ++y) {
+        const auto yi = static_cast<size_t>(y);
+        const float upper = rows.first_weight[yi], lower = rows.second_weight[yi];
+        const int64_t top = rows.first[yi] * w, bottom = rows.second[yi] * w;
+        for (int64_t x = 0; x < width; ++x) {
+          const float coverage = ap[y * width + x];
+          if (!(coverage > 0.02f && coverage < 0.98f)) continue;  // the thin band of partly covered pixels
+          const auto k = static_cast<size_t>(x);
+          const int64_t left = cols.first[k], right = cols.second[k];
+          const float lw = cols.first_weight[k], rw = cols.second_weight[k];
+          auto mean = [&](int64_t plane) {
+            const float* p = mp + plane * h * w;
+            return upper * (lw * p[top + left] + rw * p[top + right]) + lower * (lw * p[bottom + left] + rw * p[bottom + right]);
+          };
+          for (int64_t c = 0; c < channels; ++c) {
+            const float f = mean(c), b = mean(channels + c);
+            float& pixel = rp[(c * height + y) * width + x];
+            pixel = std::min(std::max(f + coverage * (pixel - coverage * f - (1.0f - coverage) * b), low), high);
+          }
+        }
+      }
+    });
+  }
+  return result;
+}
+
 }  // namespace bd::cpu

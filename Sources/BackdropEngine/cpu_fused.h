@@ -34,4 +34,11 @@ at::Tensor still_history_blend(const at::Tensor& prob, const at::Tensor& history
 at::Tensor guided_blend(const at::Tensor& coefficients, const at::Tensor& probability, const at::Tensor& band,
                         const at::Tensor& settled, const at::Tensor& guide);
 
+// estimate_foreground's last step on the CPU, in one pass: where 0.02 < alpha < 0.98, each channel
+// becomes clamp(F + alpha·(image − alpha·F − (1 − alpha)·B), lowest, highest) with F and B the
+// local means [n,2c,h,w] (foreground channels, then background) sampled bilinearly at the pixel;
+// elsewhere the image is kept. image [n,c,H,W] and alpha [n,1,H,W] float.
+at::Tensor foreground_final(const at::Tensor& image, const at::Tensor& alpha, const at::Tensor& means, double lowest,
+                            double highest);
+
 }  // namespace bd::cpu

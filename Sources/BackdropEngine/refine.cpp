@@ -135,6 +135,9 @@ at::Tensor estimate_foreground(const at::Tensor& image, const at::Tensor& alpha,
   // partly covered (a thin band): the means are sampled bilinearly at those pixels alone (the
   // same sampling as upsample_bilinear2d), not upsampled over the whole frame.
   auto means = at::cat({foreground, background}, 1);
+  if (image.device().is_cpu() && image.scalar_type() == at::kFloat && alpha.scalar_type() == at::kFloat) {
+    return cpu::foreground_final(image, alpha, means, lowest, highest);
+  }
   auto partial = alpha.gt(0.02).logical_and(alpha.lt(0.98));
   auto result = image.clone(at::MemoryFormat::Contiguous);
   for (int64_t i = 0; i < image.size(0); ++i) {

@@ -308,6 +308,35 @@ void guided_blend_matches_aten() {
   }
 }
 
+// estimate_foreground's last step as the ATen ops a GPU runs: the partly covered pixels take the
+// local means sampled with grid_sampler (border), the rest keep the image.
+void foreground_final_matches_aten() {
+  const int64_t sizes[][4] = {{15, 22, 5, 7}, {12, 12, 12, 12}, {1, 9, 1, 3}};
+  for (const auto& size : sizes) {
+    at::manual_seed(size[1] + size[3]);
+    const int64_t channels = 2, height = size[0], width = size[1];
+    auto image = at::rand({2, channels, height, width}) * 255.0;
+    auto alpha = at::rand({2, 1, height, width});
+    alpha.view({-1}).narrow(0, 0, 4).copy_(at::tensor({0.0f, 0.02f, 0.98f, 1.0f}));  // the band's edges
+    auto means = at::rand({2, 2 * channels, size[2], size[3]}) * 255.0;
+    auto fused = bd::cpu::foreground_final(image, alpha, means, 0.0, 255.0);
+    auto reference = image.clone();
+    auto ys = at::arange(height).to(at::kFloat).view({height, 1}).expand({height, width});
+    auto xs = at::arange(width).to(at::kFloat).view({1, width}).expand({height, width});
+    auto grid = at::stack({(xs + 0.5) * (2.0 / width) - 1.0, (ys + 0.5) * (2.0 / height) - 1.0}, 2).unsqueeze(0);
+    for (int64_t i = 0; i < 2; ++i) {
+      auto sampled = at::grid_sampler(means.narrow(0, i, 1), grid, 0, 1, false)[0];  // [2c,H,W]
+      auto f = sampled.narrow(0, 0, channels), b = sampled.narrow(0, channels, channels), a = alpha[i];
+      auto estimate = (f + a * (image[i] - a * f - (1.0 - a) * b)).clamp(0.0, 255.0);
+      reference[i] = at::where(a.gt(0.02).logical_and(a.lt(0.98)), estimate, image[i]);
+    }
+    const double error = (fused - reference).abs().max().item<double>();
+    CHECK(error <= 2e-3, "foreground_final %lldx%lld from %lldx%lld: max error %g (of 255)", (long long)height,
+          (long long)width, (long long)size[2], (long long)size[3], error);
+    CHECK(fused[0][0][0][0].item<float>() == image[0][0][0][0].item<float>(), "alpha 0 keeps the image");
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -318,5 +347,6 @@ int main() {
       {"oneDNN convolution with packed weights = ATen conv2d", onednn_conv_matches_aten},
       {"fused temporal blend = the ATen ops", still_history_blend_matches_aten},
       {"fused guided filter output = the ATen ops", guided_blend_matches_aten},
+      {"fused foreground estimate's last step = the ATen ops", foreground_final_matches_aten},
   });
 }
