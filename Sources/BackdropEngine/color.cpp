@@ -1,5 +1,7 @@
 #include "color.h"
 
+#include "cpu_fused.h"
+
 namespace bd {
 namespace {
 
@@ -52,6 +54,13 @@ at::Tensor yuv_to_rgb(const YuvPlanes& yuv, const YuvCoding& coding) {
   const auto r = range(coding.full_range);
   const double kg = 1.0 - c.kr - c.kb;
   const int64_t height = yuv.y.size(2), width = yuv.y.size(3);
+  if (yuv.y.device().is_cpu() && yuv.y.scalar_type() == at::kFloat && yuv.uv.scalar_type() == at::kFloat) {
+    // The same float operations as below, in one pass (ATen makes a frame-sized temporary of each).
+    const cpu::YuvToRgbConstants k{float(r.y_offset), float(1.0 / r.y_scale), float(1.0 / r.c_scale),
+                                   float(2.0 * (1.0 - c.kr)), float(2.0 * (1.0 - c.kb)), float(c.kr), float(c.kb),
+                                   float(1.0 / kg)};
+    return cpu::yuv_to_rgb(yuv.y, yuv.uv, k);
+  }
   auto luma = (yuv.y - r.y_offset) * (1.0 / r.y_scale);
   auto chroma = upsample_chroma((yuv.uv - 128.0) * (1.0 / r.c_scale), height, width);
   auto pb = chroma.narrow(1, 0, 1), pr = chroma.narrow(1, 1, 1);

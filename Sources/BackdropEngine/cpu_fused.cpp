@@ -211,4 +211,37 @@ at::Tensor foreground_final(const at::Tensor& image, const at::Tensor& alpha, co
   return result;
 }
 
+at::Tensor yuv_to_rgb(const at::Tensor& y, const at::Tensor& uv, const YuvToRgbConstants& k) {
+  const int64_t n = y.size(0), height = y.size(2), width = y.size(3), ch = uv.size(2), cw = uv.size(3);
+  auto luma_planes = y.contiguous(), chroma_planes = uv.contiguous();
+  auto out = at::empty({n, 3, height, width}, luma_planes.options());
+  for (int64_t i = 0; i < n; ++i) {
+    const float* yp = luma_planes.data_ptr<float>() + i * height * width;
+    const float* up = chroma_planes.data_ptr<float>() + i * 2 * ch * cw;
+    const float* vp = up + ch * cw;
+    float* red_plane = out.data_ptr<float>() + i * 3 * height * width;
+    float* green_plane = red_plane + height * width;
+    float* blue_plane = green_plane + height * width;
+    birefnet::cpu_parallel_for(height, 16, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const float* u_row = up + (row / 2) * cw;
+        const float* v_row = vp + (row / 2) * cw;
+        for (int64_t x = 0; x < width; ++x) {
+          const int64_t at = row * width + x;
+          const float luma = (yp[at] - k.y_offset) * k.y_factor;
+          const float pb = (u_row[x / 2] - 128.0f) * k.c_factor;
+          const float pr = (v_row[x / 2] - 128.0f) * k.c_factor;
+          const float red = luma + pr * k.red_pr;
+          const float blue = luma + pb * k.blue_pb;
+          const float green = (luma - red * k.kr - blue * k.kb) * k.green_factor;
+          red_plane[at] = std::min(std::max(red, 0.0f), 1.0f);
+          green_plane[at] = std::min(std::max(green, 0.0f), 1.0f);
+          blue_plane[at] = std::min(std::max(blue, 0.0f), 1.0f);
+        }
+      }
+    });
+  }
+  return out;
+}
+
 }  // namespace bd::cpu

@@ -41,4 +41,14 @@ at::Tensor guided_blend(const at::Tensor& coefficients, const at::Tensor& probab
 at::Tensor foreground_final(const at::Tensor& image, const at::Tensor& alpha, const at::Tensor& means, double lowest,
                             double highest);
 
+// yuv_to_rgb on the CPU in one pass, with the same float operations in the same order (so the
+// same bits): y [n,1,H,W] and uv [n,2,ceil(H/2),ceil(W/2)] code values as float, chroma taken
+// from its 2×2 block. Returns [n,3,H,W] in 0..1.
+struct YuvToRgbConstants {
+  float y_offset, y_factor, c_factor;  // luma = (y − y_offset)·y_factor; chroma = (c − 128)·c_factor
+  float red_pr, blue_pb;               // red = luma + pr·red_pr; blue = luma + pb·blue_pb
+  float kr, kb, green_factor;          // green = (luma − red·kr − blue·kb)·green_factor
+};
+at::Tensor yuv_to_rgb(const at::Tensor& y, const at::Tensor& uv, const YuvToRgbConstants& k);
+
 }  // namespace bd::cpu

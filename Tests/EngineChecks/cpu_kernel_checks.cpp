@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <atomic>
+#include <utility>
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -337,6 +338,27 @@ void foreground_final_matches_aten() {
   }
 }
 
+// color.cpp's yuv_to_rgb as ATen ops (BT.709 limited range), against the fused pass.
+void yuv_to_rgb_matches_aten() {
+  const double kr = 0.2126, kb = 0.0722, kg = 1.0 - kr - kb;
+  const bd::cpu::YuvToRgbConstants k{16.0f, float(1.0 / 219.0), float(1.0 / 224.0), float(2.0 * (1.0 - kr)),
+                                     float(2.0 * (1.0 - kb)), float(kr), float(kb), float(1.0 / kg)};
+  for (auto [height, width] : {std::pair<int64_t, int64_t>{9, 13}, {2, 2}, {1, 7}, {16, 32}}) {
+    at::manual_seed(height * width);
+    auto y = at::randint(0, 256, {2, 1, height, width}).to(at::kFloat);
+    auto uv = at::randint(0, 256, {2, 2, (height + 1) / 2, (width + 1) / 2}).to(at::kFloat);
+    auto luma = (y - 16.0) * (1.0 / 219.0);
+    auto chroma = ((uv - 128.0) * (1.0 / 224.0)).repeat_interleave(2, 2).repeat_interleave(2, 3).narrow(2, 0, height).narrow(3, 0, width);
+    auto red = luma + chroma.narrow(1, 1, 1) * (2.0 * (1.0 - kr));
+    auto blue = luma + chroma.narrow(1, 0, 1) * (2.0 * (1.0 - kb));
+    auto green = (luma - red * kr - blue * kb) * (1.0 / kg);
+    auto reference = at::cat({red, green, blue}, 1).clamp_(0.0, 1.0);
+    auto fused = bd::cpu::yuv_to_rgb(y, uv, k);
+    const double error = (fused - reference).abs().max().item<double>();
+    CHECK(error <= 1e-6, "yuv_to_rgb %lldx%lld: max error %g", (long long)height, (long long)width, error);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -348,5 +370,6 @@ int main() {
       {"fused temporal blend = the ATen ops", still_history_blend_matches_aten},
       {"fused guided filter output = the ATen ops", guided_blend_matches_aten},
       {"fused foreground estimate's last step = the ATen ops", foreground_final_matches_aten},
+      {"fused YUV to RGB = the ATen ops", yuv_to_rgb_matches_aten},
   });
 }
