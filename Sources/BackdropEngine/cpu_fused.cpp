@@ -80,9 +80,10 @@ at::Tensor still_history_blend(const at::Tensor& prob, const at::Tensor& history
         const float my = (upper * wide_y[a + k] + lower * wide_y[b + k]) * scale_y;
         const float fxs = std::min(std::max(static_cast<float>(x) + mx, 0.0f), max_x);
         const float fys = std::min(std::max(static_cast<float>(y) + my, 0.0f), max_y);
-        const float x0 = std::floor(fxs), y0 = std::floor(fys);
-        const float fx = fxs - x0, fy = fys - y0;
-        const auto x0i = static_cast<int64_t>(x0), y0i = static_cast<int64_t>(y0);
+        // Both are clamped to 0 or more, where truncation is floor (std::floor is a libm call
+        // on the x86-64 baseline, which has no rounding instruction).
+        const auto x0i = static_cast<int64_t>(fxs), y0i = static_cast<int64_t>(fys);
+        const float fx = fxs - static_cast<float>(x0i), fy = fys - static_cast<float>(y0i);
         const int64_t x1i = std::min(x0i + 1, width - 1), y1i = std::min(y0i + 1, height - 1);
         const float* r0 = hp + y0i * width;
         const float* r1 = hp + y1i * width;
