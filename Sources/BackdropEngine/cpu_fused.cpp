@@ -245,4 +245,51 @@ at::Tensor yuv_to_rgb(const at::Tensor& y, const at::Tensor& uv, const YuvToRgbC
   return out;
 }
 
+at::Tensor box_mean(const at::Tensor& x, int64_t radius) {
+  const int64_t planes = x.size(0) * x.size(1), h = x.size(2), w = x.size(3);
+  auto input = x.contiguous();
+  auto across = at::empty_like(input), out = at::empty_like(input);
+  const float* in = input.data_ptr<float>();
+  float* mid = across.data_ptr<float>();
+  float* result = out.data_ptr<float>();
+  // Pixels of the window around i on an axis of `length`.
+  auto count = [radius](int64_t i, int64_t length) {
+    return static_cast<double>(std::min(length, i + radius + 1) - std::max<int64_t>(0, i - radius));
+  };
+  // Along each row.
+  birefnet::cpu_parallel_for(planes * h, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* row = in + r * w;
+      float* dst = mid + r * w;
+      double sum = 0;
+      for (int64_t j = 0; j < std::min(w, radius + 1); ++j) sum += row[j];
+      for (int64_t j = 0; j < w; ++j) {
+        dst[j] = static_cast<float>(sum / count(j, w));
+        if (j + radius + 1 < w) sum += row[j + radius + 1];
+        if (j - radius >= 0) sum -= row[j - radius];
+      }
+    }
+  });
+  // Down each column, a row of column sums at a time.
+  birefnet::cpu_parallel_for(planes, 1, [&](int64_t begin, int64_t end) {
+    std::vector<double> sums(static_cast<size_t>(w));
+    for (int64_t p = begin; p < end; ++p) {
+      const float* plane = mid + p * h * w;
+      float* dst = result + p * h * w;
+      std::fill(sums.begin(), sums.end(), 0.0);
+      for (int64_t i = 0; i < std::min(h, radius + 1); ++i)
+        for (int64_t j = 0; j < w; ++j) sums[static_cast<size_t>(j)] += plane[i * w + j];
+      for (int64_t i = 0; i < h; ++i) {
+        const double n = count(i, h);
+        for (int64_t j = 0; j < w; ++j) dst[i * w + j] = static_cast<float>(sums[static_cast<size_t>(j)] / n);
+        if (i + radius + 1 < h)
+          for (int64_t j = 0; j < w; ++j) sums[static_cast<size_t>(j)] += plane[(i + radius + 1) * w + j];
+        if (i - radius >= 0)
+          for (int64_t j = 0; j < w; ++j) sums[static_cast<size_t>(j)] -= plane[(i - radius) * w + j];
+      }
+    }
+  });
+  return out;
+}
+
 }  // namespace bd::cpu

@@ -51,4 +51,9 @@ struct YuvToRgbConstants {
 };
 at::Tensor yuv_to_rgb(const at::Tensor& y, const at::Tensor& uv, const YuvToRgbConstants& k);
 
+// box_mean on the CPU: the mean over the (2r+1)² window of each pixel of x [n,c,h,w] float, the
+// window cut at the edges (divided by the pixels it holds), as sliding sums in double, one pass
+// per direction (ATen's version: a running cumsum, padding and slices, several passes each).
+at::Tensor box_mean(const at::Tensor& x, int64_t radius);
+
 }  // namespace bd::cpu

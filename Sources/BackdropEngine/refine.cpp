@@ -55,6 +55,7 @@ void fuse(const at::Tensor& image, const at::Tensor& alpha, at::Tensor& foregrou
 
 at::Tensor box_mean(const at::Tensor& x, int64_t radius, bool precise) {
   if (radius <= 0) return x;
+  if (x.device().is_cpu() && x.scalar_type() == at::kFloat) return cpu::box_mean(x, radius);  // double sums anyway
   return box_mean_along(box_mean_along(x, 3, radius, precise), 2, radius, precise);
 }
 
@@ -114,7 +115,9 @@ at::Tensor estimate_foreground(const at::Tensor& image, const at::Tensor& alpha,
   // passes only produce local means, so they run on smaller pictures (a third of the side for
   // the narrow one at 1080p, a twelfth for the wide one; more at 4K), and only the last,
   // per-pixel step, which puts the detail back, runs at full resolution.
-  const int64_t unit = std::max<int64_t>(1, short_side / 360);
+  // Rounded, so that 1080p chroma (540 lines) takes the 1.5 step up as 2: its narrow pass at the
+  // plane's own size cost more than all of luma's (the colour means are smooth at either grid).
+  const int64_t unit = std::max<int64_t>(1, (short_side + 180) / 360);
   const int64_t narrow_factor = unit, wide_factor = 4 * unit;
   const int64_t wide_radius = std::max<int64_t>(2, short_side / 12 / wide_factor);
   const int64_t narrow_radius = std::max<int64_t>(2, short_side / 180 / narrow_factor);

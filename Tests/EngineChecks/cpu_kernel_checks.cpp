@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <atomic>
+#include <tuple>
 #include <utility>
 #include <cmath>
 #include <cstdio>
@@ -359,6 +360,31 @@ void yuv_to_rgb_matches_aten() {
   }
 }
 
+// box_mean: each pixel the plain mean of the window cut at the edges, counted pixel by pixel.
+void box_mean_matches_plain_windows() {
+  for (auto [height, width, radius] : {std::tuple<int64_t, int64_t, int64_t>{7, 11, 2}, {1, 9, 3}, {12, 5, 6}, {4, 4, 1}}) {
+    at::manual_seed(height * 31 + width);
+    auto x = at::rand({2, 3, height, width}) * 100.0;
+    auto fused = bd::cpu::box_mean(x, radius);
+    auto a = x.accessor<float, 4>();
+    auto f = fused.accessor<float, 4>();
+    double worst = 0;
+    for (int64_t n = 0; n < 2; ++n)
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t i = 0; i < height; ++i)
+          for (int64_t j = 0; j < width; ++j) {
+            double sum = 0;
+            int count = 0;
+            for (int64_t y = std::max<int64_t>(0, i - radius); y <= std::min(height - 1, i + radius); ++y)
+              for (int64_t xx = std::max<int64_t>(0, j - radius); xx <= std::min(width - 1, j + radius); ++xx, ++count)
+                sum += a[n][c][y][xx];
+            worst = std::max(worst, std::abs(sum / count - f[n][c][i][j]));
+          }
+    CHECK(worst <= 1e-4, "box_mean %lldx%lld radius %lld: max error %g", (long long)height, (long long)width,
+          (long long)radius, worst);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -371,5 +397,6 @@ int main() {
       {"fused guided filter output = the ATen ops", guided_blend_matches_aten},
       {"fused foreground estimate's last step = the ATen ops", foreground_final_matches_aten},
       {"fused YUV to RGB = the ATen ops", yuv_to_rgb_matches_aten},
+      {"box_mean = plain window means", box_mean_matches_plain_windows},
   });
 }
