@@ -47,64 +47,6 @@ std::vector<float> widen_rows(const float* plane, int64_t h, int64_t w, const Bi
   return wide;
 }
 
-}  // namespace
-
-at::Tensor still_history_blend(const at::Tensor& prob, const at::Tensor& history, const at::Tensor& displacement,
-                               const at::Tensor& weight) {
-  const int64_t height = prob.size(1), width = prob.size(2);
-  const int64_t h = displacement.size(1), w = displacement.size(2);
-  auto p = prob.contiguous(), hist = history.contiguous(), d = displacement.contiguous(), wt = weight.contiguous();
-  auto out = at::empty_like(p);
-  const float* pp = p.data_ptr<float>();
-  const float* hp = hist.data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  // A grid of another size is in its own pixels: scaled to the frame's as it is resized.
-  const bool resized = h != height || w != width;
-  const float scale_x = resized ? static_cast<float>(width) / static_cast<float>(w) : 1.0f;
-  const float scale_y = resized ? static_cast<float>(height) / static_cast<float>(h) : 1.0f;
-  const auto rows = bilinear_axis(h, height), cols = bilinear_axis(w, width);
-  const auto wide_x = widen_rows(d.data_ptr<float>(), h, w, cols, width);
-  const auto wide_y = widen_rows(d.data_ptr<float>() + h * w, h, w, cols, width);
-  const auto wide_weight = widen_rows(wt.data_ptr<float>(), h, w, cols, width);
-  const float max_x = static_cast<float>(width - 1), max_y = static_cast<float>(height - 1);
-  birefnet::cpu_parallel_for(height, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t y = begin; y < end; ++y) {
-      const auto yi = static_cast<size_t>(y);
-      const float upper = rows.first_weight[yi], lower = rows.second_weight[yi];
-      const size_t a = static_cast<size_t>(rows.first[yi] * width), b = static_cast<size_t>(rows.second[yi] * width);
-      const float* here_row = pp + y * width;
-      float* out_row = op + y * width;
-      for (int64_t x = 0; x < width; ++x) {
-        const auto k = static_cast<size_t>(x);
-        const float mx = (upper * wide_x[a + k] + lower * wide_x[b + k]) * scale_x;
-        const float my = (upper * wide_y[a + k] + lower * wide_y[b + k]) * scale_y;
-        const float fxs = std::min(std::max(static_cast<float>(x) + mx, 0.0f), max_x);
-        const float fys = std::min(std::max(static_cast<float>(y) + my, 0.0f), max_y);
-        // Both are clamped to 0 or more, where truncation is floor (std::floor is a libm call
-        // on the x86-64 baseline, which has no rounding instruction).
-        const auto x0i = static_cast<int64_t>(fxs), y0i = static_cast<int64_t>(fys);
-        const float fx = fxs - static_cast<float>(x0i), fy = fys - static_cast<float>(y0i);
-        const int64_t x1i = std::min(x0i + 1, width - 1), y1i = std::min(y0i + 1, height - 1);
-        const float* r0 = hp + y0i * width;
-        const float* r1 = hp + y1i * width;
-        const float top = r0[x0i] * (1 - fx) + r0[x1i] * fx;
-        const float bottom = r1[x0i] * (1 - fx) + r1[x1i] * fx;
-        const float warped = top * (1 - fy) + bottom * fy;
-        // exp of under −87 is below float's normal range (0 to the result), and libm's underflow
-        // path is slow: the gate is 0 there outright.
-        const float gate = (mx * mx + my * my) / 0.25f;
-        const float still = gate < 87.0f ? std::exp(-gate) : 0.0f;
-        const float here = here_row[x];
-        const float history_weight = upper * wide_weight[a + k] + lower * wide_weight[b + k];
-        out_row[x] = here + history_weight * still * (warped - here);
-      }
-    }
-  });
-  return out;
-}
-
-namespace {
-
 // A plane [h,w] bilinearly resized to height×width row by row: the columns once per source row
 // (widen_rows), the rows per output row; `row(y)` is output row y.
 class ResizedPlane {
@@ -133,6 +75,59 @@ class ResizedPlane {
 };
 
 }  // namespace
+
+at::Tensor still_history_blend(const at::Tensor& prob, const at::Tensor& history, const at::Tensor& displacement,
+                               const at::Tensor& weight) {
+  const int64_t height = prob.size(1), width = prob.size(2);
+  const int64_t h = displacement.size(1), w = displacement.size(2);
+  auto p = prob.contiguous(), hist = history.contiguous(), d = displacement.contiguous(), wt = weight.contiguous();
+  auto out = at::empty_like(p);
+  const float* pp = p.data_ptr<float>();
+  const float* hp = hist.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  // A grid of another size is in its own pixels: scaled to the frame's as it is resized.
+  const bool resized = h != height || w != width;
+  const float scale_x = resized ? static_cast<float>(width) / static_cast<float>(w) : 1.0f;
+  const float scale_y = resized ? static_cast<float>(height) / static_cast<float>(h) : 1.0f;
+  const ResizedPlane plane_x(d.data_ptr<float>(), h, w, height, width);
+  const ResizedPlane plane_y(d.data_ptr<float>() + h * w, h, w, height, width);
+  const ResizedPlane plane_weight(wt.data_ptr<float>(), h, w, height, width);
+  const float max_x = static_cast<float>(width - 1), max_y = static_cast<float>(height - 1);
+  birefnet::cpu_parallel_for(height, 16, [&](int64_t begin, int64_t end) {
+    std::vector<float> buffer(static_cast<size_t>(3 * width));
+    for (int64_t y = begin; y < end; ++y) {
+      const float* row_x = plane_x.row(y, buffer.data());
+      const float* row_y = plane_y.row(y, buffer.data() + width);
+      const float* row_weight = plane_weight.row(y, buffer.data() + 2 * width);
+      const float* here_row = pp + y * width;
+      float* out_row = op + y * width;
+      for (int64_t x = 0; x < width; ++x) {
+        const float mx = row_x[x] * scale_x;
+        const float my = row_y[x] * scale_y;
+        const float fxs = std::min(std::max(static_cast<float>(x) + mx, 0.0f), max_x);
+        const float fys = std::min(std::max(static_cast<float>(y) + my, 0.0f), max_y);
+        // Both are clamped to 0 or more, where truncation is floor (std::floor is a libm call
+        // on the x86-64 baseline, which has no rounding instruction).
+        const auto x0i = static_cast<int64_t>(fxs), y0i = static_cast<int64_t>(fys);
+        const float fx = fxs - static_cast<float>(x0i), fy = fys - static_cast<float>(y0i);
+        const int64_t x1i = std::min(x0i + 1, width - 1), y1i = std::min(y0i + 1, height - 1);
+        const float* r0 = hp + y0i * width;
+        const float* r1 = hp + y1i * width;
+        const float top = r0[x0i] * (1 - fx) + r0[x1i] * fx;
+        const float bottom = r1[x0i] * (1 - fx) + r1[x1i] * fx;
+        const float warped = top * (1 - fy) + bottom * fy;
+        // exp of under −87 is below float's normal range (0 to the result), and libm's underflow
+        // path is slow: the gate is 0 there outright.
+        const float gate = (mx * mx + my * my) / 0.25f;
+        const float still = gate < 87.0f ? std::exp(-gate) : 0.0f;
+        const float here = here_row[x];
+        out_row[x] = here + row_weight[x] * still * (warped - here);
+      }
+    }
+  });
+  return out;
+}
+
 
 at::Tensor guided_blend(const at::Tensor& coefficients, const at::Tensor& probability, const at::Tensor& band,
                         const at::Tensor& settled, const at::Tensor& guide) {
