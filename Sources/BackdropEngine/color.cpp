@@ -27,6 +27,7 @@ Range range(bool full) { return full ? Range{0.0, 255.0, 255.0} : Range{16.0, 21
 }  // namespace
 
 at::Tensor downsample_chroma(const at::Tensor& plane) {
+  if (plane.device().is_cpu() && plane.scalar_type() == at::kFloat) return cpu::block_mean(plane, 2);
   return at::avg_pool2d(plane, {2, 2}, {2, 2}, {0, 0}, /*ceil_mode=*/true, /*count_include_pad=*/false);
 }
 

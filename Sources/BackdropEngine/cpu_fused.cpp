@@ -287,4 +287,37 @@ at::Tensor box_mean(const at::Tensor& x, int64_t radius) {
   return out;
 }
 
+at::Tensor block_mean(const at::Tensor& x, int64_t factor) {
+  const int64_t planes = x.size(0) * x.size(1), height = x.size(2), width = x.size(3);
+  const int64_t h = (height + factor - 1) / factor, w = (width + factor - 1) / factor;
+  auto input = x.contiguous();
+  auto out = at::empty({x.size(0), x.size(1), h, w}, input.options());
+  const float* in = input.data_ptr<float>();
+  float* result = out.data_ptr<float>();
+  birefnet::cpu_parallel_for(planes * h, 16, [&](int64_t begin, int64_t end) {
+    std::vector<float> sums(static_cast<size_t>(w));
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t plane = r / h, row = r % h;
+      const int64_t top = row * factor, bottom = std::min(top + factor, height);
+      std::fill(sums.begin(), sums.end(), 0.0f);
+      // Summed row by row within each block, in the order avg_pool2d's kernel adds them.
+      for (int64_t y = top; y < bottom; ++y) {
+        const float* line = in + (plane * height + y) * width;
+        for (int64_t j = 0; j < w; ++j) {
+          const int64_t left = j * factor, right = std::min(left + factor, width);
+          float sum = sums[static_cast<size_t>(j)];
+          for (int64_t x = left; x < right; ++x) sum += line[x];
+          sums[static_cast<size_t>(j)] = sum;
+        }
+      }
+      float* dst = result + r * w;
+      for (int64_t j = 0; j < w; ++j) {
+        const int64_t count = (bottom - top) * (std::min((j + 1) * factor, width) - j * factor);
+        dst[j] = sums[static_cast<size_t>(j)] / static_cast<float>(count);
+      }
+    }
+  });
+  return out;
+}
+
 }  // namespace bd::cpu

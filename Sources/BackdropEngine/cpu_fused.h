@@ -56,4 +56,9 @@ at::Tensor yuv_to_rgb(const at::Tensor& y, const at::Tensor& uv, const YuvToRgbC
 // per direction (ATen's version: a running cumsum, padding and slices, several passes each).
 at::Tensor box_mean(const at::Tensor& x, int64_t radius);
 
+// avg_pool2d with a factor×factor kernel and stride, ceil_mode and count_include_pad=false on
+// the CPU: each output the mean of its block, the blocks at the edges cut to the pixels they hold.
+// x [n,c,H,W] float; returns [n,c,ceil(H/factor),ceil(W/factor)].
+at::Tensor block_mean(const at::Tensor& x, int64_t factor);
+
 }  // namespace bd::cpu

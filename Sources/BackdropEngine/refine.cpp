@@ -122,7 +122,9 @@ at::Tensor estimate_foreground(const at::Tensor& image, const at::Tensor& alpha,
   const int64_t wide_radius = std::max<int64_t>(2, short_side / 12 / wide_factor);
   const int64_t narrow_radius = std::max<int64_t>(2, short_side / 180 / narrow_factor);
   auto shrink = [](const at::Tensor& x, int64_t factor) {
-    return factor > 1 ? at::avg_pool2d(x, {factor, factor}, {factor, factor}, {0, 0}, true, false) : x;
+    if (factor <= 1) return x;
+    if (x.device().is_cpu() && x.scalar_type() == at::kFloat) return cpu::block_mean(x, factor);
+    return at::avg_pool2d(x, {factor, factor}, {factor, factor}, {0, 0}, true, false);
   };
   auto narrow_image = shrink(image, narrow_factor), narrow_alpha = shrink(alpha, narrow_factor);
   auto wide_image = shrink(narrow_image, wide_factor / narrow_factor);

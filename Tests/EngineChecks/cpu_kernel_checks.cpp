@@ -385,6 +385,19 @@ void box_mean_matches_plain_windows() {
   }
 }
 
+// block_mean: avg_pool2d (stride = kernel, ceil_mode, edge blocks cut) exactly.
+void block_mean_matches_avg_pool() {
+  for (auto [height, width, factor] : {std::tuple<int64_t, int64_t, int64_t>{7, 11, 2}, {9, 9, 3}, {1, 5, 2}, {13, 8, 4}}) {
+    at::manual_seed(height * 7 + width);
+    auto x = at::rand({2, 3, height, width}) * 255.0;
+    auto fused = bd::cpu::block_mean(x, factor);
+    auto reference = at::avg_pool2d(x, {factor, factor}, {factor, factor}, {0, 0}, true, false);
+    const double error = (fused - reference).abs().max().item<double>();
+    CHECK(fused.sizes() == reference.sizes() && error <= 1e-4, "block_mean %lldx%lld by %lld: max error %g",
+          (long long)height, (long long)width, (long long)factor, error);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -398,5 +411,6 @@ int main() {
       {"fused foreground estimate's last step = the ATen ops", foreground_final_matches_aten},
       {"fused YUV to RGB = the ATen ops", yuv_to_rgb_matches_aten},
       {"box_mean = plain window means", box_mean_matches_plain_windows},
+      {"block_mean = avg_pool2d", block_mean_matches_avg_pool},
   });
 }
