@@ -514,6 +514,33 @@ struct MediaInfo {
     g_signal_connect_data(typefind, "have-type", unsafeBitCast(haveType, to: GCallback.self), collector, nil, GConnectFlags(0))
   }
 
+  /// The probe's ERROR, ASYNC_DONE or EOS. A stream inside decodebin that stopped before the
+  /// pipeline prerolled, with no word on the bus for a second, is a file that cannot be read: a
+  /// demuxer's ERROR posted while decodebin was still starting it is kept inside decodebin (seen
+  /// with truncated MP4s under load, where the wait used to run out after 30 s).
+  private static func awaitPreroll(
+    _ pipeline: Pipeline, decoder: UnsafeMutablePointer<GstElement>, shown: String, type: () -> String?
+  ) throws -> UnsafeMutablePointer<GstMessage> {
+    let types = GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_ASYNC_DONE.rawValue | GST_MESSAGE_EOS.rawValue)
+    let bin = UnsafeMutableRawPointer(decoder).assumingMemoryBound(to: GstBin.self)
+    let deadline = Date().addingTimeInterval(30)
+    var stoppedSince: Date?
+    while true {
+      if let message = gst_bus_timed_pop_filtered(pipeline.bus, 200_000_000, types) { return message }
+      if Date() > deadline { throw LauncherError.data("\(shown): timed out while reading the file") }
+      guard bd_bin_has_stopped_task(bin) != 0 else {
+        stoppedSince = nil
+        continue
+      }
+      let since = stoppedSince ?? Date()
+      stoppedSince = since
+      if Date().timeIntervalSince(since) >= 1 {
+        let kind = type().map { " (it looks like \($0), but no stream in it could be read)" } ?? ""
+        throw LauncherError.data("\(shown) is not a media file GStreamer can decode\(kind)")
+      }
+    }
+  }
+
   /// Inspects `path` (which must exist and be readable); throws a clear error when GStreamer
   /// cannot decode it or it has no video stream. `uploadedAs` is the name the user gave the file
   /// where it is stored under another (serve's uploads): errors name it instead of the path.
@@ -574,10 +601,7 @@ struct MediaInfo {
     watchType(decoder, retained.toOpaque())
 
     gst_element_set_state(pipeline.element, GST_STATE_PAUSED)
-    let types = GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_ASYNC_DONE.rawValue | GST_MESSAGE_EOS.rawValue)
-    guard let message = gst_bus_timed_pop_filtered(pipeline.bus, 30 * 1_000_000_000, types) else {
-      throw LauncherError.data("\(shown): timed out while reading the file")
-    }
+    let message = try awaitPreroll(pipeline, decoder: decoder, shown: shown, type: { collector.container })
     defer { gst_message_unref(message) }
     if message.pointee.type == GST_MESSAGE_ERROR {
       let text = Pipeline.errorText(message)
