@@ -50,7 +50,7 @@ extension ServeAssets {
         <figure id="fig-mp4"><div class="stage"><video id="preview-mp4" muted loop playsinline controls></video></div>
           <figcaption>MP4</figcaption></figure>
       </div>
-      <p class="downloads"><a id="download-webm" class="button" hidden>Download WebM</a> <a id="download-mp4" class="button" hidden>Download MP4</a></p>
+      <p class="downloads"><a id="download-webm" class="button" download hidden>Download WebM</a> <a id="download-mp4" class="button" download hidden>Download MP4</a></p>
     </div>
   </section>
 

@@ -183,6 +183,7 @@ async function refreshJobs() {
     for (const kind of job.outputs) {
       const link = document.createElement("a");
       link.href = `/api/jobs/${job.id}/files/${kind}?download=1`;
+      link.download = "";  // a download, not a navigation: a second click cannot cancel the first
       link.textContent = kind.toUpperCase();
       files.append(link);
     }
