@@ -245,7 +245,7 @@ at::Tensor Session::inference_input(const at::Tensor& rgb01) const {
 at::Tensor Session::infer(const at::Tensor& rgb01_small, bool frames) {
   auto x = ((rgb01_small - mean_) / std_).to(model_->input_dtype());
   auto output = model_->forward(x).to(at::kFloat);
-  count_and_clear_nan(output, frames);
+  count_output_and_clear_nan(output, frames);
   // -inf (a NaN) clamps to 0, background, as its sigmoid would
   if (config_.model_output == BD_MODEL_OUTPUT_PROBABILITY) return output.clamp_(0.0, 1.0);
   return at::sigmoid(output);
@@ -288,7 +288,7 @@ at::Tensor Session::to_stream_size(const at::Tensor& prob_small, const Input& in
 // counted: their frame was counted by the whole-frame pass. Frames whose whole output lies within
 // [0, 1] are counted too: logits never do that on a real frame (it would make every pixel unsure
 // foreground), probabilities always do, so the element can say a model's sigmoid is doubled.
-void Session::count_and_clear_nan(at::Tensor& output, bool count) {
+void Session::count_output_and_clear_nan(at::Tensor& output, bool count) {
   auto nan = at::isnan(output);
   if (count) {
     auto flat = output.flatten(1);

@@ -82,7 +82,7 @@ class Session {
   at::Tensor cascade(const at::Tensor& prob_small, const at::Tensor& rgb01, const bd_composite_params& params);
   at::Tensor guide_grey(const Input& input) const;
   // NaN → -inf (background); with `count`, NaN and frames wholly within [0, 1] are counted in stats_
-  void count_and_clear_nan(at::Tensor& output, bool count);
+  void count_output_and_clear_nan(at::Tensor& output, bool count);
   at::Tensor alpha8(const at::Tensor& probability, const bd_composite_params& params) const;
   // coverage: the soft probability at stream size, for the foreground colour estimate (issue 9)
   void write_rgb(const Input& input, const at::Tensor& alpha8, const at::Tensor& coverage,

@@ -338,23 +338,23 @@ at::Tensor TemporalStage::finish(const at::Tensor& prob) {
   for (int64_t i = 0; i < prob.size(0); ++i) {
     const auto& decided = deferred_[static_cast<size_t>(i)];
     at::Tensor out = prob[i];
-    if (!decided.restart && previous_full_.defined() && decided.weight.defined() && prob.device().is_cpu() &&
-        previous_full_.sizes() == out.sizes()) {
-      out = cpu::still_history_blend(out, previous_full_, decided.displacement, decided.weight);
-    } else if (!decided.restart && previous_full_.defined()) {
-      auto displacement = decided.displacement;
-      const int64_t h = displacement.size(1), w = displacement.size(2);
-      if (h != height || w != width) {
-        auto scale = at::tensor({static_cast<float>(width) / w, static_cast<float>(height) / h},
-                                displacement.options()).view({2, 1, 1});
-        displacement = at::upsample_bilinear2d(displacement.unsqueeze(0), {height, width}, false).squeeze(0) * scale;
-      }
-      auto history = previous_full_;
-      if (history.size(1) != height || history.size(2) != width) {
-        history = at::upsample_bilinear2d(history.unsqueeze(0), {height, width}, false).squeeze(0);
-      }
-      auto warped = warp(history, displacement);
-      if (decided.weight.defined()) {
+    // A skipped frame (no weight) keeps its own upsampling: it is the warped matte already.
+    if (!decided.restart && previous_full_.defined() && decided.weight.defined()) {
+      if (prob.device().is_cpu() && previous_full_.sizes() == out.sizes()) {
+        out = cpu::still_history_blend(out, previous_full_, decided.displacement, decided.weight);
+      } else {
+        auto displacement = decided.displacement;
+        const int64_t h = displacement.size(1), w = displacement.size(2);
+        if (h != height || w != width) {
+          auto scale = at::tensor({static_cast<float>(width) / w, static_cast<float>(height) / h},
+                                  displacement.options()).view({2, 1, 1});
+          displacement = at::upsample_bilinear2d(displacement.unsqueeze(0), {height, width}, false).squeeze(0) * scale;
+        }
+        auto history = previous_full_;
+        if (history.size(1) != height || history.size(2) != width) {
+          history = at::upsample_bilinear2d(history.unsqueeze(0), {height, width}, false).squeeze(0);
+        }
+        auto warped = warp(history, displacement);
         auto weight = decided.weight;
         if (weight.size(1) != height || weight.size(2) != width) {
           weight = at::upsample_bilinear2d(weight.unsqueeze(0), {height, width}, false).squeeze(0);
